@@ -1,0 +1,179 @@
+"""check(): load -> plan -> cost -> a Report with a verdict against the device and limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cost.cortex_m import layer_cost
+from .devices import DeviceProfile, load_device
+from .errors import EdgesimError
+from .graph import Graph, load_graph
+from .kernel_stacks import TFLM_OPS, dtype_violation, kernel_for
+from .memory.arena import ArenaPlan, plan_arena
+from .memory.flash import FlashUse, flash_use
+from .memory.regions import largest_span, place_arena
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Budgets beyond the device's own: latency in ms, RAM and flash in bytes."""
+
+    latency_ms: float | None = None
+    ram_bytes: int | None = None
+    flash_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str      # "flash" | "arena" | "ram" | "latency" | "dtype" | "operator"
+    message: str
+
+
+@dataclass(frozen=True)
+class Layer:
+    index: int
+    op: str
+    kernel: str                  # implementation that runs it: "cmsis-nn" or "reference"
+    output_shape: tuple[int, ...]
+    macs: int
+    weight_bytes: int            # constant inputs, in flash (bytes)
+    activation_bytes: int        # non-constant inputs + outputs, in the arena (bytes)
+    cycles: int
+    latency_ms: float
+    energy_mj: float
+    region: str                  # where its activations sit
+    calibrated: bool             # False: the cycle figure is a rough default
+
+
+@dataclass(frozen=True)
+class Report:
+    model: str
+    device: DeviceProfile = field(repr=False)
+    kernels: str
+    limits: Limits
+    arena: ArenaPlan = field(repr=False)
+    arena_region: str | None     # None: no contiguous RAM span holds the arena
+    flash: FlashUse
+    ram_bytes: int               # arena + stack + static data (bytes)
+    layers: tuple[Layer, ...]
+    violations: tuple[Violation, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def fits(self) -> bool:
+        return not self.violations
+
+    @property
+    def cycles(self) -> int:
+        return sum(layer.cycles for layer in self.layers)
+
+    @property
+    def latency_ms(self) -> float:
+        return self.cycles / self.device.clock_hz * 1e3
+
+    @property
+    def energy_mj(self) -> float:
+        return self.device.active_power_mw * self.latency_ms / 1e3   # mW x ms = uJ
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        """The report as plain JSON-able data (stable keys: see README)."""
+        return {
+            "model": self.model, "device": self.device.name, "kernels": self.kernels,
+            "fits": self.fits, "flash_bytes": self.flash.total_bytes,
+            "flash_model_bytes": self.flash.model_bytes, "flash_code_bytes": self.flash.code_bytes,
+            "ram_bytes": self.ram_bytes, "arena_bytes": self.arena.total_bytes,
+            "arena_head_bytes": self.arena.head_bytes, "arena_tail_bytes": self.arena.tail_bytes,
+            "arena_region": self.arena_region, "cycles": self.cycles,
+            "latency_ms": round(self.latency_ms, 6), "energy_mj": round(self.energy_mj, 6),
+            "macs": self.macs, "clock_hz": self.device.clock_hz,
+            "layers": [{
+                "id": l.index, "op": l.op, "kernel": l.kernel, "output_shape": list(l.output_shape),
+                "macs": l.macs, "weight_bytes": l.weight_bytes,
+                "activation_bytes": l.activation_bytes, "cycles": l.cycles,
+                "latency_ms": round(l.latency_ms, 6), "energy_mj": round(l.energy_mj, 9),
+                "region": l.region, "calibrated": l.calibrated} for l in self.layers],
+            "violations": [{"kind": v.kind, "message": v.message} for v in self.violations],
+            "notes": list(self.notes),
+        }
+
+
+def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
+          limits: Limits | None = None, kernels: str | None = None) -> Report:
+    """Plan and cost `model` on `device`; violations list every budget it breaks."""
+    graph = model if isinstance(model, Graph) else load_graph(model)
+    dev = device if isinstance(device, DeviceProfile) else load_device(str(device))
+    limits = limits or Limits()
+    stack = kernels or dev.default_kernels
+    if stack not in dev.kernels:
+        raise EdgesimError(f"kernel stack {stack!r} is not available on {dev.name} "
+                           f"(it has: {', '.join(dev.kernels)})")
+    sg = graph.main
+    violations: list[Violation] = []
+    notes: list[str] = []
+    if len(graph.subgraphs) > 1:
+        notes.append(f"{len(graph.subgraphs) - 1} further subgraph(s) (control flow) are not "
+                     "planned or costed; figures cover the main subgraph")
+
+    for op in sg.operators:
+        if op.opcode not in TFLM_OPS:
+            violations.append(Violation("operator", f"operator {op.index} {op.opcode} has no "
+                                        f"TFLM kernel in the {stack} stack"))
+        message = dtype_violation(op, sg, dev.dtypes)
+        if message:
+            violations.append(Violation("dtype", message))
+
+    arena = plan_arena(graph, stack)
+    if arena.uncalibrated_ops:
+        notes.append("arena tail uses conservative sizes for uncalibrated operators: "
+                     + ", ".join(arena.uncalibrated_ops))
+    placement = place_arena(dev, arena.total_bytes)
+    if placement is None:
+        biggest = largest_span(dev)
+        violations.append(Violation("arena", f"tensor arena of {arena.total_bytes} bytes is larger "
+                                    f"than any contiguous RAM region of {dev.name} (largest: "
+                                    f"{biggest.name}, {biggest.size} bytes)"))
+        placement = biggest
+        notes.append(f"costed as if the arena were in {biggest.name}")
+    region = placement.slowest
+
+    flash = flash_use(graph, stack)
+    flash_limit = min(dev.flash.size, limits.flash_bytes or dev.flash.size)
+    if flash.total_bytes > flash_limit:
+        violations.append(Violation("flash", f"flash {flash.total_bytes} bytes (model "
+                                    f"{flash.model_bytes} + code {flash.code_bytes}) exceeds "
+                                    f"{flash_limit} bytes"))
+    ram = arena.total_bytes + dev.stack_bytes + dev.static_bytes
+    ram_limit = min(dev.ram_bytes, limits.ram_bytes or dev.ram_bytes)
+    if ram > ram_limit:
+        violations.append(Violation("ram", f"RAM {ram} bytes (arena {arena.total_bytes} + stack "
+                                    f"{dev.stack_bytes} + static {dev.static_bytes}) exceeds "
+                                    f"{ram_limit} bytes"))
+
+    layers = []
+    for op in sg.operators:
+        cost = layer_cost(op, sg, dev, stack, region)
+        ms = cost.cycles / dev.clock_hz * 1e3
+        out = sg.tensors[op.outputs[0]] if op.outputs else None
+        layers.append(Layer(
+            index=op.index, op=op.opcode, kernel=kernel_for(stack, op),
+            output_shape=out.shape if out else (), macs=op.macs, weight_bytes=op.weight_bytes,
+            activation_bytes=sum(t.nbytes for w in ("inputs", "outputs")
+                                 for t in sg.op_tensors(op, w) if not t.constant),
+            cycles=cost.cycles, latency_ms=ms, energy_mj=dev.active_power_mw * ms / 1e3,
+            region=placement.name, calibrated=cost.calibrated))
+    if any(not l.calibrated for l in layers):
+        notes.append("cycles of layers marked '~' use a default per-element cost")
+
+    latency_ms = sum(l.cycles for l in layers) / dev.clock_hz * 1e3
+    if limits.latency_ms is not None and latency_ms > limits.latency_ms:
+        violations.append(Violation("latency", f"latency {latency_ms:.3f} ms exceeds the "
+                                    f"{limits.latency_ms:g} ms deadline"))
+    return Report(model=graph.path, device=dev, kernels=stack, limits=limits, arena=arena,
+                  arena_region=None if any(v.kind == "arena" for v in violations)
+                  else placement.name, flash=flash, ram_bytes=ram, layers=tuple(layers),
+                  violations=tuple(violations), notes=tuple(notes))

@@ -1,0 +1,48 @@
+"""INT8 TFLite export: full-integer post-training quantisation and atomic file writes.
+
+TensorFlow is imported inside the functions that need it, so that importing this module
+(and everything on the `edgesim check` path) stays free of it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+
+def atomic_write(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` via a temporary file in the same folder and a rename, so an
+    interrupted write never leaves a truncated file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def convert_int8(model, representative: Callable[[], Iterable[list[np.ndarray]]]) -> bytes:
+    """Full-integer quantisation of a Keras model: int8 weights, activations, input, output.
+
+    `representative` yields lists of float32 input arrays (batch 1) for calibration.
+    """
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()

@@ -1,0 +1,105 @@
+"""The two TFLM kernel stacks edgesim models: TFLM's portable `reference` kernels and the
+`cmsis-nn` kernels TFLM links on Arm Cortex-M (tensorflow/lite/micro/kernels/cmsis_nn/).
+
+What differs between them for memory: CMSIS-NN kernels keep a scratch-buffer index in their
+OpData and request im2col-style scratch buffers through TFLM; for cycles: see cost/cortex_m.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .graph import Operator, Subgraph
+
+STACKS = ("reference", "cmsis-nn")
+
+#: Builtin operators TFLM registers (tensorflow/lite/micro/micro_mutable_op_resolver.h, one
+#: AddXxx() per entry). An operator outside this set cannot run on either stack.
+TFLM_OPS = frozenset("""
+ABS ADD ADD_N ARG_MAX ARG_MIN ASSIGN_VARIABLE AVERAGE_POOL_2D BATCH_MATMUL BATCH_TO_SPACE_ND
+BROADCAST_ARGS BROADCAST_TO CALL_ONCE CAST CEIL CIRCULAR_BUFFER CONCATENATION CONV_2D COS
+CUMSUM DEPTH_TO_SPACE DEPTHWISE_CONV_2D DEQUANTIZE DIV ELU EMBEDDING_LOOKUP EQUAL EXP
+EXPAND_DIMS FILL FLOOR FLOOR_DIV FLOOR_MOD FULLY_CONNECTED GATHER GATHER_ND GREATER
+GREATER_EQUAL HARD_SWISH IF L2_NORMALIZATION L2_POOL_2D LEAKY_RELU LESS LESS_EQUAL LOG
+LOGICAL_AND LOGICAL_NOT LOGICAL_OR LOGISTIC LOG_SOFTMAX MAXIMUM MAX_POOL_2D MEAN MINIMUM
+MIRROR_PAD MUL NEG NOT_EQUAL PACK PAD PADV2 PRELU QUANTIZE READ_VARIABLE REDUCE_MAX
+REDUCE_MIN RELU RELU6 RESHAPE RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR ROUND RSQRT SELECT_V2
+SHAPE SIN SLICE SOFTMAX SPACE_TO_BATCH_ND SPACE_TO_DEPTH SPLIT SPLIT_V SQRT SQUARE
+SQUARED_DIFFERENCE SQUEEZE STRIDED_SLICE SUB SUM SVDF TANH TRANSPOSE TRANSPOSE_CONV UNPACK
+UNIDIRECTIONAL_SEQUENCE_LSTM VAR_HANDLE WHILE ZEROS_LIKE
+""".split())
+
+#: Operators the cmsis-nn stack replaces with CMSIS-NN kernels; the rest stay reference.
+CMSIS_NN_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
+                          "MAX_POOL_2D", "SOFTMAX", "ADD", "MUL", "SVDF", "TRANSPOSE_CONV",
+                          "BATCH_MATMUL", "UNIDIRECTIONAL_SEQUENCE_LSTM", "PAD"})
+
+#: Extra OpData bytes of a CMSIS-NN kernel over its reference twin: `int buffer_idx` for the
+#: scratch buffer (kernels/cmsis_nn/{conv,depthwise_conv,fully_connected,pooling}.cc OpData).
+CMSIS_NN_OPDATA_EXTRA = {"CONV_2D": 4, "DEPTHWISE_CONV_2D": 4, "FULLY_CONNECTED": 4,
+                         "AVERAGE_POOL_2D": 4, "MAX_POOL_2D": 4}
+
+
+def kernel_for(stack: str, op: Operator) -> str:
+    """Which implementation runs `op`: 'cmsis-nn' or 'reference'."""
+    return "cmsis-nn" if stack == "cmsis-nn" and op.opcode in CMSIS_NN_OPS else "reference"
+
+
+def scratch_bytes(stack: str, op: Operator, sg: Subgraph) -> int:
+    """Scratch buffer (bytes) the kernel requests in Prepare(); 0 for none.
+
+    Formulas of CMSIS-NN's *_get_buffer_size() for cores with the DSP extension and no MVE
+    (Cortex-M4/M7), as dispatched by the wrapper functions TFLM calls.
+    """
+    if kernel_for(stack, op) != "cmsis-nn":
+        return 0
+    x = sg.tensors[op.inputs[0]]
+    o = op.options
+    if op.opcode == "CONV_2D":
+        w = sg.tensors[op.inputs[1]]
+        _, kh, kw, cin = w.shape
+        one_by_one = (kh == kw == 1 and o.get("strideW") == o.get("strideH") == 1
+                      and x.shape[-1] % 4 == 0)
+        if one_by_one:             # arm_convolve_1x1_s8_fast: works in place, no buffer
+            return 0
+        cols = kh * kw * cin       # arm_convolve_s8_get_buffer_size: two int16 im2col columns,
+        cols += -cols % 4          # each padded to a multiple of 4
+        return 2 * cols * 2
+    if op.opcode == "DEPTHWISE_CONV_2D":
+        w = sg.tensors[op.inputs[1]]
+        _, kh, kw, cout = w.shape
+        if o.get("depthMultiplier", 1) != 1 or o.get("dilationWFactor", 1) != 1:
+            return 0               # generic arm_depthwise_conv_s8: no buffer
+        if kh == kw == 3 and o.get("padding") in (0, 1) and cout % 4 == 0:
+            return 0               # arm_depthwise_conv_3x3_s8: no buffer
+        return x.shape[-1] * kh * kw * 2  # arm_depthwise_conv_s8_opt: int16 per tap and channel
+    if op.opcode == "AVERAGE_POOL_2D":
+        return x.shape[-1] * 4     # arm_avgpool_s8_get_buffer_size: one int32 per channel
+    return 0
+
+
+def dtype_violation(op: Operator, sg: Subgraph, dtypes: tuple[str, ...]) -> str | None:
+    """One line naming the operator and its first tensor of a type the device's kernels
+    cannot compute in (e.g. float32 on an integer-only target), or None.
+
+    A QUANTIZE reading float32 or a DEQUANTIZE writing float32 is a boundary conversion
+    that integer-only firmware still runs, so those two tensors are allowed.
+    """
+    for which in ("inputs", "outputs"):
+        for t in sg.op_tensors(op, which):
+            boundary = ((op.opcode == "QUANTIZE" and which == "inputs")
+                        or (op.opcode == "DEQUANTIZE" and which == "outputs"))
+            if t.dtype in dtypes or (boundary and t.dtype == "float32"):
+                continue
+            name = t.name if len(t.name) <= 48 else t.name[:45] + "..."
+            return (f"operator {op.index} {op.opcode} is a {t.dtype} op: {which[:-1]} tensor "
+                    f"{t.index} {name!r} is {t.dtype}; the kernels take {'/'.join(dtypes)}")
+    return None
+
+
+def weight_passes(op: Operator, sg: Subgraph) -> int:
+    """How many times a kernel streams the whole weight tensor for one inference."""
+    out = sg.tensors[op.outputs[0]]
+    if op.opcode == "CONV_2D":     # im2col kernels walk all filters for every 2 output pixels
+        return max(1, math.ceil(math.prod(out.shape[:-1]) / 2))
+    return 1

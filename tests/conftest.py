@@ -1,0 +1,33 @@
+"""Shared fixtures: the reference models and data beside the project (../shared)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MLPERF = SHARED / "models" / "mlperf_tiny"
+INT8_MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8"]
+FLOAT_MODELS = ["kws_ref_model_float32", "vww_96_float", "pretrainedResnet"]
+
+# MACs published with the models (../shared/models/README.md).
+PUBLISHED_MACS = {"kws_ref_model": 2_656_768, "vww_96_int8": 7_489_664,
+                  "pretrainedResnet_quant": 12_501_632, "ad01_int8": 264_192}
+
+
+def mlperf(name: str) -> Path:
+    path = MLPERF / f"{name}.tflite"
+    assert path.exists(), f"reference model missing: {path} (../shared must sit beside the repo)"
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory) -> Path:
+    """The project's own exported INT8 model (built once per session)."""
+    import os
+
+    from firmware_sim.demo_model import demo_model_path
+
+    os.environ["EDGESIM_CACHE"] = str(tmp_path_factory.mktemp("edgesim-cache"))
+    return demo_model_path()

@@ -1,0 +1,84 @@
+import dataclasses
+
+import pytest
+
+from conftest import FLOAT_MODELS, INT8_MODELS, mlperf
+from firmware_sim import EdgesimError, Limits, check, load_device
+from firmware_sim.devices import DeviceProfileError
+
+
+@pytest.mark.parametrize("name", INT8_MODELS)
+def test_reference_models_fit_stm32h743(name):
+    report = check(mlperf(name), "stm32h743", kernels="reference")
+    assert report.fits, report.violations
+    assert report.arena_region == "DTCM"             # all four fit the fastest data RAM
+    assert report.latency_ms == pytest.approx(report.cycles / 480e6 * 1e3)
+    assert report.energy_mj == pytest.approx(report.device.active_power_mw * report.latency_ms / 1e3)
+    assert report.ram_bytes == report.arena.total_bytes + report.device.stack_bytes + report.device.static_bytes
+    assert report.flash.model_bytes == mlperf(name).stat().st_size
+    assert sum(l.cycles for l in report.layers) == report.cycles
+
+
+@pytest.mark.parametrize("name", FLOAT_MODELS)
+def test_float_models_are_refused_naming_a_float_op(name):
+    report = check(mlperf(name), "stm32h743")
+    assert not report.fits
+    dtype = [v for v in report.violations if v.kind == "dtype"]
+    assert dtype and "float32 op" in dtype[0].message and "operator 0" in dtype[0].message
+
+
+def test_latency_deadline():
+    report = check(mlperf("kws_ref_model"), "stm32h743", Limits(latency_ms=0.001))
+    assert [v.kind for v in report.violations] == ["latency"]
+    assert check(mlperf("kws_ref_model"), "stm32h743", Limits(latency_ms=1000)).fits
+
+
+def test_ram_and_flash_limits():
+    report = check(mlperf("vww_96_int8"), "stm32h743", Limits(ram_bytes=64 * 1024, flash_bytes=100 * 1024))
+    kinds = {v.kind for v in report.violations}
+    assert kinds == {"ram", "flash"}
+
+
+def test_arena_larger_than_any_region(tmp_path):
+    # A device whose largest data RAM is 64 KiB cannot hold VWW's ~100 KiB arena.
+    text = (load_device("stm32h743").source.read_text()
+            .replace("size = 524288 ", "size = 65536 ")      # AXI SRAM
+            .replace('name = "stm32h743"', 'name = "tiny"'))
+    for big in ("size = 131072 ", "size = 32768 "):      # DTCM, SRAM2, SRAM3 -> 8 KiB
+        text = text.replace(big, "size = 8192 ")
+    profile = tmp_path / "tiny.toml"
+    profile.write_text(text)
+    report = check(mlperf("vww_96_int8"), str(profile))
+    assert "arena" in {v.kind for v in report.violations}
+    assert report.arena_region is None
+
+
+def test_cmsis_nn_is_default_and_faster_with_scratch():
+    ref = check(mlperf("pretrainedResnet_quant"), "stm32h743", kernels="reference")
+    cmsis = check(mlperf("pretrainedResnet_quant"), "stm32h743")
+    assert cmsis.kernels == "cmsis-nn"
+    assert cmsis.cycles < ref.cycles / 2
+    # arm_convolve_s8 asks for im2col scratch (3x3x16 -> 2 * 144 * 2 = 576 bytes at least).
+    assert cmsis.arena.head_bytes > ref.arena.head_bytes
+
+
+def test_slower_cores_take_longer():
+    fast = check(mlperf("kws_ref_model"), "stm32h743")
+    assert check(mlperf("kws_ref_model"), "stm32h7a3").latency_ms > fast.latency_ms
+    assert check(mlperf("kws_ref_model"), "stm32l4r5").latency_ms > 3 * fast.latency_ms
+
+
+def test_unknown_device_and_stack():
+    with pytest.raises(DeviceProfileError, match="stm32h743"):
+        check(mlperf("kws_ref_model"), "esp32")
+    dev = dataclasses.replace(load_device("stm32h743"), kernels=("reference",))
+    with pytest.raises(EdgesimError, match="cmsis-nn"):
+        check(mlperf("kws_ref_model"), dev, kernels="cmsis-nn")
+
+
+def test_report_json_keys():
+    d = check(mlperf("kws_ref_model"), "stm32h743").to_dict()
+    for key in ("device", "fits", "flash_bytes", "ram_bytes", "arena_bytes", "arena_region",
+                "cycles", "latency_ms", "energy_mj", "macs", "layers", "violations"):
+        assert key in d
+    assert d["layers"][0]["op"] == "CONV_2D" and d["macs"] == 2_656_768
