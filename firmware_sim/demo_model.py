@@ -23,6 +23,7 @@ def cache_dir() -> Path:
 
 
 def build_dscnn(seed: int = 0):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)

@@ -37,6 +37,7 @@ def convert_int8(model, representative: Callable[[], Iterable[list[np.ndarray]]]
 
     `representative` yields lists of float32 input arrays (batch 1) for calibration.
     """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's start-up chatter quiet
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)

@@ -1,0 +1,54 @@
+import math
+
+from conftest import mlperf
+from firmware_sim.cost.cortex_m import IPC, layer_cost
+from firmware_sim.devices import load_device
+from firmware_sim.graph import load_graph
+
+
+def _region(device, name):
+    return next(r for r in device.memory if r.name == name)
+
+
+def test_fully_connected_cycles_by_hand():
+    """AD01 layer 0: 640 -> 128 fully connected, reference kernel, activations in DTCM."""
+    dev = load_device("stm32h743")
+    sg = load_graph(mlperf("ad01_int8")).main
+    op = sg.operators[0]
+    cost = layer_cost(op, sg, dev, "reference", _region(dev, "DTCM"))
+    instructions = 640 * 128 * 5 + 128 * 25                 # 5 per MAC, 25 per output
+    assert cost.instructions == instructions
+    assert cost.compute_cycles == math.ceil(instructions / IPC["cortex-m7"])
+    # 81,920 weight + 512 bias bytes > half the 16 KiB D-cache: one streaming pass of 32-byte
+    # lines, each (2 latency + 4 wait states + 1) flash cycles at 240 MHz = 14 core cycles.
+    assert cost.stall_cycles == math.ceil((640 * 128 + 512) / 32) * 14
+    assert cost.dispatch_cycles == math.ceil(400 / IPC["cortex-m7"])
+
+
+def test_memory_region_matters():
+    dev = load_device("stm32h743")
+    sg = load_graph(mlperf("kws_ref_model")).main
+    op = sg.operators[1]                                     # depthwise conv
+    tcm = layer_cost(op, sg, dev, "cmsis-nn", _region(dev, "DTCM"))
+    axi = layer_cost(op, sg, dev, "cmsis-nn", _region(dev, "AXI_SRAM"))
+    assert axi.stall_cycles > tcm.stall_cycles             # TCM stalls only on flash weights
+    assert tcm.compute_cycles == axi.compute_cycles
+
+
+def test_cmsis_nn_beats_reference_on_every_mac_layer():
+    dev = load_device("stm32h743")
+    sg = load_graph(mlperf("vww_96_int8")).main
+    dtcm = _region(dev, "DTCM")
+    for op in sg.operators:
+        if op.macs:
+            assert (layer_cost(op, sg, dev, "cmsis-nn", dtcm).cycles
+                    < layer_cost(op, sg, dev, "reference", dtcm).cycles), op.opcode
+
+
+def test_cortex_m4_without_cache_pays_flash_wait_states():
+    m4 = load_device("stm32l4r5")
+    sg = load_graph(mlperf("ad01_int8")).main
+    op = sg.operators[0]
+    cost = layer_cost(op, sg, m4, "cmsis-nn", m4.memory[0])
+    reads = math.ceil((640 * 128 + 512) / 8)                # 64-bit flash reads
+    assert cost.stall_cycles >= reads * m4.flash.wait_states
