@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cost.cortex_m import layer_cost
+from .cost import cortex_a, cortex_m
 from .devices import DeviceProfile, load_device
 from .errors import EdgesimError
 from .graph import Graph, load_graph
@@ -120,9 +120,10 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
                      "planned or costed; figures cover the main subgraph")
 
     for op in sg.operators:
-        if op.opcode not in TFLM_OPS:
+        supported = op.opcode in TFLM_OPS if dev.is_mcu else not op.opcode.startswith("CUSTOM")
+        if not supported:
             violations.append(Violation("operator", f"operator {op.index} {op.opcode} has no "
-                                        f"TFLM kernel in the {stack} stack"))
+                                        f"kernel in the {stack} stack"))
         message = dtype_violation(op, sg, dev.dtypes)
         if message:
             violations.append(Violation("dtype", message))
@@ -142,21 +143,28 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
     region = placement.slowest
 
     flash = flash_use(graph, stack)
-    flash_limit = min(dev.flash.size, limits.flash_bytes or dev.flash.size)
-    if flash.total_bytes > flash_limit:
+    flash_limit = min((x for x in (dev.flash.size if dev.flash else None, limits.flash_bytes)
+                       if x), default=None)
+    if flash_limit is not None and flash.total_bytes > flash_limit:
         violations.append(Violation("flash", f"flash {flash.total_bytes} bytes (model "
                                     f"{flash.model_bytes} + code {flash.code_bytes}) exceeds "
                                     f"{flash_limit} bytes"))
-    ram = arena.total_bytes + dev.stack_bytes + dev.static_bytes
+    # An application processor holds the model file in RAM, plus XNNPACK's repacked copy of
+    # the weights of the operators it runs (its packed-weights buffers).
+    in_ram_model = 0 if dev.is_mcu else graph.size_bytes + sum(
+        op.weight_bytes for op in sg.operators if op.macs)
+    ram = arena.total_bytes + in_ram_model + dev.stack_bytes + dev.static_bytes
     ram_limit = min(dev.ram_bytes, limits.ram_bytes or dev.ram_bytes)
     if ram > ram_limit:
-        violations.append(Violation("ram", f"RAM {ram} bytes (arena {arena.total_bytes} + stack "
-                                    f"{dev.stack_bytes} + static {dev.static_bytes}) exceeds "
-                                    f"{ram_limit} bytes"))
+        model = f"model and packed weights {in_ram_model} + " if in_ram_model else ""
+        violations.append(Violation("ram", f"RAM {ram} bytes (arena {arena.total_bytes} + {model}"
+                                    f"stack {dev.stack_bytes} + static {dev.static_bytes}) "
+                                    f"exceeds {ram_limit} bytes"))
 
     layers = []
     for op in sg.operators:
-        cost = layer_cost(op, sg, dev, stack, region)
+        cost = (cortex_m.layer_cost(op, sg, dev, stack, region) if dev.is_mcu
+                else cortex_a.layer_cost(op, sg, dev))
         ms = cost.cycles / dev.clock_hz * 1e3
         out = sg.tensors[op.outputs[0]] if op.outputs else None
         layers.append(Layer(

@@ -41,7 +41,9 @@ CMSIS_NN_OPDATA_EXTRA = {"CONV_2D": 4, "DEPTHWISE_CONV_2D": 4, "FULLY_CONNECTED"
 
 
 def kernel_for(stack: str, op: Operator) -> str:
-    """Which implementation runs `op`: 'cmsis-nn' or 'reference'."""
+    """Which implementation runs `op`: 'cmsis-nn' or 'reference' on an MCU, else the stack."""
+    if stack not in STACKS:
+        return stack
     return "cmsis-nn" if stack == "cmsis-nn" and op.opcode in CMSIS_NN_OPS else "reference"
 
 

@@ -14,15 +14,17 @@ def format_summary(r: Report) -> str:
     dev = r.device
     lines = [
         f"model        {r.model}",
-        f"device       {dev.name} ({dev.core}, {dev.clock_hz / 1e6:g} MHz), kernels {r.kernels}",
+        f"device       {dev.name} ({dev.cores}x {dev.core}, {dev.clock_hz / 1e6:g} MHz), "
+        f"kernels {r.kernels}",
         f"verdict      {'FITS' if r.fits else 'DOES NOT FIT'}",
         f"MACs         {r.macs:,}",
-        f"flash        {_kib(r.flash.total_bytes)} = model {r.flash.model_bytes:,} + code "
-        f"{r.flash.code_bytes:,} (of {dev.flash.size:,})",
+        (f"flash        {_kib(r.flash.total_bytes)} = model {r.flash.model_bytes:,} + code "
+         f"{r.flash.code_bytes:,} (of {dev.flash.size:,})" if dev.flash else
+         f"storage      {_kib(r.flash.total_bytes)} (model file, loaded into RAM)"),
         f"arena        {_kib(r.arena.total_bytes)} = head {r.arena.head_bytes:,} + tail "
         f"{r.arena.tail_bytes:,} + 16, in {r.arena_region or 'no region (too large)'}",
-        f"RAM          {_kib(r.ram_bytes)} = arena + stack {dev.stack_bytes:,} + static "
-        f"{dev.static_bytes:,} (of {dev.ram_bytes:,})",
+        f"RAM          {_kib(r.ram_bytes)} = arena{'' if dev.is_mcu else ' + model + packed weights'}"
+        f" + stack {dev.stack_bytes:,} + static {dev.static_bytes:,} (of {dev.ram_bytes:,})",
         f"cycles       {r.cycles:,}",
         f"latency      {r.latency_ms:.3f} ms",
         f"energy       {r.energy_mj:.4f} mJ at {dev.active_power_mw:g} mW",

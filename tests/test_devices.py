@@ -43,7 +43,14 @@ FACTS = {
 
 
 def test_list_devices_returns_all_shipped_sorted():
-    assert [d.name for d in list_devices()] == SHIPPED
+    assert [d.name for d in list_devices()] == ["rpi4b"] + SHIPPED
+
+
+def test_rpi4b_is_an_application_processor():
+    pi = load_device("rpi4b")
+    assert (pi.core, pi.cores, pi.clock_hz, pi.flash) == ("cortex-a72", 4, 1_500_000_000, None)
+    assert not pi.is_mcu and pi.ram_bytes == 4 * 1024**3 and pi.l2_bytes == 1024**2
+    assert pi.dram_bandwidth_bytes_per_s > 0 and pi.default_kernels == "xnnpack"
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -153,8 +160,8 @@ def test_missing_user_file(tmp_path):
         ('kind = "tcm"', 'kind = "sdram"', "'memory\\[0\\].kind'"),
         ('kernels = ["cmsis-nn", "reference"]', "kernels = []", "'kernels' must be a non-empty list"),
         ('kernels = ["cmsis-nn", "reference"]', 'kernels = ["arm-magic", "reference"]', "'kernels'"),
-        ('dtypes = ["int8", "int16", "int32"]', 'dtypes = ["float32"]', "'dtypes'"),
-        ('core = "cortex-m7"', 'core = "cortex-a72"', "'core'"),
+        ('dtypes = ["int8", "int16", "int32"]', 'dtypes = ["float64"]', "'dtypes'"),
+        ('core = "cortex-m7"', 'core = "cortex-a53"', "'core'"),
         ("cached = false", "cached = 0", "must be true or false"),
         ("base = 0x2004C000", "base = 0xFFFFF000", "beyond the 32-bit address space"),
         ("active_power_mw = 330.0", "active_power_mw = -1.0", "'active_power_mw'"),

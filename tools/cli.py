@@ -76,15 +76,16 @@ def _devices(args) -> int:
     devices = list_devices()
     if args.json:
         print(json.dumps([{"name": d.name, "core": d.core, "clock_hz": d.clock_hz,
-                           "ram_bytes": d.ram_bytes, "flash_bytes": d.flash.size,
+                           "ram_bytes": d.ram_bytes, "flash_bytes": d.flash.size if d.flash else None,
                            "kernels": list(d.kernels), "description": d.description}
                           for d in devices], indent=2))
         return EXIT_FITS
     print(f"{'device':<12} {'core':<10} {'MHz':>5} {'RAM KiB':>8} {'flash KiB':>9}  regions")
     for d in devices:
         regions = ", ".join(f"{r.name} {r.size // 1024}K" for r in d.memory)
+        flash = f"{d.flash.size // 1024:>9}" if d.flash else f"{'-':>9}"
         print(f"{d.name:<12} {d.core:<10} {d.clock_hz / 1e6:>5g} {d.ram_bytes // 1024:>8} "
-              f"{d.flash.size // 1024:>9}  {regions}")
+              f"{flash}  {regions}")
     return EXIT_FITS
 
 

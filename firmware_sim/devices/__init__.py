@@ -15,10 +15,12 @@ from typing import NoReturn
 from ..errors import EdgesimError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-CORES = ("cortex-m7", "cortex-m4")
-KERNEL_STACKS = ("cmsis-nn", "reference")
-DTYPES = ("int8", "int16", "int32")
-REGION_KINDS = ("tcm", "axi", "ahb")
+MCU_CORES = ("cortex-m7", "cortex-m4")
+CPU_CORES = ("cortex-a72",)                 # application processors running TFLite on Linux
+CORES = MCU_CORES + CPU_CORES
+KERNEL_STACKS = ("cmsis-nn", "reference", "xnnpack")
+DTYPES = ("int8", "int16", "int32", "float32")
+REGION_KINDS = ("tcm", "axi", "ahb", "dram")
 
 
 class DeviceProfileError(EdgesimError, ValueError):
@@ -75,12 +77,20 @@ class DeviceProfile:
     kernels: tuple[str, ...]
     dtypes: tuple[str, ...]
     active_power_mw: float
-    flash: FlashSpec
+    flash: FlashSpec | None           # None: an application processor loading models into RAM
     cache: CacheSpec
     memory: tuple[MemoryRegion, ...]  # sorted by base address
     stack_bytes: int
     static_bytes: int
     source: Path
+    cores: int = 1
+    l2_bytes: int = 0
+    dram_bandwidth_bytes_per_s: float = 0.0  # sustained, for application processors
+
+    @property
+    def is_mcu(self) -> bool:
+        """A microcontroller running TFLM from flash (else a Linux CPU running TFLite)."""
+        return self.core in MCU_CORES
 
     @property
     def default_kernels(self) -> str:
@@ -199,15 +209,23 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
         raise DeviceProfileError(f"{path}: invalid TOML: {msg}") from None
 
     top = _Table(data, "", path, ("name", "description", "core", "clock_hz", "kernels", "dtypes",
-                                  "active_power_mw", "flash", "cache", "memory", "runtime"))
+                                  "active_power_mw", "cache", "memory", "runtime"),
+                 optional=("flash", "cores", "l2_bytes", "dram_bandwidth_bytes_per_s"))
     name = top.text("name")
     if shipped and name != path.stem:
         top.fail(f"name {name!r} does not match the file name {path.stem!r}")
+    core = top.text("core", CORES)
 
-    f = _Table(data["flash"], "flash", path,
-               ("base", "size", "banks", "wait_states", "bus_clock_hz"))
-    flash = FlashSpec(f.integer("base", 0), f.integer("size"), f.integer("banks"),
-                      f.integer("wait_states", 0), f.integer("bus_clock_hz"))
+    flash = None
+    if core in MCU_CORES or "flash" in data:
+        if "flash" not in data:
+            top.fail(f"missing key 'flash' (a {core} runs from internal flash)")
+        f = _Table(data["flash"], "flash", path,
+                   ("base", "size", "banks", "wait_states", "bus_clock_hz"))
+        flash = FlashSpec(f.integer("base", 0), f.integer("size"), f.integer("banks"),
+                          f.integer("wait_states", 0), f.integer("bus_clock_hz"))
+    if core in CPU_CORES and "dram_bandwidth_bytes_per_s" not in data:
+        top.fail(f"missing key 'dram_bandwidth_bytes_per_s' (needed to cost a {core})")
 
     c = _Table(data["cache"], "cache", path, ("icache_bytes", "dcache_bytes", "line_bytes"))
     cache = CacheSpec(c.integer("icache_bytes", 0), c.integer("dcache_bytes", 0),
@@ -230,7 +248,9 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
     names = [r.name for r in regions]
     if len(set(names)) != len(names):
         top.fail(f"duplicate memory region name {next(n for n in names if names.count(n) > 1)!r}")
-    spans = [(r.name, r.base, r.end) for r in regions] + [("flash", flash.base, flash.base + flash.size)]
+    spans = [(r.name, r.base, r.end) for r in regions]
+    if flash is not None:
+        spans.append(("flash", flash.base, flash.base + flash.size))
     spans.sort(key=lambda s: s[1])
     if spans[-1][2] > 2**32:
         top.fail(f"{spans[-1][0]!r} ends beyond the 32-bit address space")
@@ -240,9 +260,13 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
 
     r = _Table(data["runtime"], "runtime", path, ("stack_bytes", "static_bytes"))
     return DeviceProfile(
-        name=name, description=top.text("description"), core=top.text("core", CORES),
+        name=name, description=top.text("description"), core=core,
         clock_hz=top.integer("clock_hz"), kernels=top.texts("kernels", KERNEL_STACKS),
         dtypes=top.texts("dtypes", DTYPES), active_power_mw=top.number("active_power_mw"),
         flash=flash, cache=cache, memory=tuple(regions),
         stack_bytes=r.integer("stack_bytes"), static_bytes=r.integer("static_bytes", 0), source=path,
+        cores=top.integer("cores") if "cores" in data else 1,
+        l2_bytes=top.integer("l2_bytes", 0) if "l2_bytes" in data else 0,
+        dram_bandwidth_bytes_per_s=(top.number("dram_bandwidth_bytes_per_s")
+                                    if "dram_bandwidth_bytes_per_s" in data else 0.0),
     )

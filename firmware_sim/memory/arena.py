@@ -90,8 +90,15 @@ class ArenaPlan:
 
 def plan_arena(graph: Graph, stack: str = "reference",
                planner: MemoryPlanner | None = None) -> ArenaPlan:
-    """Predict TFLM's arena for the main subgraph of `graph` with kernel `stack`."""
+    """Predict TFLM's arena for the main subgraph of `graph` with kernel `stack`. For TFLite
+    on Linux (stack "xnnpack") only the planned activations count: its runtime structures
+    live on the heap, outside an arena, and are part of the device's static bytes."""
     sg = graph.main
+    if stack == "xnnpack":
+        placements = (planner or GreedyPlanner()).plan(buffer_requests(sg))
+        return ArenaPlan(placements=tuple(placements),
+                         head_bytes=MemoryPlanner.head_bytes(placements), tail=(), tail_bytes=0,
+                         planning_bytes=0, prepare_bytes=0, uncalibrated_ops=())
     table = arena_table()
     scratch = {op.index: scratch_bytes(stack, op, sg) for op in sg.operators}
     requests = buffer_requests(sg, scratch)

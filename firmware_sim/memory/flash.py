@@ -34,6 +34,10 @@ class FlashUse:
 
 
 def flash_use(graph: Graph, stack: str) -> FlashUse:
+    """Flash for an MCU kernel stack; for TFLite on Linux ("xnnpack") the model file alone,
+    which sits in storage (the runtime is part of the OS image)."""
+    if stack == "xnnpack":
+        return FlashUse(model_bytes=graph.size_bytes, code_bytes=0)
     kernels = {(op.opcode, kernel_for(stack, op)) for sg in graph.subgraphs for op in sg.operators}
     code = RUNTIME_CODE_BYTES + sum(
         CMSIS_NN_KERNEL_CODE_BYTES if impl == "cmsis-nn" else REFERENCE_KERNEL_CODE_BYTES
