@@ -8,6 +8,8 @@ file, an unknown device, bad arguments). Errors are one line on stderr, never a 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -50,7 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="build the project's INT8 DS-CNN keyword-spotting model, "
                           "check it on a device and run one emulated inference")
     demo.add_argument("--device", default="stm32h743")
+
+    for module in _extensions():
+        module.add_parser(sub)
     return p
+
+
+def _extensions():
+    """Command groups that live in their own modules (`speech`, `npu`, `edit`): each has
+    `add_parser(subparsers)`, which sets `handler=run` on its parser, and `run(args) -> int`.
+    Importing them must stay cheap: they import their packages inside `run`."""
+    names = ("tools.speech_cli", "tools.npu_cli", "tools.edit_cli")
+    return [importlib.import_module(n) for n in names
+            if importlib.util.find_spec(n) is not None]
 
 
 def _check(args) -> int:
@@ -112,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        return {"check": _check, "devices": _devices, "demo": _demo}[args.command](args)
+        handler = getattr(args, "handler", None) or {
+            "check": _check, "devices": _devices, "demo": _demo}[args.command]
+        return handler(args)
     except EdgesimError as exc:
         print(f"edgesim: error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
