@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Calibrate edgesim's model of TensorFlow Lite Micro's persistent arena ("tail").
+"""Calibrate edgesim's model of TensorFlow Lite Micro's tensor arena (firmware_sim/memory/arena.py).
 
 TFLM's MicroAllocator splits the tensor arena into a *head* (planned activations and scratch
 buffers) and a *tail* (persistent objects, allocated downwards from the end of the arena and
@@ -24,9 +24,19 @@ in this order:
 This script regenerates every number of that model from scratch: it builds tiny INT8 models
 with TensorFlow (chains of 1, 2, 3 identical operators, or a model with and without one
 operator), runs them through the PyPI tflite-micro interpreter, reads the RecordingMicroAllocator
-report (print_allocations) and differences the reports. It writes the result to
-firmware_sim/memory/tflm_arena.toml (atomically) and finally recomputes the tail of every model it
-built, plus the MLPerf Tiny INT8 models, from the TOML and compares with the measured tail.
+report (print_allocations) and differences the reports.
+
+Small models need more than head + tail while TFLM sets up: while it plans memory, and while a
+kernel's Prepare() holds temporary TfLiteTensor structs for its tensors (arena.py models both).
+Some kernels hold more than those structs; to measure that, each probe also builds one instance
+of its operator with tiny activations, bisects the smallest arena TFLM accepts for it, and keeps
+what exceeds the tail plus the structs as the operator's `prepare_temp_extra`.
+
+It writes the result to firmware_sim/memory/tflm_arena.toml (atomically), then recomputes with
+firmware_sim.memory.arena, from the written file, the tail of every model it built and of the
+MLPerf Tiny INT8 models (category by category), and the whole arena of the small models and the
+MLPerf models against their bisected minimum. It exits non-zero if a tail differs or a predicted
+arena is below the minimum (or more than 2% above it, for arenas of 4 KiB and more).
 
 Caveat: the PyPI interpreter is a 64-bit host build, so the struct sizes are those of a 64-bit
 target (8-byte pointers); a 32-bit Cortex-M build has smaller structs.
@@ -41,16 +51,17 @@ import contextlib
 import ctypes
 import importlib.metadata
 import os
-import re
 import sys
 import tempfile
 import textwrap
-import tomllib
+import time
 import warnings
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from unittest import mock
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -58,29 +69,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from firmware_sim.export import atomic_write, convert_int8  # noqa: E402
 from firmware_sim.graph import Graph, load_graph  # noqa: E402
+from firmware_sim.memory import arena  # noqa: E402
+from firmware_sim.memory.arena import (  # noqa: E402
+    BUFFERS, EVAL, NODES, QUANT, TENSORS, UNRECORDED, plan_arena, tail_allocations)
+from firmware_sim.tflm_probe import TflmAllocation, allocation_report, minimum_arena  # noqa: E402
 
-DEFAULT_OUT = REPO / "firmware_sim" / "memory" / "tflm_arena.toml"
-MLPERF_DIR = Path("/work/shared/models/mlperf_tiny")
+DEFAULT_OUT = arena.TABLE
+MLPERF_DIR = REPO.parent / "shared" / "models" / "mlperf_tiny"
 MLPERF_MODELS = ("ad01_int8", "kws_ref_model", "vww_96_int8", "pretrainedResnet_quant")
-
-#: RecordingMicroAllocator category names (as printed) -> short keys used here.
-CATEGORIES = {
-    "TfLiteEvalTensor data": "eval",
-    "Persistent TfLiteTensor data": "tensor",
-    "Persistent TfLiteTensor quantization data": "quant",
-    "Persistent buffer data": "buffer",
-    "NodeAndRegistration struct": "node",
-    "TfLiteTensor variable buffer data": "variable",
-}
 
 #: Probe parameters: c = channels (last dimension), s = spatial size, n = inputs of CONCATENATION.
 BASE = {"c": 4, "s": 6, "n": 2}
 VARIANTS = {"base": {}, "channels": {"c": 8}, "spatial": {"s": 9}, "inputs": {"n": 3}}
+#: Parameters of the one-instance model whose minimum arena is bisected: activations so small
+#: that a kernel's Prepare(), not the head, binds (Probe.small overrides them where needed).
+SMALL = {"s": 1}
+
+#: The project's accuracy target for the whole arena; toy models (below SMALL_ARENA bytes)
+#: are only reported against it, as the 16-byte start-alignment slack alone is ~1% of them.
+TARGET_OVER = 0.02
+SMALL_ARENA = 4096
+BISECT_WORKERS = 2
 
 
 # ---------------------------------------------------------------------------------------------
-# Measuring: the RecordingMicroAllocator report
+# Measuring: the RecordingMicroAllocator report (firmware_sim.tflm_probe)
 # ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -93,82 +108,44 @@ class Recorded:
     count: int
 
 
-@dataclass(frozen=True)
-class ArenaReport:
-    """What print_allocations() reports for one model: head and tail bytes, and the recorded
-    tail categories (short key -> Recorded)."""
-
-    head: int
-    tail: int
-    categories: dict[str, Recorded]
-
-    def get(self, key: str) -> Recorded:
-        return self.categories.get(key, Recorded(0, 0, 0))
-
-    @property
-    def unrecorded(self) -> int:
-        """Tail bytes no category accounts for: fixed objects, builtin data, scratch handles."""
-        return self.tail - sum(r.used for r in self.categories.values())
+def recorded(report: TflmAllocation, category: str) -> Recorded:
+    return Recorded(*report.by_type.get(category, (0, 0, 0)))
 
 
-_LINE_TOTAL = re.compile(r"Arena allocation (head|tail) (\d+) bytes")
-_LINE_CAT = re.compile(r"'(.+)' used (\d+) bytes with alignment overhead "
-                       r"\(requested (\d+) bytes for (\d+) ")
-
-
-def parse_report(text: str) -> ArenaReport:
-    """Parse print_allocations() output into an ArenaReport."""
-    totals, cats = {}, {}
-    for line in text.splitlines():
-        if m := _LINE_TOTAL.search(line):
-            totals[m[1]] = int(m[2])
-        elif m := _LINE_CAT.search(line):
-            key = CATEGORIES.get(m[1], m[1])
-            cats[key] = Recorded(int(m[2]), int(m[3]), int(m[4]))
-    if "tail" not in totals:
-        raise RuntimeError(f"no arena report in interpreter output:\n{text}")
-    return ArenaReport(totals.get("head", 0), totals["tail"], cats)
-
-
-@contextlib.contextmanager
-def captured_stderr():
-    """Redirect the C-level stderr (fd 2) to a temporary file; yields a list that holds the
-    captured text once the block ends."""
-    captured: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            captured.append(sink.read().decode(errors="replace"))
-
-
-def measure_arena(model: bytes, arena_size: int = 1 << 22) -> ArenaReport:
-    """Load `model` in the tflite-micro interpreter and return its allocation report.
-
-    print_allocations() writes to the C-level stderr, so fd 2 is captured around it."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    with captured_stderr() as out:
-        interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
-        interpreter.print_allocations()
-    return parse_report(out[0])
+def unrecorded(report: TflmAllocation) -> int:
+    """Tail bytes no category accounts for: fixed objects, builtin data, scratch handles."""
+    return report.tail_bytes - sum(used for used, _, _ in report.by_type.values())
 
 
 # ---------------------------------------------------------------------------------------------
 # Building: tiny INT8 models with TensorFlow
 # ---------------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def quiet():
+    """Send file descriptors 1 and 2 to /dev/null: TensorFlow's banner, the converter's C++
+    chatter and Keras' export messages."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
+
+
 def _tf():
     """Import TensorFlow quietly (it is slow to import, so only when models are built)."""
     warnings.filterwarnings("ignore")
-    with captured_stderr():                     # TensorFlow's start-up banner
+    with quiet():
         import absl.logging
         import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
@@ -187,28 +164,42 @@ class ModelSpec:
     float_output: bool = False           # keep a float32 output (adds DEQUANTIZE)
 
 
+def _keras_model(spec: ModelSpec):
+    """`spec` as a Keras model (one layer running the body), for export.convert_int8."""
+    tf = _tf()
+
+    class Body(tf.keras.layers.Layer):
+        def call(self, xs):
+            return spec.body(*xs)
+
+    inputs = [tf.keras.Input(s[1:], batch_size=s[0]) for s in spec.shapes]
+    return tf.keras.Model(inputs, Body()(inputs))
+
+
 def convert(spec: ModelSpec, seed: int = 0) -> bytes:
-    """Full-integer quantisation of `spec` (representative data set, TFLITE_BUILTINS_INT8,
-    int8 input/output unless float_input/float_output). The converter's C++ chatter on stderr
-    is dropped."""
+    """Full-integer quantisation of `spec` with a representative data set: the project's
+    converter (export.convert_int8: int8 input and output), or, for the probes that need other
+    settings (private converter flags, float input or output), the same settings plus those."""
     tf = _tf()
     rng = np.random.default_rng(seed)
-    fn = tf.function(spec.body)
-    concrete = fn.get_concrete_function(*[tf.TensorSpec(s, tf.float32) for s in spec.shapes])
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
 
     def representative():
         for _ in range(16):
             yield [rng.uniform(-1, 1, s).astype(np.float32) for s in spec.shapes]
 
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.float32 if spec.float_input else tf.int8
-    conv.inference_output_type = tf.float32 if spec.float_output else tf.int8
-    for flag in spec.flags:
-        setattr(conv, flag, True)
-    with captured_stderr():
+    with quiet():
+        if not (spec.flags or spec.float_input or spec.float_output):
+            return convert_int8(_keras_model(spec), representative)
+        fn = tf.function(spec.body)
+        concrete = fn.get_concrete_function(*[tf.TensorSpec(s, tf.float32) for s in spec.shapes])
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = representative
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.float32 if spec.float_input else tf.int8
+        conv.inference_output_type = tf.float32 if spec.float_output else tf.int8
+        for flag in spec.flags:
+            setattr(conv, flag, True)
         return conv.convert()
 
 
@@ -244,6 +235,7 @@ class Probe:
     float_output: bool = False
     weights: str = ""                          # "per_channel" / "per_tensor" for weighted ops
     variants: tuple[str, ...] = ("base", "channels", "spatial")
+    small: dict = field(default_factory=dict)  # overrides SMALL for the minimum-arena model
     note: str = ""                             # caveat copied into the TOML
 
     def spec(self, k: int, p: dict) -> ModelSpec:
@@ -277,6 +269,7 @@ def _probes() -> list[Probe]:
         return tf.matmul(x, weights(p["c"], p["c"])) + weights(p["c"])
 
     dense_shape = lambda p: [(p["s"] - 5, p["c"])]          # noqa: E731  batch 1, then 4
+    dense_small = {"s": BASE["s"]}                          # batch 1 is as small as it gets
     after_tanh = {"ks": (0, 1), "helper": tf.tanh, "helper_op": "TANH"}
     return [
         Probe("conv", "CONV_2D", conv, img, weights="per_channel"),
@@ -285,9 +278,10 @@ def _probes() -> list[Probe]:
         Probe("dwconv", "DEPTHWISE_CONV_2D", dwconv, img, weights="per_channel"),
         Probe("dwconv/per_tensor", "DEPTHWISE_CONV_2D", dwconv, img, flags=per_tensor_all,
               weights="per_tensor"),
-        Probe("fc", "FULLY_CONNECTED", dense, dense_shape, weights="per_channel"),
+        Probe("fc", "FULLY_CONNECTED", dense, dense_shape, weights="per_channel",
+              small=dense_small),
         Probe("fc/per_tensor", "FULLY_CONNECTED", dense, dense_shape, flags=per_tensor_dense,
-              weights="per_tensor"),
+              weights="per_tensor", small=dense_small),
         Probe("avgpool", "AVERAGE_POOL_2D", lambda x, _, p: tf.nn.avg_pool2d(x, 2, 1, "SAME"),
               img),
         Probe("maxpool", "MAX_POOL_2D", lambda x, _, p: tf.nn.max_pool2d(x, 2, 1, "SAME"), img),
@@ -306,9 +300,10 @@ def _probes() -> list[Probe]:
               vec, variants=("base", "channels", "spatial", "inputs")),
         # MEAN over axis 1 of a rank-5 input: each instance removes one dimension.
         Probe("mean", "MEAN", lambda x, _, p: tf.reduce_mean(x, axis=1),
-              lambda p: [(1, p["s"], p["s"], p["s"], p["c"])]),
+              lambda p: [(1, p["s"], p["s"], p["s"], p["c"])], small={"s": 2}),
         Probe("pad", "PAD", lambda x, _, p: tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), img),
-        Probe("strided_slice", "STRIDED_SLICE", lambda x, _, p: x[:, 1:, :, :], img),
+        Probe("strided_slice", "STRIDED_SLICE", lambda x, _, p: x[:, 1:, :, :], img,
+              small={"s": 2}),
         Probe("batch_matmul", "BATCH_MATMUL",
               lambda x, _, p: tf.matmul(x, x, transpose_b=True),
               lambda p: [(1, p["c"], p["c"])], variants=("base", "channels"),
@@ -318,7 +313,7 @@ def _probes() -> list[Probe]:
         Probe("reshape", "RESHAPE", lambda x, _, p: tf.reshape(x, (1, p["c"], p["s"])), vec,
               **after_tanh),
         Probe("transpose", "TRANSPOSE", lambda x, _, p: tf.transpose(x, [0, 2, 1]), vec,
-              **after_tanh),
+              **after_tanh, small={"s": 2}),     # s=1 would be a RESHAPE
         Probe("relu", "RELU", lambda x, _, p: tf.nn.relu(x), vec, **after_tanh),
         Probe("relu6", "RELU6", lambda x, _, p: tf.nn.relu6(x), vec, **after_tanh),
         # QUANTIZE / DEQUANTIZE: float input / output instead of int8 (k=0: int8 model).
@@ -336,15 +331,17 @@ class Built:
     name: str
     path: Path
     graph: Graph
-    report: ArenaReport
+    report: TflmAllocation
 
 
 @dataclass
 class ProbeResult:
-    """Measurements of one probe: built models per variant and k, plus notes."""
+    """Measurements of one probe: built models per variant and k, the one-instance model with
+    small activations (for the minimum arena), plus notes."""
 
     probe: Probe
     models: dict[str, dict[int, Built]] = field(default_factory=dict)
+    small: Built | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -357,6 +354,45 @@ def _weights_per_channel(graph: Graph, op: str) -> bool | None:
     return None
 
 
+def _other_ops(graph: Graph, op: str) -> Counter:
+    """The operators of `graph` other than `op`, counted."""
+    ops = Counter(o.opcode for o in graph.main.operators)
+    del ops[op]
+    return ops
+
+
+def _build(probe: Probe, variant: str, k: int, p: dict, workdir: Path, notes: list[str],
+           others: Counter | None) -> Built | None:
+    """Convert, check and measure the model with k instances of the probe's operator and
+    parameters p; None (and a note) if it fails or its operators are not what the probe
+    intends: k instances of the operator and, unless `others` is None, those other operators."""
+    name = f"{probe.key.replace('/', '_')}_{variant}_k{k}"
+    try:
+        data = convert(probe.spec(k, p))
+    except Exception as exc:  # noqa: BLE001 - the converter raises many kinds
+        notes.append(f"{variant} k={k}: conversion failed: {str(exc)[:200]}")
+        return None
+    path = workdir / f"{name}.tflite"
+    path.write_bytes(data)
+    graph = load_graph(path)
+    n = sum(1 for o in graph.main.operators if o.opcode == probe.op)
+    if n != k or (others is not None and _other_ops(graph, probe.op) != others):
+        notes.append(f"{variant} k={k}: converter produced "
+                     f"{[o.opcode for o in graph.main.operators]}")
+        return None
+    if probe.weights:
+        pc = _weights_per_channel(graph, probe.op)
+        if pc is not None and pc != (probe.weights == "per_channel"):
+            notes.append(f"{variant}: weights are not {probe.weights}")
+            return None
+    try:
+        report = allocation_report(data)
+    except Exception as exc:  # noqa: BLE001
+        notes.append(f"{variant} k={k}: tflite-micro failed: {str(exc)[:200]}")
+        return None
+    return Built(name, path, graph, report)
+
+
 def run_probe(probe: Probe, workdir: Path) -> ProbeResult:
     """Build, check and measure every model of `probe`. A model whose operators are not what
     the probe intends (k instances of the operator, everything else equal) voids the variant."""
@@ -365,38 +401,17 @@ def run_probe(probe: Probe, workdir: Path) -> ProbeResult:
         p = {**BASE, **VARIANTS[variant]}
         ks = probe.ks if variant == "base" else probe.ks[:2]
         built: dict[int, Built] = {}
-        others = None
         for k in ks:
-            name = f"{probe.key.replace('/', '_')}_{variant}_k{k}"
-            try:
-                data = convert(probe.spec(k, p))
-            except Exception as exc:  # noqa: BLE001 - the converter raises many kinds
-                result.notes.append(f"{variant} k={k}: conversion failed: {str(exc)[:200]}")
+            others = _other_ops(built[max(built)].graph, probe.op) if built else None
+            if (b := _build(probe, variant, k, p, workdir, result.notes, others)) is None:
                 break
-            path = workdir / f"{name}.tflite"
-            path.write_bytes(data)
-            graph = load_graph(path)
-            ops = Counter(o.opcode for o in graph.main.operators)
-            rest = ops.copy()
-            del rest[probe.op]
-            if ops[probe.op] != k or (others is not None and rest != others):
-                result.notes.append(f"{variant} k={k}: converter produced "
-                                    f"{[o.opcode for o in graph.main.operators]}")
-                break
-            if probe.weights:
-                pc = _weights_per_channel(graph, probe.op)
-                if pc is not None and pc != (probe.weights == "per_channel"):
-                    result.notes.append(f"{variant}: weights are not {probe.weights}")
-                    break
-            others = rest
-            try:
-                report = measure_arena(data)
-            except Exception as exc:  # noqa: BLE001
-                result.notes.append(f"{variant} k={k}: tflite-micro failed: {str(exc)[:200]}")
-                break
-            built[k] = Built(name, path, graph, report)
+            built[k] = b
         else:
             result.models[variant] = built
+    if "base" in result.models:
+        k = min(k for k in probe.ks if k > 0)
+        result.small = _build(probe, "small", k, {**BASE, **SMALL, **probe.small}, workdir,
+                              result.notes, _other_ops(result.models["base"][k].graph, probe.op))
     return result
 
 
@@ -421,9 +436,9 @@ def per_instance(models: dict[int, Built]) -> tuple[Delta, bool]:
     steps = []
     for a, b in zip(ks, ks[1:], strict=False):
         ra, rb, n = models[a].report, models[b].report, b - a
-        steps.append(Delta((rb.unrecorded - ra.unrecorded) // n,
-                           (rb.get("buffer").requested - ra.get("buffer").requested) // n,
-                           (rb.get("buffer").count - ra.get("buffer").count) // n))
+        ba, bb = recorded(ra, BUFFERS), recorded(rb, BUFFERS)
+        steps.append(Delta((unrecorded(rb) - unrecorded(ra)) // n,
+                           (bb.requested - ba.requested) // n, (bb.count - ba.count) // n))
     return steps[0], all(s == steps[0] for s in steps)
 
 
@@ -443,6 +458,7 @@ class OpCalibration:
     per_channel_when: str = "never"
     prepare_bytes_per_input: int = 0    # CONCATENATION-like dependence on the input count
     allocations: int = 0                # persistent buffers per instance at the base probe
+    prepare_temp_extra: int = 0         # transient Prepare() bytes beyond the temp tensors
     probes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -522,11 +538,12 @@ def derive_op(results: list[ProbeResult]) -> OpCalibration | None:
 # Deriving the global struct sizes
 # ---------------------------------------------------------------------------------------------
 
-def _ratio(reports: list[ArenaReport], key: str, per: int = 1) -> int:
-    """Bytes per counted item of category `key` (checked equal in every report)."""
-    values = {r.get(key).requested * per // r.get(key).count for r in reports if r.get(key).count}
+def _ratio(reports: list[TflmAllocation], category: str, per: int = 1) -> int:
+    """Bytes per counted item of `category` (checked equal in every report)."""
+    values = {rec.requested * per // rec.count for rec in (recorded(r, category) for r in reports)
+              if rec.count}
     if len(values) != 1:
-        raise RuntimeError(f"category {key!r} is not a whole number of equal items: {values}")
+        raise RuntimeError(f"category {category!r} is not a whole number of equal items: {values}")
     return values.pop()
 
 
@@ -576,13 +593,13 @@ def derive_structs(results: list[ProbeResult],
     reports = [b.report for r in results for ms in r.models.values() for b in ms.values()]
     layouts = _ctypes_layouts()
     s = {
-        "eval_tensor": _ratio(reports, "eval"),
-        "node_and_registration": _ratio(reports, "node"),
-        "persistent_tensor": _ratio(reports, "tensor"),
+        "eval_tensor": _ratio(reports, EVAL),
+        "node_and_registration": _ratio(reports, NODES),
+        "persistent_tensor": _ratio(reports, TENSORS),
     }
     # Quantisation data: 2 allocations per quantised input/output tensor (the
     # TfLiteAffineQuantization and its zero-point TfLiteIntArray), per-tensor in every probe.
-    per_tensor_quant = _ratio(reports, "quant", per=2)
+    per_tensor_quant = _ratio(reports, QUANT, per=2)
     # Zero-point bytes per channel: the tanh probe with a per-channel quantised input.
     tanh = next(r for r in results if r.probe.key == "tanh").models["base"][1]
     data = tanh.path.read_bytes()
@@ -593,8 +610,8 @@ def derive_structs(results: list[ProbeResult],
             path = tanh.path.with_name(f"tanh_input_per_channel_c{channels}.tflite")
             path.write_bytes(_per_channel_io_model(data, channels))
             edited.append(Built(path.stem, path, load_graph(path),
-                                measure_arena(path.read_bytes())))
-        q1, qc = (b.report.get("quant").requested for b in edited)
+                                allocation_report(path.read_bytes())))
+        q1, qc = (recorded(b.report, QUANT).requested for b in edited)
         zp_per_channel = (qc - q1) // (c - 1)
         extra.extend(edited)
     except Exception as exc:  # noqa: BLE001
@@ -617,8 +634,8 @@ def derive_structs(results: list[ProbeResult],
         delta, _ = per_instance(r.models["base"])
         b = r.models["base"][r.probe.ks[0]]
         g, k = b.graph.main, r.probe.ks[0]
-        io_bytes = b.report.get("buffer").requested - k * delta.buffer_bytes
-        io_allocs = b.report.get("buffer").count - k * delta.buffer_allocs
+        io_bytes = recorded(b.report, BUFFERS).requested - k * delta.buffer_bytes
+        io_allocs = recorded(b.report, BUFFERS).count - k * delta.buffer_allocs
         if io_allocs == 2:
             pointer_sizes.add(io_bytes // (len(g.inputs) + len(g.outputs)))
     if len(pointer_sizes) != 1:
@@ -640,112 +657,88 @@ def derive_structs(results: list[ProbeResult],
 
 
 # ---------------------------------------------------------------------------------------------
-# The tail recomputed from the calibration (a small stand-in for firmware_sim/memory/arena.py)
+# Checking the tail with the project's predictor (firmware_sim.memory.arena)
 # ---------------------------------------------------------------------------------------------
 
-def roundup(value: int, align: int) -> int:
-    return -(-value // align) * align
-
-
-@dataclass
-class OpFacts:
-    """What the tail model needs to know about one operator of a graph."""
-
-    opcode: str
-    out_channels: int
-    per_channel_weights: bool
-    n_inputs: int
-
-
-def graph_facts(graph: Graph) -> tuple[int, list[OpFacts], list[int | None], list[int | None]]:
-    """(tensor count, operator facts, zero-point counts of the inputs, of the outputs) of the
-    main subgraph; a zero-point count is None for a tensor without quantisation."""
-    sg = graph.main
-    ops = []
-    for o in sg.operators:
-        out = sg.tensor(o.outputs[0]) if o.outputs else None
-        w = sg.tensor(o.inputs[1]) if len(o.inputs) > 1 and o.inputs[1] >= 0 else None
-        ops.append(OpFacts(o.opcode, out.shape[-1] if out is not None and out.shape else 1,
-                           bool(w is not None and w.quant is not None and w.quant.per_channel),
-                           sum(1 for i in o.inputs if i >= 0)))
-
-    def zp(i):
-        q = sg.tensor(i).quant
-        return len(q.zero_point) if q is not None and q.scale and q.zero_point else None
-    return len(sg.tensors), ops, [zp(i) for i in sg.inputs], [zp(i) for i in sg.outputs]
-
-
-def op_buffers(op: OpFacts, table: dict) -> tuple[list[int], list[int]]:
-    """(Init allocations, Prepare allocations) in bytes for one operator."""
-    init = [table["init_bytes"]] if table.get("init_bytes") else []
-    prepare = list(table.get("prepare_allocation_bytes", []))
-    arrays = table.get("per_channel_arrays", 0)
-    when = table.get("per_channel_when", "never")
-    if arrays and (when == "always" or (when == "per_channel_weights"
-                                        and op.per_channel_weights)):
-        prepare += [4 * op.out_channels] * arrays
-    if table.get("prepare_bytes_per_input"):
-        prepare.append(table["prepare_bytes_per_input"] * op.n_inputs)
-    return init, prepare
-
-
-def predict_tail(graph: Graph, cal: dict) -> tuple[int, dict[str, int]] | str:
-    """Recompute the tail of `graph` from a calibration (the parsed TOML). Returns (tail bytes,
-    used bytes per category) or a string naming the missing operator."""
-    st, ops_table = cal["structs"], cal["ops"]
-    n_tensors, ops, ins, outs = graph_facts(graph)
-    missing = sorted({o.opcode for o in ops if o.opcode not in ops_table})
-    if missing:
-        return "no calibration for " + ", ".join(missing)
-    d, used = 0, Counter()
-
-    def alloc(size: int, align: int, category: str):
-        nonlocal d
-        if size:
-            new = roundup(d + size, align)
-            used[category] += new - d
-            d = new
-
-    alloc(st["fixed_bytes"], 1, "unrecorded")
-    alloc(st["eval_tensor"] * n_tensors, st["eval_tensor_align"], "eval")
-    alloc(st["node_and_registration"] * len(ops), st["node_and_registration_align"], "node")
-    for o in ops:
-        t = ops_table[o.opcode]
-        alloc(t.get("builtin_bytes", 0), t.get("builtin_align", 1), "unrecorded")
-    buffers = [op_buffers(o, ops_table[o.opcode]) for o in ops]
-    for phase in (0, 1):                           # all Init() allocations, then all Prepare()
-        for allocations in buffers:
-            for size in allocations[phase]:
-                alloc(size, st["persistent_buffer_align"], "buffer")
-    scratch = sum(ops_table[o.opcode].get("scratch_buffers", 0) for o in ops)
-    alloc(scratch * st["scratch_buffer_handle"], st["scratch_buffer_handle_align"], "unrecorded")
-    for tensors in (ins, outs):
-        alloc(st["tensor_pointer"] * len(tensors), st["persistent_buffer_align"], "buffer")
-        for channels in tensors:
-            alloc(st["persistent_tensor"], st["persistent_tensor_align"], "tensor")
-            if channels is not None:
-                alloc(st["affine_quantization"], st["affine_quantization_align"], "quant")
-                alloc(st["zero_point_array_header"] + st["zero_point_per_channel"] * channels,
-                      st["zero_point_array_align"], "quant")
-    return d, dict(used)
-
-
-def _mismatch(built: Built, cal: dict) -> list[str] | str:
-    """Categories where the recomputed 'used' bytes differ from the measured report."""
-    pred = predict_tail(built.graph, cal)
-    if isinstance(pred, str):
-        return pred
-    tail, used = pred
-    rep = built.report
+def _mismatch(built: Built, table: dict) -> list[str]:
+    """Where arena.tail_allocations (reference kernels) with `table` differs from the measured
+    report: the tail, and the bytes used per report category (and unrecorded)."""
+    predicted, uncalibrated = tail_allocations(built.graph.main, "reference", 0, table)
+    if uncalibrated:
+        return ["no calibration for " + ", ".join(sorted(uncalibrated))]
+    measured = {category: used for category, (used, _, _) in built.report.by_type.items()}
+    measured[UNRECORDED] = unrecorded(built.report)
     out = []
-    if tail != rep.tail:
-        out.append(f"tail {tail} != {rep.tail}")
-    measured = {k: rep.get(k).used for k in ("eval", "node", "buffer", "tensor", "quant")}
-    measured["unrecorded"] = rep.unrecorded
-    for k, v in measured.items():
-        if used.get(k, 0) != v:
-            out.append(f"{k} {used.get(k, 0)} != {v}")
+    if sum(predicted.values()) != built.report.tail_bytes:
+        out.append(f"tail {sum(predicted.values())} != {built.report.tail_bytes}")
+    for category in sorted(measured.keys() | predicted.keys()):
+        if predicted.get(category, 0) != measured.get(category, 0):
+            out.append(f"{category!r} {predicted.get(category, 0)} != {measured.get(category, 0)}")
     return out
+
+
+@contextlib.contextmanager
+def using_table(table: dict):
+    """Make arena.plan_arena use `table` (it reads the module's arena_table())."""
+    with mock.patch.object(arena, "arena_table", lambda path=None: table):
+        yield
+
+
+# ---------------------------------------------------------------------------------------------
+# The transient peak: a kernel's Prepare(), from the minimum arena
+# ---------------------------------------------------------------------------------------------
+
+def bisect_minimum(path: Path, report: TflmAllocation) -> int:
+    """The smallest arena TFLM accepts for the model (tflm_probe.minimum_arena), bisected
+    between the tail (too small) and twice head + tail plus 4 KiB (else up to 16 MiB)."""
+    guess = 2 * report.total_bytes + 4096
+    try:
+        return minimum_arena(path, low=report.tail_bytes, high=guess)
+    except RuntimeError:
+        return minimum_arena(path, low=guess)
+
+
+def bisect_all(models: list[Built]) -> dict[str, int]:
+    """Minimum arena per model name, bisected BISECT_WORKERS models at a time."""
+    minima, t0 = {}, time.monotonic()
+    with ThreadPoolExecutor(BISECT_WORKERS) as pool:
+        futures = {pool.submit(bisect_minimum, b.path, b.report): b for b in models}
+        for i, future in enumerate(as_completed(futures), 1):
+            b = futures[future]
+            minima[b.name] = future.result()
+            print(f"  [{i:2d}/{len(models)}] {b.name:<36} minimum arena {minima[b.name]:>8} "
+                  f"({time.monotonic() - t0:5.1f} s)", flush=True)
+    return minima
+
+
+def derive_prepare_extras(results: list[ProbeResult], cals: dict[str, OpCalibration],
+                          structs: dict, minima: dict[str, int]) -> None:
+    """Set each operator's prepare_temp_extra from the minimum arena of its probes' small
+    models: where that minimum exceeds head + tail, the planning peak and the tail plus every
+    operator's temporary tensor structs (arena._prepare_temp without this operator's extra),
+    the excess over tail + structs of the probed operator; else 0. The largest over the
+    operator's probes. Probes without a helper operator go first, so that a helper's own extra
+    is known when its probe model is explained."""
+    print(f"\n{'small probe model':<30}{'minimum':>8}{'head+tail':>10}{'planning':>9}"
+          f"{'tail':>6}{'temp':>6}{'max temp':>9}{'extra':>6}")
+    for r in sorted(results, key=lambda r: bool(r.probe.helper_op)):
+        op, b = r.probe.op, r.small
+        if b is None or op not in cals:
+            continue
+        ops = {o: {**_op_table(c), "prepare_temp_extra": 0 if o == op else c.prepare_temp_extra}
+               for o, c in cals.items()}
+        table = {"structs": structs, "ops": ops}
+        sg = b.graph.main
+        temps = [(o.opcode, arena._prepare_temp(o, sg, table)) for o in sg.operators]
+        own = max(t for o, t in temps if o == op)
+        with using_table(table):
+            planning = plan_arena(b.graph).planning_bytes
+        minimum, tail = minima[b.name], b.report.tail_bytes
+        floor = max(b.report.total_bytes, planning, tail + max(t for _, t in temps))
+        extra = minimum - tail - own if minimum > floor else 0
+        cals[op].prepare_temp_extra = max(cals[op].prepare_temp_extra, extra)
+        print(f"{b.name:<30}{minimum:>8}{b.report.total_bytes:>10}{planning:>9}{tail:>6}"
+              f"{own:>6}{max(t for _, t in temps):>9}{extra:>6}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -773,6 +766,7 @@ def _op_table(cal: OpCalibration) -> dict:
         t["prepare_allocation_bytes"] = _split(cal.prepare_bytes, cal.prepare_allocations)
     if cal.prepare_bytes_per_input:
         t["prepare_bytes_per_input"] = cal.prepare_bytes_per_input
+    t["prepare_temp_extra"] = cal.prepare_temp_extra
     return t
 
 
@@ -834,7 +828,7 @@ def fit(cals: dict[str, OpCalibration], results: list[ProbeResult], structs: dic
             k = min(r.models["base"])
             base = r.models["base"][k]
             helper_unrec = cals[r.probe.helper_op].unrecorded if r.probe.helper_op else 0
-            fixed.add(base.report.unrecorded - k * cals[r.probe.op].unrecorded - helper_unrec)
+            fixed.add(unrecorded(base.report) - k * cals[r.probe.op].unrecorded - helper_unrec)
     if len(fixed) != 1:
         notes.append(f"fixed bytes differ between probes: {sorted(fixed)}")
     structs["fixed_bytes"] = min(fixed)
@@ -894,6 +888,8 @@ _OP_KEY_COMMENTS = {
     "prepare_bytes_per_input": "Prepare() bytes per operator input",
     "allocations": "persistent buffers per instance in the base probe (4 channels)",
     "builtin_align": "alignof the options struct: min(4, lowest set bit of its size)",
+    "prepare_temp_extra": "bytes a kernel's Prepare() holds in temporary memory beyond its "
+                          "tensors' TfLiteTensor structs, from the minimum arena of the probe",
 }
 
 
@@ -954,6 +950,14 @@ def render_toml(structs: dict, cals: dict[str, OpCalibration], version: str,
         "# allocation). From the C layout on this host: the other alignments,",
         "# affine_quantization (the report sums it with the zero-point array) and",
         "# scratch_buffer_handle.",
+        "#",
+        "# Transient peaks (firmware_sim/memory/arena.py): while TFLM plans memory, the tail plus",
+        "# allocation records and planner memory; while an operator's kernel runs Prepare(), the",
+        "# tail plus a temporary TfLiteTensor (with quantisation and zero points) per tensor of",
+        "# the operator plus its prepare_temp_extra. prepare_temp_extra is measured: the smallest",
+        "# arena TFLM accepts (bisected) for one instance with tiny activations, less the tail and",
+        "# those structs, where it exceeds head + tail, the planning peak and every operator's",
+        "# structs; else 0.",
         "",
         f'tflite_micro_version = "{version}"',
         'generated_by = "tools/calibrate_tflm_arena.py"',
@@ -978,22 +982,6 @@ def render_toml(structs: dict, cals: dict[str, OpCalibration], version: str,
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file in the same directory and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)           # mkstemp creates 0600; use the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
@@ -1001,31 +989,50 @@ def write_atomic(path: Path, text: str) -> None:
 def print_op_table(cals: dict[str, OpCalibration]) -> None:
     """One line per operator: the numbers written to the TOML (bytes)."""
     cols = ("builtin", "b_align", "init", "prepare", "prep_n", "pc_arrays", "scratch",
-            "allocs", "per_input")
+            "allocs", "per_input", "prep_temp")
     print(f"{'op':<20}" + "".join(f"{c:>10}" for c in cols) + "  per_channel_when")
     for name in sorted(cals):
         c = cals[name]
         nums = (c.builtin_bytes, c.builtin_align, c.init_bytes, c.prepare_bytes,
                 c.prepare_allocations, c.per_channel_arrays, c.scratch_buffers, c.allocations,
-                c.prepare_bytes_per_input)
+                c.prepare_bytes_per_input, c.prepare_temp_extra)
         print(f"{name:<20}" + "".join(f"{v:>10}" for v in nums) + f"  {c.per_channel_when}")
 
 
-def verify(built: list[Built], cal: dict) -> int:
-    """Print measured vs recomputed tail for every model; return the number that differ."""
+def verify_tails(built: list[Built], table: dict) -> int:
+    """Print measured vs predicted tail for every model; return the number that differ."""
     print(f"\n{'model':<44}{'measured':>10}{'predicted':>10}{'diff':>7}  notes")
     bad = 0
     for b in built:
-        pred = predict_tail(b.graph, cal)
-        if isinstance(pred, str):
-            print(f"{b.name:<44}{b.report.tail:>10}{'-':>10}{'-':>7}  {pred}")
-            bad += 1
-            continue
-        diff = pred[0] - b.report.tail
-        issues = _mismatch(b, cal)
-        bad += bool(diff)
-        print(f"{b.name:<44}{b.report.tail:>10}{pred[0]:>10}{diff:>+7}  "
-              f"{'; '.join(issues) if issues else 'exact'}")
+        predicted, _ = tail_allocations(b.graph.main, "reference", 0, table)
+        issues = _mismatch(b, table)
+        bad += bool(issues)
+        tail = sum(predicted.values())
+        print(f"{b.name:<44}{b.report.tail_bytes:>10}{tail:>10}"
+              f"{tail - b.report.tail_bytes:>+7}  {'; '.join(issues) if issues else 'exact'}")
+    return bad
+
+
+def verify_arenas(built: list[Built], minima: dict[str, int], table: dict) -> int:
+    """Print the bisected minimum arena vs arena.plan_arena(...).total_bytes with `table`;
+    return the number of failures: below the minimum, or more than TARGET_OVER above it for
+    an arena of SMALL_ARENA bytes or more (smaller ones are only flagged)."""
+    print(f"\n{'model':<36}{'minimum':>9}{'predicted':>10}{'over %':>8}  {'bound by':<15}check")
+    bad = 0
+    with using_table(table):
+        for b in built:
+            plan, minimum = plan_arena(b.graph), minima[b.name]
+            over = plan.total_bytes / minimum - 1
+            if plan.total_bytes < minimum:
+                check, bad = "FAIL: below the minimum", bad + 1
+            elif over > TARGET_OVER and minimum >= SMALL_ARENA:
+                check, bad = f"FAIL: over {TARGET_OVER:.0%}", bad + 1
+            elif over > TARGET_OVER:
+                check = f"ok (over {TARGET_OVER:.0%}, but under {SMALL_ARENA} bytes)"
+            else:
+                check = "ok"
+            print(f"{b.name:<36}{minimum:>9}{plan.total_bytes:>10}{100 * over:>8.2f}  "
+                  f"{plan.bound_by:<15}{check}")
     return bad
 
 
@@ -1034,12 +1041,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="TOML file to write")
     args = ap.parse_args(argv)
     version = importlib.metadata.version("tflite-micro")
+    t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tflm_cal_") as tmp:
         workdir = Path(tmp)
         results = []
         for probe in _probes():
             res = run_probe(probe, workdir)
-            n = sum(len(m) for m in res.models.values())
+            n = sum(len(m) for m in res.models.values()) + (res.small is not None)
             print(f"probe {probe.key:<22} {n:2d} models" +
                   (f"  ({'; '.join(res.notes)})" if res.notes else ""), flush=True)
             results.append(res)
@@ -1060,28 +1068,44 @@ def main(argv: list[str] | None = None) -> int:
         structs = {k: structs[k] for k in _STRUCT_COMMENTS}
         for note in notes:
             print("note:", note)
+        print(f"tail calibrated ({time.monotonic() - t0:.0f} s)", flush=True)
+
+        mlperf = []
+        for name in MLPERF_MODELS:
+            path = MLPERF_DIR / f"{name}.tflite"
+            if path.exists():
+                mlperf.append(Built(name, path, load_graph(path),
+                                    allocation_report(path.read_bytes())))
+            else:
+                print(f"note: {path} not found")
+        small = [r.small for r in results if r.small is not None]
+        print(f"\nbisecting the minimum arena of {len(small)} small probe models and "
+              f"{len(mlperf)} MLPerf Tiny models ({BISECT_WORKERS} at a time)", flush=True)
+        minima = bisect_all(small + mlperf)
+        derive_prepare_extras(results, cals, structs, minima)
+
         text = render_toml(structs, cals, version, skipped)
-        write_atomic(args.out, text)
+        atomic_write(args.out, text.encode("utf-8"))
+        arena.arena_table.cache_clear()
         print(f"\nwrote {args.out}\n")
         print_op_table(cals)
         print("\n[structs]")
         for k, v in structs.items():
             print(f"  {k} = {v}")
-        cal = tomllib.loads(args.out.read_text())
-        built = [b for r in results for ms in r.models.values() for b in ms.values()] + extra
-        for name in MLPERF_MODELS:
-            path = MLPERF_DIR / f"{name}.tflite"
-            if path.exists():
-                built.append(Built(name, path, load_graph(path),
-                                   measure_arena(path.read_bytes())))
-            else:
-                print(f"note: {path} not found")
-        bad = verify(built, cal)
-        print(f"\n{len(built) - bad} of {len(built)} models exact, {bad} off")
+
+        table = arena.arena_table(args.out)
+        built = [b for r in results for ms in r.models.values() for b in ms.values()]
+        built += small + extra + mlperf
+        bad_tails = verify_tails(built, table)
+        print(f"\n{len(built) - bad_tails} of {len(built)} tails exact, {bad_tails} off")
+        bad_arenas = verify_arenas(small + mlperf, minima, table)
+        print(f"\n{len(small) + len(mlperf) - bad_arenas} of {len(small) + len(mlperf)} "
+              f"arena predictions ok, {bad_arenas} failed")
         for op, cal_ in sorted(cals.items()):
             for note in cal_.notes:
                 print(f"note: {op}: {note}")
-    return 0 if bad == 0 else 1
+    print(f"\ndone in {time.monotonic() - t0:.0f} s")
+    return 0 if bad_tails == 0 and bad_arenas == 0 else 1
 
 
 if __name__ == "__main__":
