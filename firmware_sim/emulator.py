@@ -35,10 +35,7 @@ class Emulator:
     def load(self, model: str | Path | bytes | Graph) -> "LoadedModel":
         graph = model if isinstance(model, Graph) else load_graph(model)
         ledger = check(graph, self.device, self.limits, self.kernels)
-        blockers = [v for v in ledger.violations if v.kind in _RUNNABLE_BLOCKERS]
-        if blockers:
-            raise EdgesimError(f"{graph.path}: cannot run on {ledger.device.name}: "
-                               f"{blockers[0].message}")
+        ensure_runnable(graph, ledger, _RUNNABLE_BLOCKERS)
         return LoadedModel(graph, ledger)
 
 
@@ -62,14 +59,30 @@ class LoadedModel:
     def run(self, inputs: np.ndarray | list[np.ndarray] | tuple[np.ndarray, ...]) -> RunResult:
         """One inference. Float inputs to a quantised input tensor are quantised with its
         scale and zero point; integer inputs must already have the tensor's dtype."""
-        arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
-        if len(arrays) != len(self.inputs):
-            raise InputDataError(f"model takes {len(self.inputs)} input(s), got {len(arrays)}")
-        for index, (array, tensor) in enumerate(zip(arrays, self.inputs)):
-            self._interp.set_input(_prepare(np.asarray(array), tensor), index)
+        for index, array in enumerate(prepare_inputs(inputs, self.inputs)):
+            self._interp.set_input(array, index)
         self._interp.invoke()
         return RunResult([self._interp.get_output(i).copy() for i in range(len(self.outputs))],
                          self.ledger)
+
+
+def ensure_runnable(graph: Graph, ledger, kinds: tuple[str, ...]) -> None:
+    """Raise EdgesimError with the first violation of `ledger` whose kind is in `kinds`
+    (those after which the device cannot execute the graph at all)."""
+    blockers = [v for v in ledger.violations if v.kind in kinds]
+    if blockers:
+        raise EdgesimError(f"{graph.path}: cannot run on {ledger.device.name}: "
+                           f"{blockers[0].message}")
+
+
+def prepare_inputs(inputs, tensors) -> list[np.ndarray]:
+    """The arrays to feed `tensors` (the graph's inputs): one array or a sequence of them;
+    float arrays for a quantised tensor are quantised with its scale and zero point, integer
+    arrays must already have the tensor's dtype."""
+    arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+    if len(arrays) != len(tensors):
+        raise InputDataError(f"model takes {len(tensors)} input(s), got {len(arrays)}")
+    return [_prepare(np.asarray(a), t) for a, t in zip(arrays, tensors)]
 
 
 def _prepare(array: np.ndarray, tensor) -> np.ndarray:

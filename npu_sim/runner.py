@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from firmware_sim.budget import Limits
-from firmware_sim.emulator import _prepare
-from firmware_sim.errors import EdgesimError, InputDataError
+from firmware_sim.emulator import ensure_runnable, prepare_inputs
+from firmware_sim.errors import EdgesimError
 from firmware_sim.graph import Graph, load_graph
 
 from .check import UNRUNNABLE, NpuReport, check_npu
@@ -39,10 +39,7 @@ class NpuEmulator:
     def load(self, model: str | Path | bytes | Graph) -> "LoadedNpuModel":
         graph = model if isinstance(model, Graph) else load_graph(model)
         ledger = check_npu(graph, self.device, self.limits)
-        blockers = [v for v in ledger.violations if v.kind in UNRUNNABLE]
-        if blockers:
-            raise EdgesimError(f"{graph.path}: cannot run on {ledger.device.name}: "
-                               f"{blockers[0].message}")
+        ensure_runnable(graph, ledger, UNRUNNABLE)
         return LoadedNpuModel(graph, ledger)
 
 
@@ -68,11 +65,8 @@ class LoadedNpuModel:
     def run(self, inputs: np.ndarray | list[np.ndarray] | tuple[np.ndarray, ...]) -> RunResult:
         """One inference. Float inputs to a quantized input tensor are quantized with its
         scale and zero point; integer inputs must already have the tensor's dtype."""
-        arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
-        if len(arrays) != len(self.inputs):
-            raise InputDataError(f"model takes {len(self.inputs)} input(s), got {len(arrays)}")
-        for array, tensor in zip(arrays, self.inputs):
-            self._interp.set_tensor(tensor.index, _prepare(np.asarray(array), tensor))
+        for array, tensor in zip(prepare_inputs(inputs, self.inputs), self.inputs):
+            self._interp.set_tensor(tensor.index, array)
         self._interp.invoke()
         return RunResult([self._interp.get_tensor(t.index).copy() for t in self.outputs],
                          self.ledger)
