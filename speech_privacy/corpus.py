@@ -1,0 +1,354 @@
+"""The speech corpus type and the project's default corpus: spoken home-automation commands in
+the style of Fluent Speech Commands, synthesised with eSpeak NG (PyPI `espeakng-loader`, no
+system package), cached under `cache_dir()/speech`.
+
+Intents are "action|object|location" triples; each has several phrasings, spoken by 12 eSpeak
+voice variants (the speakers) with jittered rate, pitch and pitch range, placed after a
+random lead-in, mixed with coloured background noise at a random SNR, resampled from 22050 Hz
+to 16 kHz, quantised to 16-bit PCM and zero-padded to a fixed clip length.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import io
+import json
+import threading
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from firmware_sim.demo_model import cache_dir
+from firmware_sim.export import atomic_write
+
+from .audio import SAMPLE_RATE, AudioError, fit_length, resample
+
+LOCATIONS = ("kitchen", "bedroom", "washroom")
+VOICES = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+
+# (action, object) -> (locations, phrasings). In a phrasing, {in_room} becomes " in the
+# kitchen", {room} "kitchen " and {place} "the kitchen"; for location "none" they become
+# "", "" and "it".
+GRAMMAR: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
+    ("activate", "lights"): (LOCATIONS + ("none",), (
+        "turn on the lights{in_room}", "switch on the {room}lights", "switch the {room}lights on",
+        "lights on{in_room}", "turn the {room}lights on")),
+    ("deactivate", "lights"): (LOCATIONS + ("none",), (
+        "turn off the lights{in_room}", "switch off the {room}lights",
+        "switch the {room}lights off", "lights off{in_room}", "turn the {room}lights off")),
+    ("activate", "lamp"): (("none",), (
+        "turn on the lamp", "switch on the lamp", "switch the lamp on", "lamp on")),
+    ("deactivate", "lamp"): (("none",), (
+        "turn off the lamp", "switch off the lamp", "switch the lamp off", "lamp off")),
+    ("activate", "music"): (("none",), (
+        "turn on the music", "play the music", "put some music on", "start the music",
+        "play some music")),
+    ("deactivate", "music"): (("none",), (
+        "turn off the music", "stop the music", "pause the music", "music off",
+        "turn the music off")),
+    ("activate", "heat"): (("none",), (
+        "turn on the heating", "switch on the heat", "turn the heat on", "heating on")),
+    ("deactivate", "heat"): (("none",), (
+        "turn off the heating", "switch off the heat", "turn the heat off", "heating off")),
+    ("increase", "heat"): (LOCATIONS + ("none",), (
+        "turn up the heat{in_room}", "increase the temperature{in_room}", "make {place} warmer",
+        "more heat{in_room}", "turn the {room}heating up")),
+    ("decrease", "heat"): (LOCATIONS + ("none",), (
+        "turn down the heat{in_room}", "decrease the temperature{in_room}",
+        "make {place} cooler", "less heat{in_room}", "turn the {room}heating down")),
+    ("increase", "volume"): (("none",), (
+        "turn up the volume", "increase the volume", "louder please", "turn the volume up")),
+    ("decrease", "volume"): (("none",), (
+        "turn down the volume", "decrease the volume", "quieter please",
+        "turn the volume down")),
+    ("increase", "music"): (("none",), (
+        "turn the music up", "make the music louder", "turn up the music", "music louder")),
+    ("decrease", "music"): (("none",), (
+        "turn the music down", "make the music quieter", "turn down the music",
+        "music quieter")),
+    ("bring", "shoes"): (("none",), (
+        "bring me my shoes", "get my shoes", "fetch my shoes", "i'd like my shoes",
+        "bring my shoes please")),
+    ("bring", "juice"): (("none",), (
+        "bring me some juice", "get me a juice", "fetch some juice", "i'd like some juice",
+        "bring the juice please")),
+}
+
+# Jitter ranges of one utterance (uniform).
+RATE_WPM = (150, 200)           # eSpeak speaking rate, words per minute (default 175)
+PITCH = (42, 58)                # eSpeak pitch parameter 0..100 (50 = the voice's own)
+PITCH_RANGE = (35, 65)          # eSpeak intonation range 0..100 (50 = the voice's own)
+SNR_DB = (10.0, 30.0)           # speech-to-noise power ratio, dB
+NOISE_SLOPE = (0.0, 2.0)        # noise power spectrum ~ 1/f**slope (0 white, 1 pink, 2 brown)
+LEAD_SECONDS = (0.05, 0.5)      # noisy silence before the speech, s
+TAIL_SECONDS = (0.1, 0.3)       # noisy silence after the speech, s
+PEAK = (0.3, 0.9)               # peak amplitude of the mixed recording
+
+
+@dataclass(frozen=True, eq=False)
+class SpeechCorpus:
+    """Labelled clips: audio float32 [N, samples] at `sample_rate` Hz, zero-padded to a fixed
+    length; one transcript, intent and speaker name per clip."""
+
+    audio: np.ndarray
+    sample_rate: int
+    transcripts: tuple[str, ...]
+    intents: tuple[str, ...]
+    speakers: tuple[str, ...]
+
+    def __post_init__(self):
+        a = self.audio
+        if not (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.ndim == 2):
+            raise AudioError("corpus audio must be a float32 array of clips x samples")
+        n = len(a)
+        if not len(self.transcripts) == len(self.intents) == len(self.speakers) == n:
+            raise AudioError(f"corpus has {n} clips but {len(self.transcripts)} transcripts, "
+                             f"{len(self.intents)} intents, {len(self.speakers)} speakers")
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+    def intent_names(self) -> list[str]:
+        return sorted(set(self.intents))
+
+    def intent_ids(self) -> np.ndarray:
+        lookup = {name: i for i, name in enumerate(self.intent_names())}
+        return np.array([lookup[x] for x in self.intents], dtype=np.int64)
+
+    def speaker_names(self) -> list[str]:
+        return sorted(set(self.speakers))
+
+    def speaker_ids(self) -> np.ndarray:
+        lookup = {name: i for i, name in enumerate(self.speaker_names())}
+        return np.array([lookup[x] for x in self.speakers], dtype=np.int64)
+
+    def subset(self, index) -> "SpeechCorpus":
+        """The clips at `index` (integer indices or a boolean mask), in that order."""
+        idx = np.arange(len(self))[np.asarray(index)]
+        return SpeechCorpus(self.audio[idx], self.sample_rate,
+                            tuple(self.transcripts[i] for i in idx),
+                            tuple(self.intents[i] for i in idx),
+                            tuple(self.speakers[i] for i in idx))
+
+    def split(self, test_fraction: float = 0.2, seed: int = 0
+              ) -> tuple["SpeechCorpus", "SpeechCorpus"]:
+        """(train, test), stratified by intent: each intent with k >= 2 clips puts
+        round(k * test_fraction) of them, at least 1 and at most k - 1, into test."""
+        if not 0.0 < test_fraction < 1.0:
+            raise AudioError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+        rng = np.random.default_rng(seed)
+        ids = self.intent_ids()
+        test = []
+        for intent in range(ids.max() + 1):
+            members = rng.permutation(np.flatnonzero(ids == intent))
+            if len(members) >= 2:
+                k = min(max(round(len(members) * test_fraction), 1), len(members) - 1)
+                test.extend(members[:k])
+        is_test = np.zeros(len(self), bool)
+        is_test[test] = True
+        return self.subset(~is_test), self.subset(is_test)
+
+
+def intents() -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """Every (action, object, location, phrasings) of the grammar, phrasings filled in."""
+    out = []
+    for (action, obj), (locations, phrasings) in GRAMMAR.items():
+        for loc in locations:
+            slots = ({"in_room": "", "room": "", "place": "it"} if loc == "none" else
+                     {"in_room": f" in the {loc}", "room": f"{loc} ", "place": f"the {loc}"})
+            out.append((action, obj, loc, tuple(p.format(**slots) for p in phrasings)))
+    return out
+
+
+def synthetic_corpus(utterances_per_intent: int = 12, seed: int = 0, clip_seconds: float = 4.0,
+                     progress: bool = True) -> SpeechCorpus:
+    """The default corpus: `utterances_per_intent` clips of each of the 28 intents, each
+    `clip_seconds` s long at 16 kHz. The same arguments give identical arrays; the first call
+    synthesises (about 10 ms a clip) and caches, later calls read the cache."""
+    if utterances_per_intent < 1:
+        raise AudioError(f"utterances_per_intent must be >= 1, got {utterances_per_intent}")
+    samples = round(clip_seconds * SAMPLE_RATE)
+    if samples <= 0:
+        raise AudioError(f"clip_seconds must be positive, got {clip_seconds}")
+    params = {"utterances_per_intent": utterances_per_intent, "seed": seed,
+              "samples": samples, "sample_rate": SAMPLE_RATE}
+    key = _cache_key(params)
+    folder = cache_dir() / "speech"
+    npz_path, manifest_path = folder / f"synthetic_{key}.npz", folder / f"synthetic_{key}.json"
+    cached = _read_cache(npz_path, manifest_path)
+    if cached is not None:
+        return cached
+    pcm, transcripts, labels, speakers = _synthesise(utterances_per_intent, seed, samples,
+                                                     progress)
+    buf = io.BytesIO()
+    np.savez(buf, audio=pcm)
+    atomic_write(npz_path, buf.getvalue())
+    manifest = {"params": params, "generator": _generator_fingerprint(),
+                "audio_sha256": hashlib.sha256(pcm.tobytes()).hexdigest(),
+                "transcripts": transcripts, "intents": labels, "speakers": speakers}
+    atomic_write(manifest_path, json.dumps(manifest, indent=1).encode())
+    return _corpus(pcm, transcripts, labels, speakers)
+
+
+def _synthesise(per_intent: int, seed: int, samples: int, progress: bool):
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(seed)
+    table = intents()
+    pcm = np.zeros((len(table) * per_intent, samples), np.int16)
+    transcripts, labels, speakers = [], [], []
+    with tqdm(total=len(pcm), desc="synthesising speech", unit="clip", disable=not progress) as bar:
+        for action, obj, loc, phrasings in table:
+            voices = rng.permutation(len(VOICES))
+            wordings = rng.permutation(len(phrasings))
+            for i in range(per_intent):
+                voice = VOICES[voices[i % len(VOICES)]]
+                text = phrasings[wordings[i % len(phrasings)]]
+                clip = _record(text, voice, rng, samples)
+                pcm[len(transcripts)] = np.round(clip * 32767).astype(np.int16)
+                transcripts.append(text)
+                labels.append(f"{action}|{obj}|{loc}")
+                speakers.append(voice)
+                bar.update()
+    return pcm, transcripts, labels, speakers
+
+
+def _record(text: str, voice: str, rng: np.random.Generator, samples: int) -> np.ndarray:
+    """One noisy recording of `text`, float32 at 16 kHz, zero-padded to `samples`."""
+    rate, pitch, spread = (int(rng.integers(lo, hi + 1)) for lo, hi in (RATE_WPM, PITCH,
+                                                                         PITCH_RANGE))
+    snr_db, slope = rng.uniform(*SNR_DB), rng.uniform(*NOISE_SLOPE)
+    lead, tail = rng.uniform(*LEAD_SECONDS), rng.uniform(*TAIL_SECONDS)
+    peak = rng.uniform(*PEAK)
+    speech22k, rate22k = espeak_synthesise(text, voice, rate, pitch, spread)
+    speech = resample(speech22k, rate22k, SAMPLE_RATE)
+    begin = round(lead * SAMPLE_RATE)
+    recording = np.zeros(begin + len(speech) + round(tail * SAMPLE_RATE), np.float32)
+    if len(recording) > samples:
+        raise AudioError(f"clip length of {samples} samples too short for {text!r} "
+                         f"({len(recording)} samples at {rate} wpm)")
+    recording[begin:begin + len(speech)] = speech
+    speech_power = float(np.mean(speech.astype(np.float64) ** 2))
+    noise = _coloured_noise(len(recording), slope, rng)
+    recording += noise * np.sqrt(speech_power / 10 ** (snr_db / 10))
+    recording *= peak / max(float(np.abs(recording).max()), 1e-9)
+    return fit_length(recording, samples)
+
+
+def _coloured_noise(n: int, slope: float, rng: np.random.Generator) -> np.ndarray:
+    """Unit-power Gaussian noise whose power spectrum falls as 1/f**slope."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n)
+    freqs[0] = freqs[1]
+    noise = np.fft.irfft(spectrum * freqs ** (-slope / 2), n)
+    return (noise / np.sqrt(np.mean(noise ** 2))).astype(np.float32)
+
+
+def _corpus(pcm: np.ndarray, transcripts, labels, speakers) -> SpeechCorpus:
+    return SpeechCorpus(pcm.astype(np.float32) / 32768, SAMPLE_RATE, tuple(transcripts),
+                        tuple(labels), tuple(speakers))
+
+
+def _generator_fingerprint() -> dict:
+    """What, besides the parameters, decides the generated audio."""
+    grammar = json.dumps([[list(k), list(v[0]), list(v[1])] for k, v in GRAMMAR.items()])
+    jitter = [RATE_WPM, PITCH, PITCH_RANGE, SNR_DB, NOISE_SLOPE, LEAD_SECONDS, TAIL_SECONDS,
+              PEAK]
+    return {"grammar_sha256": hashlib.sha256(grammar.encode()).hexdigest(),
+            "voices": list(VOICES), "jitter": [list(r) for r in jitter],
+            "espeakng_loader": metadata.version("espeakng-loader")}
+
+
+def _cache_key(params: dict) -> str:
+    blob = json.dumps({"params": params, "generator": _generator_fingerprint()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _read_cache(npz_path: Path, manifest_path: Path) -> SpeechCorpus | None:
+    """The cached corpus, or None when absent or unreadable (it is then regenerated)."""
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        with np.load(npz_path) as data:
+            pcm = data["audio"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if (pcm.dtype != np.int16 or pcm.ndim != 2
+            or hashlib.sha256(pcm.tobytes()).hexdigest() != manifest.get("audio_sha256")):
+        return None
+    return _corpus(pcm, manifest["transcripts"], manifest["intents"], manifest["speakers"])
+
+
+# eSpeak NG is one process-wide library with global state: initialised once, used under a lock.
+_ESPEAK_LOCK = threading.Lock()
+_ESPEAK: dict = {}
+_AUDIO_OUTPUT_SYNCHRONOUS, _CHARS_UTF8 = 2, 1
+_RATE, _PITCH, _RANGE = 1, 3, 4          # espeak_PARAMETER values
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                                   ctypes.c_void_p)
+
+
+def espeak_synthesise(text: str, voice: str, rate_wpm: int = 175, pitch: int = 50,
+                      pitch_range: int = 50) -> tuple[np.ndarray, int]:
+    """Speak `text` with eSpeak NG's en-us voice and variant `voice` (e.g. "f3"):
+    (float32 samples in [-1, 1], sample rate in Hz, 22050)."""
+    with _ESPEAK_LOCK:
+        lib, rate = _espeak()
+        if voice not in VOICES or lib.espeak_SetVoiceByName(f"en-us+{voice}".encode()) != 0:
+            raise AudioError(f"unknown eSpeak voice variant {voice!r} (known: {VOICES})")
+        for parameter, value in ((_RATE, rate_wpm), (_PITCH, pitch), (_RANGE, pitch_range)):
+            lib.espeak_SetParameter(parameter, int(value), 0)
+        chunks = _ESPEAK["chunks"]
+        chunks.clear()
+        data = text.encode()
+        status = lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _CHARS_UTF8, None, None)
+        pcm = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+        chunks.clear()
+    if status != 0 or not len(pcm):
+        raise AudioError(f"eSpeak NG could not synthesise {text!r} (status {status})")
+    return pcm.astype(np.float32) / 32768, rate
+
+
+def _espeak():
+    """(library, output rate in Hz), initialising eSpeak NG on first use (under the lock)."""
+    if not _ESPEAK:
+        import espeakng_loader
+
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
+                                          ctypes.c_int]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint,
+                                     ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+                                     ctypes.c_void_p, ctypes.c_void_p]
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0,
+                                     espeakng_loader.get_data_path().encode(), 0)
+        if rate <= 0:
+            raise AudioError(f"eSpeak NG failed to initialise (status {rate})")
+        chunks: list[np.ndarray] = []
+
+        def collect(wav, count, events):
+            if wav and count > 0:
+                chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+            return 0
+
+        callback = _SYNTH_CALLBACK(collect)
+        lib.espeak_SetSynthCallback(callback)
+        _ESPEAK.update(lib=lib, rate=rate, chunks=chunks, callback=callback)  # keep alive
+    return _ESPEAK["lib"], _ESPEAK["rate"]
+
+
+DEFAULT_UTTERANCES_PER_INTENT = 12
+DEFAULT_SEED = 0
+
+
+def load_default_corpus(utterances_per_intent: int = DEFAULT_UTTERANCES_PER_INTENT,
+                        seed: int = DEFAULT_SEED, progress: bool = True) -> SpeechCorpus:
+    """The project's default corpus (what `edgesim speech corpus` and `train` use): 28
+    intents x `utterances_per_intent` synthetic clips of 4 s at 16 kHz (64000 samples),
+    12 eSpeak voices as speakers; synthesised on first use (a few seconds) and cached.
+    `corpus.split()` gives the (train, test) split that `edgesim speech train` uses."""
+    return synthetic_corpus(utterances_per_intent, seed, 4.0, progress)

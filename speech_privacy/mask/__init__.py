@@ -1,0 +1,2 @@
+"""The differential mask: hard-concrete gates (gate), generators S/M and the random baseline
+(generator), and the DiffMask training objective (train)."""
