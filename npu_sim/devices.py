@@ -112,6 +112,11 @@ def load_cpu(name_or_path: str | os.PathLike[str]) -> CpuProfile:
     return _load(name_or_path, "cpu")
 
 
+def list_profiles() -> list[NpuProfile | CpuProfile]:
+    """Every shipped NPU and mobile-CPU profile, by name."""
+    return [_load(p.stem, _kind_of(p)) for p in sorted(PROFILES_DIR.glob("*.toml"))]
+
+
 def _load(name_or_path, kind: str):
     text = os.fspath(name_or_path)
     if text.endswith(".toml") or os.sep in text or "/" in text:

@@ -67,7 +67,8 @@ def test_unknown_device_and_bad_arguments_exit_2():
 def test_devices_lists_profiles(capsys):
     assert main(["devices", "--json"]) == 0
     names = [d["name"] for d in json.loads(capsys.readouterr().out)]
-    assert {"stm32h743", "stm32h7a3", "stm32h747", "stm32f746", "stm32l4r5"} <= set(names)
+    assert {"stm32h743", "stm32h7a3", "stm32h747", "stm32f746", "stm32l4r5", "rpi4b",
+            "sd8gen3_htp", "sd8gen3_cpu"} <= set(names)
 
 
 def test_check_path_does_not_import_tensorflow_or_tflm():

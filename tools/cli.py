@@ -86,13 +86,16 @@ def _check(args) -> int:
 
 def _devices(args) -> int:
     from firmware_sim.devices import list_devices
+    from npu_sim.devices import NpuProfile, list_profiles
 
-    devices = list_devices()
+    devices, mobile = list_devices(), list_profiles()
     if args.json:
         print(json.dumps([{"name": d.name, "core": d.core, "clock_hz": d.clock_hz,
                            "ram_bytes": d.ram_bytes, "flash_bytes": d.flash.size if d.flash else None,
                            "kernels": list(d.kernels), "description": d.description}
-                          for d in devices], indent=2))
+                          for d in devices] +
+                         [{"name": m.name, "kind": "npu" if isinstance(m, NpuProfile) else "cpu",
+                           "description": m.description} for m in mobile], indent=2))
         return EXIT_FITS
     print(f"{'device':<12} {'core':<10} {'MHz':>5} {'RAM KiB':>8} {'flash KiB':>9}  regions")
     for d in devices:
@@ -100,6 +103,9 @@ def _devices(args) -> int:
         flash = f"{d.flash.size // 1024:>9}" if d.flash else f"{'-':>9}"
         print(f"{d.name:<12} {d.core:<10} {d.clock_hz / 1e6:>5g} {d.ram_bytes // 1024:>8} "
               f"{flash}  {regions}")
+    print(f"\n{'mobile':<12} {'kind':<4}  description  (`edgesim npu check`, `edgesim edit`)")
+    for m in mobile:
+        print(f"{m.name:<12} {'npu' if isinstance(m, NpuProfile) else 'cpu':<4}  {m.description}")
     return EXIT_FITS
 
 
