@@ -173,11 +173,9 @@ def synthetic_corpus(utterances_per_intent: int = 12, seed: int = 0, clip_second
     samples = round(clip_seconds * SAMPLE_RATE)
     if samples <= 0:
         raise AudioError(f"clip_seconds must be positive, got {clip_seconds}")
-    params = {"utterances_per_intent": utterances_per_intent, "seed": seed,
-              "samples": samples, "sample_rate": SAMPLE_RATE}
-    key = _cache_key(params)
-    folder = cache_dir() / "speech"
-    npz_path, manifest_path = folder / f"synthetic_{key}.npz", folder / f"synthetic_{key}.json"
+    params = _params(utterances_per_intent, seed, samples)
+    npz_path = cache_path(utterances_per_intent, seed, clip_seconds)
+    manifest_path = npz_path.with_suffix(".json")
     cached = _read_cache(npz_path, manifest_path)
     if cached is not None:
         return cached
@@ -191,6 +189,19 @@ def synthetic_corpus(utterances_per_intent: int = 12, seed: int = 0, clip_second
                 "transcripts": transcripts, "intents": labels, "speakers": speakers}
     atomic_write(manifest_path, json.dumps(manifest, indent=1).encode())
     return _corpus(pcm, transcripts, labels, speakers)
+
+
+def cache_path(utterances_per_intent: int = 12, seed: int = 0,
+               clip_seconds: float = 4.0) -> Path:
+    """Where `synthetic_corpus` caches the audio (.npz; the labels beside it in .json). The
+    name hashes the arguments, the grammar, the jitter ranges and the eSpeak package version."""
+    key = _cache_key(_params(utterances_per_intent, seed, round(clip_seconds * SAMPLE_RATE)))
+    return cache_dir() / "speech" / f"synthetic_{key}.npz"
+
+
+def _params(per_intent: int, seed: int, samples: int) -> dict:
+    return {"utterances_per_intent": per_intent, "seed": seed, "samples": samples,
+            "sample_rate": SAMPLE_RATE}
 
 
 def _synthesise(per_intent: int, seed: int, samples: int, progress: bool):

@@ -1,0 +1,274 @@
+"""`edgesim speech ...`: the speech-privacy commands.
+
+    edgesim speech corpus [--utterances-per-intent N] [--seed S] [--wav-out DIR]
+                          [--manifest DIR | --fsdd DIR] [--json] [--no-progress]
+    edgesim speech train  [--quick] [--seed S] [--segments K] [--gamma G] [...] [--out DIR]
+                          [--json] [--no-progress]
+
+Wired into tools/cli.py with `add_parser(subparsers)` and `run(args)`. Every subcommand is
+one `_add_<name>(sub)` in `SUBCOMMANDS` and one entry in `HANDLERS`; more commands append
+there. Exit status as for `edgesim check`: 0 done, 1 a budget or target is violated, 2 the
+input is unusable (one line on stderr). Heavy packages (TensorFlow, librosa) are imported
+inside the handlers only, so `edgesim --help` and `edgesim check` stay fast. Progress bars go
+to stderr; with --json, stdout is one JSON object and the running commentary goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _ratios(text: str) -> tuple[float, ...]:
+    import argparse
+
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers")
+    if not values or not all(0.0 <= v < 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: mask ratios must lie in [0, 1)")
+    return values
+
+
+def _variants(text: str) -> tuple[str, ...]:
+    import argparse
+
+    values = tuple(x.strip().upper() for x in text.split(",") if x.strip())
+    if not values or not set(values) <= {"S", "M"} or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"{text!r}: variants are a comma-separated subset of "
+                                         "S,M")
+    return values
+
+
+def _add_common(p, json_help: str) -> None:
+    p.add_argument("--json", action="store_true", help=json_help)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_corpus(sub):
+    from tools.cli import _positive
+
+    c = sub.add_parser(
+        "corpus", help="synthesise (and cache) the default speech corpus, or load and check a "
+        "real one",
+        description="Synthesise the default corpus of spoken home-automation commands with "
+        "eSpeak NG (28 intents, 12 voices, 4 s clips at 16 kHz; cached under $EDGESIM_CACHE "
+        "or ~/.cache/edgesim, identical for the same seed), or load and validate a real corpus "
+        "(--manifest DIR with DIR/manifest.csv: path,transcript,intent,speaker; or --fsdd DIR "
+        "for the Free Spoken Digit Dataset), and print a summary.")
+    c.add_argument("--utterances-per-intent", type=_positive(int), default=12,
+                   help="clips per intent of the synthetic corpus (default 12)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the synthetic corpus")
+    src = c.add_mutually_exclusive_group()
+    src.add_argument("--manifest", metavar="DIR", help="load DIR/manifest.csv instead")
+    src.add_argument("--fsdd", metavar="DIR", help="load the FSDD recordings in DIR instead")
+    c.add_argument("--wav-out", metavar="DIR", help="also write the clips as 16-bit WAV files "
+                   "plus manifest.csv into DIR (readable again with --manifest DIR)")
+    _add_common(c, "print one JSON object (the summary)")
+    return c
+
+
+def _add_train(sub):
+    from tools.cli import _positive
+
+    t = sub.add_parser(
+        "train", help="train the SLU models, the S/M mask generators and the attackers; write "
+        "results JSON and the privacy/utility plot",
+        description="Train on the default corpus: the local SLU intent model, the CTC ASR and "
+        "speaker attackers on clean audio, the S and M mask generators (DiffMask: minimise "
+        "kept segments s.t. KL <= gamma), the cloud SLU and adaptive ASR fine-tuned on masked "
+        "audio (S, M and Random masks), the privacy/utility curve over mask ratios, and "
+        "speaker privacy on FSDD. Saves the generators, results.json and privacy_utility.png "
+        "under $EDGESIM_CACHE/speech/trained (about 10-15 min on 2 CPU cores; --quick: a "
+        "small smoke run of about 2 min whose figures mean little).")
+    t.add_argument("--quick", action="store_true", help="tiny corpus and few epochs")
+    t.add_argument("--seed", type=int, help="seed of corpus, split and training (default 0)")
+    t.add_argument("--utterances-per-intent", type=_positive(int), help="default 12")
+    t.add_argument("--segments", type=_positive(int), help="k, mask segments per 4 s clip "
+                   "(default 100: 40 ms each); must divide 64000")
+    t.add_argument("--gamma", type=_positive(float), help="KL bound, nats (default 0.15)")
+    t.add_argument("--variants", type=_variants, help="generators to train (default S,M)")
+    t.add_argument("--slu-epochs", type=_positive(int), help="local SLU epochs (default 40)")
+    t.add_argument("--asr-epochs", type=_positive(int), help="ASR attacker epochs (default 40)")
+    t.add_argument("--mask-steps", type=_positive(int), help="generator steps (default 300)")
+    t.add_argument("--cloud-epochs", type=_positive(int),
+                   help="cloud SLU fine-tuning epochs on masked audio (default 15)")
+    t.add_argument("--adaptive-epochs", type=_positive(int),
+                   help="adaptive ASR fine-tuning epochs on masked audio (default 10)")
+    t.add_argument("--random-ratio", type=float, help="Random baseline's mask ratio "
+                   "(default 0.5)")
+    t.add_argument("--curve-ratios", type=_ratios, help="mask ratios of the curve (default "
+                   "0.25,0.5,0.75,0.9)")
+    fs = t.add_mutually_exclusive_group()
+    fs.add_argument("--fsdd", metavar="DIR", help="FSDD folder for speaker privacy on real "
+                    "speech (default ../shared/data/fsdd when present)")
+    fs.add_argument("--no-fsdd", action="store_true", help="skip the FSDD experiment")
+    t.add_argument("--out", metavar="DIR", help="also copy results.json and the PNG into DIR")
+    _add_common(t, "print the results as one JSON object")
+    return t
+
+
+#: Subcommand builders, in help order; each returns its parser (run() dispatches by name).
+SUBCOMMANDS = [_add_corpus, _add_train]
+
+
+def add_parser(subparsers) -> None:
+    """Add the `speech` command group to edgesim's subparsers."""
+    speech = subparsers.add_parser(
+        "speech", help="speech privacy: corpus, mask-generator training, attacks",
+        description="Differential-mask speech privacy (SILENCE) on the edge.")
+    sub = speech.add_subparsers(dest="speech_command", required=True)
+    for add in SUBCOMMANDS:
+        add(sub).set_defaults(handler=run)
+
+
+def _say(args):
+    stream = sys.stderr if args.json else sys.stdout
+    return lambda text: print(text, file=stream, flush=True)
+
+
+def _corpus(args) -> int:
+    import numpy as np
+
+    from speech_privacy.corpus import load_default_corpus
+    from speech_privacy.datasets import load_fsdd, load_manifest
+
+    progress = not args.no_progress
+    if args.manifest:
+        corpus, source = load_manifest(args.manifest, progress=progress), args.manifest
+    elif args.fsdd:
+        corpus, source = load_fsdd(args.fsdd, progress=progress), args.fsdd
+    else:
+        corpus = load_default_corpus(args.utterances_per_intent, args.seed, progress)
+        source = "synthetic (eSpeak NG)"
+    voiced = np.abs(corpus.audio) > 1e-4
+    summary = {"source": str(source), "clips": len(corpus), "sample_rate": corpus.sample_rate,
+               "samples": int(corpus.audio.shape[1]),
+               "seconds_per_clip": corpus.audio.shape[1] / corpus.sample_rate,
+               "intents": len(corpus.intent_names()), "speakers": corpus.speaker_names(),
+               "distinct_transcripts": len(set(corpus.transcripts)),
+               "silent_clips": int((~voiced.any(axis=1)).sum()),
+               "peak": float(np.abs(corpus.audio).max())}
+    if not (args.manifest or args.fsdd):
+        from speech_privacy.corpus import cache_path
+
+        summary["seed"] = args.seed
+        summary["cache"] = str(cache_path(args.utterances_per_intent, args.seed))
+    if args.wav_out:
+        summary["wav_out"] = str(write_wavs(corpus, args.wav_out, progress))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"corpus       {summary['source']}")
+        print(f"clips        {summary['clips']} x {summary['seconds_per_clip']:g} s at "
+              f"{summary['sample_rate']} Hz ({summary['silent_clips']} silent)")
+        print(f"intents      {summary['intents']} ({summary['distinct_transcripts']} distinct "
+              "transcripts)")
+        print(f"speakers     {len(summary['speakers'])}: {', '.join(summary['speakers'])}")
+        for key in ("cache", "wav_out"):
+            if key in summary:
+                print(f"{key:<12} {summary[key]}")
+    return 0
+
+
+def write_wavs(corpus, folder, progress: bool = True):
+    """Write every clip as 16-bit PCM WAV plus manifest.csv into `folder` (atomically per
+    file); returns the manifest path."""
+    import csv
+    import io
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile
+    from tqdm import tqdm
+
+    from firmware_sim.export import atomic_write
+
+    folder = Path(folder)
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["path", "transcript", "intent", "speaker"])
+    for i in tqdm(range(len(corpus)), desc="writing WAV files", unit="file",
+                  disable=not progress):
+        name = f"clip_{i:05d}.wav"
+        buf = io.BytesIO()
+        soundfile.write(buf, np.clip(corpus.audio[i], -1, 1), corpus.sample_rate,
+                        subtype="PCM_16", format="WAV")
+        atomic_write(folder / name, buf.getvalue())
+        writer.writerow([name, corpus.transcripts[i], corpus.intents[i], corpus.speakers[i]])
+    return atomic_write(folder / "manifest.csv", rows.getvalue().encode())
+
+
+def _train(args) -> int:
+    import os
+    import shutil
+    from dataclasses import replace
+    from pathlib import Path
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from speech_privacy.pipeline import TrainConfig, train_all
+    from speech_privacy.results import trained_dir
+
+    cfg = TrainConfig()
+    if args.quick:
+        cfg = replace(cfg, utterances_per_intent=3, slu_epochs=6, asr_epochs=4, mask_steps=20,
+                      cloud_epochs=2, adaptive_epochs=1, speaker_epochs=50,
+                      curve_ratios=(0.5,), curve_slu_epochs=1, curve_asr_epochs=1, fsdd=None)
+    overrides = {"seed": args.seed, "utterances_per_intent": args.utterances_per_intent,
+                 "segments": args.segments, "gamma": args.gamma, "variants": args.variants,
+                 "slu_epochs": args.slu_epochs, "asr_epochs": args.asr_epochs,
+                 "mask_steps": args.mask_steps, "cloud_epochs": args.cloud_epochs,
+                 "adaptive_epochs": args.adaptive_epochs, "random_ratio": args.random_ratio,
+                 "curve_ratios": args.curve_ratios, "fsdd": args.fsdd}
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    if args.no_fsdd:
+        cfg = replace(cfg, fsdd=None)
+    if cfg.segments < 1 or 64000 % cfg.segments:
+        from speech_privacy.mask.gate import MaskError
+
+        raise MaskError(f"--segments {cfg.segments} does not divide a 64000-sample clip")
+    results = train_all(cfg, progress=not args.no_progress, say=_say(args))
+    results["results_json"] = str(trained_dir() / "results.json")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("results.json", "privacy_utility.png"):
+            shutil.copyfile(trained_dir() / name, out / f".{name}.tmp")
+            os.replace(out / f".{name}.tmp", out / name)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(format_results(results))
+    return 0
+
+
+def format_results(r: dict) -> str:
+    """A text table of the training results."""
+    u = r["unmasked"]
+    lines = [f"{'masker':<18} {'mask ratio':>10} {'intent acc':>10} {'WER ASR':>8} "
+             f"{'WER adapt.':>10} {'speaker acc':>11}",
+             f"{'none':<18} {0.0:>10.2f} {u['intent_accuracy']:>10.3f} {u['wer_asr']:>8.3f} "
+             f"{'-':>10} {u['speaker_accuracy']:>11.3f}"]
+    for name, m in r["maskers"].items():
+        lines.append(f"{name:<18} {m['mask_ratio']:>10.2f} {m['intent_accuracy']:>10.3f} "
+                     f"{m['wer_asr']:>8.3f} {m['wer_adaptive']:>10.3f} "
+                     f"{m['speaker_accuracy']:>11.3f}")
+    lines.append(f"speaker chance {r['speaker_chance']:.3f}; curve points {len(r['curve'])}; "
+                 f"plot {r['plot']}")
+    if r.get("fsdd"):
+        f = r["fsdd"]
+        lines.append(f"FSDD speakers: clean {f['speaker_accuracy_clean']:.3f}, masked S "
+                     f"{f['speaker_accuracy_masked']}, random {f['speaker_accuracy_random']:.3f}"
+                     f", chance {f['chance']:.3f}")
+    lines.append(f"time: {r['seconds'].get('total', 0):.0f} s; results {r.get('results_json')}")
+    return "\n".join(lines)
+
+
+#: Handlers by subcommand name.
+HANDLERS = {"corpus": _corpus, "train": _train}
+
+
+def run(args) -> int:
+    """Run the parsed `speech` command; returns the exit status."""
+    return HANDLERS[args.speech_command](args)
