@@ -1,0 +1,45 @@
+"""Word error rate and intent accuracy, checked against hand-counted edits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from firmware_sim.errors import InputDataError
+from speech_privacy.metrics import intent_accuracy, word_error_rate, word_errors
+
+
+@pytest.mark.parametrize("ref, hyp, edits", [
+    ("turn on the lights", "turn on the lights", 0),
+    ("turn on the lights", "turn off the lights", 1),          # substitution
+    ("turn on the lights", "turn on lights", 1),               # deletion
+    ("turn on the lights", "please turn on the lights", 1),    # insertion
+    ("turn on the lights", "", 4),
+    ("", "lights", 1),
+    ("a b c d", "d c b a", 4),           # two substitutions each side of an alignment
+    ("Turn ON the Lights", "turn on the lights", 0),           # case-insensitive
+    ("bring me my shoes", "bring me shoes please now", 3),
+])
+def test_word_errors_exact(ref, hyp, edits):
+    assert word_errors(ref, hyp) == edits
+
+
+def test_wer_is_corpus_level_and_can_exceed_one():
+    assert word_error_rate(["a b", "c d e f"], ["a x", "c d e f"]) == pytest.approx(1 / 6)
+    assert word_error_rate(["a"], ["x y z"]) == 3.0
+    assert word_error_rate(["turn it on"], [""]) == 1.0
+
+
+def test_wer_bad_inputs():
+    with pytest.raises(InputDataError, match="2 references but 1 hypotheses"):
+        word_error_rate(["a", "b"], ["a"])
+    with pytest.raises(InputDataError, match="at least one reference word"):
+        word_error_rate([""], [""])
+
+
+def test_intent_accuracy():
+    assert intent_accuracy(np.array([1, 2, 3, 0]), np.array([1, 2, 0, 0])) == 0.75
+    with pytest.raises(InputDataError):
+        intent_accuracy(np.array([]), np.array([]))
+    with pytest.raises(InputDataError):
+        intent_accuracy(np.array([1, 2]), np.array([1]))
