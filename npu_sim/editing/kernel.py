@@ -1,0 +1,83 @@
+"""The editing kernel as an NPU graph: tf_model.TfLlama.kernel exported to a W8A16 TFLite
+model (int8 weights, static per-tensor int16 activations: TFLite's 16x8 quantization), run
+by LiteRT through npu_sim's NpuEmulator and costed by check_npu on the NPU profile.
+
+Calibration feeds the real prefix-cache inputs with deltas of norm 0 up to 1.5x the clamp
+radius, so the delta input's int16 step stays far below a ZO perturbation of eps 1e-3 (its
+scale is reported as `delta_step`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from npu_sim.check import NpuReport
+from npu_sim.runner import NpuEmulator
+
+
+@dataclass
+class KernelShape:
+    layer: int
+    prefix: int
+    suffix: int
+    out_rows: tuple[int, ...]
+
+
+class EditingKernel:
+    """One static-shape editing kernel for one prompt, loaded on the NPU emulator."""
+
+    def __init__(self, tfm, shape: KernelShape, h: np.ndarray, k_cache: np.ndarray,
+                 v_cache: np.ndarray, delta_norm: float, device="sd8gen3_htp",
+                 calibration: int = 8, seed: int = 0):
+        import tensorflow as tf
+
+        self.shape = shape
+        fn = tfm.kernel(shape.layer, shape.prefix, shape.suffix, shape.out_rows)
+        self.cached = len(fn.input_signature) == 4
+        rng = np.random.default_rng(seed)
+        dim = h.shape[1]
+
+        def samples():
+            for i in range(calibration):
+                d = rng.normal(size=dim).astype(np.float32)
+                d *= 1.5 * delta_norm * (i / max(1, calibration - 1)) / np.linalg.norm(d)
+                yield [h, k_cache, v_cache, d] if self.cached else [h, d]
+
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = samples
+        conv.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        conv.inference_input_type = tf.int16
+        conv.inference_output_type = tf.int16
+        self.tflite = conv.convert()
+        self.loaded = NpuEmulator(device).load(self.tflite)
+        by_name = {t.name: t for t in self.loaded.inputs}
+        names = ["h", "k_cache", "v_cache", "delta"] if self.cached else ["h", "delta"]
+        self._order = [next(i for i, t in enumerate(self.loaded.inputs)
+                            if t.name == n or t.name.endswith(f"_{n}:0") or
+                            t.name.endswith(f"_{n}")) for n in names]
+        del by_name
+        self._fixed = {"h": h, "k_cache": k_cache, "v_cache": v_cache}
+        delta_t = self.loaded.inputs[self._order[-1]]
+        self.delta_step = float(delta_t.quant.scale[0])
+        out = self.loaded.outputs[0]
+        self._out_scale, self._out_zero = float(out.quant.scale[0]), int(out.quant.zero_point[0])
+        self.forward_passes = 0
+        self._fixed_q = None
+
+    @property
+    def ledger(self) -> NpuReport:
+        return self.loaded.ledger
+
+    def logits(self, delta: np.ndarray) -> np.ndarray:
+        """Dequantized logits [len(out_rows), vocab] for `delta` (one NPU forward pass)."""
+        names = ["h", "k_cache", "v_cache", "delta"] if self.cached else ["h", "delta"]
+        arrays: list = [None] * len(names)
+        for n, i in zip(names, self._order):
+            arrays[i] = delta.astype(np.float32) if n == "delta" else self._fixed[n]
+        result = self.loaded.run(arrays)
+        self.forward_passes += 1
+        return (result.outputs[0].astype(np.float64) - self._out_zero) * self._out_scale

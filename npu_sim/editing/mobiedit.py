@@ -1,0 +1,139 @@
+"""MobiEdit (arXiv 2506.13772): v* = v_init + delta with delta found by a zeroth-order
+gradient estimate on quantized forward passes only, then ROME's rank-one update.
+
+Per step: `directions` Gaussian directions u, central differences
+(L(delta + eps u) - L(delta - eps u)) / (2 eps), g = the sum of those times u (as
+REFERENCE.md gives MobiEdit's estimate), delta -= lr_t g
+with lr_t cosine-decayed over `max_steps`, ||delta|| clamped to clamp_norm_factor ||v_init||.
+L is the target's NLL from the editing kernel (W8A16 TFLite on the NPU emulator).
+Early stopping: every `check_every` steps, one more forward pass per prompt checks whether the
+target is the greedy continuation of every edit prompt; the edit stops there.
+Prefix cache: one forward pass per prompt fills the residual stream leaving the edit layer
+and the later layers' K/V of the tokens before the subject; every kernel pass then computes
+only the later layers for the subject's last token onwards and the head for the target rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from npu_sim.devices import load_npu
+from npu_sim.llm.reference import states
+
+from . import costs
+from .hparams import HParams
+from .kernel import EditingKernel, KernelShape
+from .rome import EditRequest, clamp, edit_sequences
+
+
+def nll(logits: np.ndarray, target_ids) -> float:
+    m = logits.max(-1, keepdims=True)
+    logp = logits - m - np.log(np.exp(logits - m).sum(-1, keepdims=True))
+    return float(-np.mean(logp[np.arange(len(target_ids)), list(target_ids)]))
+
+
+def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, device: str,
+             progress=None) -> tuple[np.ndarray, dict]:
+    """delta for `req`, and the run's ledger (steps, forward passes, costs, savings)."""
+    zo = hp.mobiedit
+    cfg = model.config
+    npu = load_npu(device)
+    layer = hp.layer
+    radius = zo.clamp_norm_factor * float(np.linalg.norm(v_init))
+    seqs = edit_sequences(model, req, hp.context_templates[:max(1, zo.zo_templates)])
+    kernels = []
+    for seq in seqs:
+        resid, ks, vs = states(model, list(seq.ids), layer)
+        s = seq.subject_pos
+        shape = KernelShape(layer, s, len(seq.ids) - s, tuple(r - s for r in seq.rows))
+        kernels.append(EditingKernel(tfm, shape, resid[s:], np.ascontiguousarray(ks[:, :s]),
+                                     np.ascontiguousarray(vs[:, :s]), radius, device,
+                                     seed=zo.seed))
+
+    def loss(delta: np.ndarray) -> float:
+        return float(np.mean([nll(k.logits(delta), q.target_ids)
+                              for k, q in zip(kernels, seqs)]))
+
+    def succeeded(delta: np.ndarray) -> bool:
+        return all(np.array_equal(k.logits(delta).argmax(-1), q.target_ids)
+                   for k, q in zip(kernels, seqs))
+
+    rng = np.random.default_rng(zo.seed)
+    delta = np.zeros(cfg.dim, np.float32)
+    steps, stopped, history, checks = 0, False, [], 0
+    for step in range(zo.max_steps):
+        lr = zo.lr * 0.5 * (1 + math.cos(math.pi * step / zo.max_steps))
+        g = np.zeros(cfg.dim, np.float64)
+        pair = []
+        for _ in range(zo.directions):
+            u = rng.standard_normal(cfg.dim).astype(np.float32)
+            lp, lm = loss(delta + zo.eps * u), loss(delta - zo.eps * u)
+            g += (lp - lm) / (2 * zo.eps) * u
+            pair.append(0.5 * (lp + lm))
+        delta = clamp((delta - lr * g).astype(np.float32), radius)
+        steps = step + 1
+        history.append(float(np.mean(pair)))
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{history[-1]:.3f}")
+        if zo.early_stop and steps % zo.check_every == 0:
+            checks += 1
+            if succeeded(delta):
+                stopped = True
+                break
+    final_loss = loss(delta)
+
+    # -- the ledger: what ran, what it cost on the NPU, what the optimisations saved ----------
+    passes_per_step = 2 * zo.directions * len(seqs)
+    kernel_passes = sum(k.forward_passes for k in kernels)
+    prefix_passes = len(seqs)
+    reports = [k.ledger for k in kernels]
+    latency = sum(k.forward_passes * r.latency_ms * 1e-3 for k, r in zip(kernels, reports))
+    energy = sum(k.forward_passes * r.energy_mj * 1e-3 for k, r in zip(kernels, reports))
+    kernel_macs = sum(k.forward_passes * r.macs for k, r in zip(kernels, reports))
+    prefix = [costs.prefix_pass_cost(cfg, npu, len(q.ids)) for q in seqs]
+    prefix_macs = sum(cfg.n_layers * (cfg.layer_linear_macs(len(q.ids))
+                                      + cfg.attention_macs(len(q.ids), len(q.ids)))
+                      for q in seqs)
+    latency += sum(c.time_s for c in prefix)
+    energy += sum(c.energy_j for c in prefix)
+    full_macs = [costs.forward_macs(cfg, len(q.ids), len(q.target_ids)) for q in seqs]
+    pass_macs = [r.macs for r in reports]
+    uncached = sum(k.forward_passes * f for k, f in zip(kernels, full_macs))
+    skipped_steps = zo.max_steps - steps if stopped else 0
+    session = max(r.ram_bytes for r in reports)
+    memory = costs.mobiedit_memory(cfg, layer, session, max(k.shape.prefix for k in kernels),
+                                   max(k.shape.suffix for k in kernels))
+    ledger = {
+        "device": npu.name, "steps": steps, "early_stopped": stopped,
+        "loss_history": [round(x, 5) for x in history], "final_loss": final_loss,
+        "forward_passes": kernel_passes + prefix_passes,
+        "kernel_forward_passes": kernel_passes, "prefix_forward_passes": prefix_passes,
+        "check_forward_passes": checks * len(seqs),
+        "macs": kernel_macs + prefix_macs,
+        "memory_bytes": memory["total"], "memory": memory,
+        "latency_s": latency, "energy_j": energy,
+        "kernels": [{"prefix": k.shape.prefix, "suffix": k.shape.suffix,
+                     "out_rows": len(k.shape.out_rows), "macs_per_pass": r.macs,
+                     "latency_ms_per_pass": r.latency_ms, "energy_mj_per_pass": r.energy_mj,
+                     "graph_bytes": r.graph_bytes, "arena_bytes": r.arena_bytes,
+                     "session_bytes": r.ram_bytes, "fits": r.fits, "ops": len(r.layers),
+                     "weights_in": "vtcm" if r.weights_in_vtcm else "dram",
+                     "delta_step": k.delta_step, "passes": k.forward_passes}
+                    for k, r in zip(kernels, reports)],
+        "prefix_pass": {"macs": prefix_macs, "latency_s": sum(c.time_s for c in prefix),
+                        "energy_j": sum(c.energy_j for c in prefix)},
+        "savings": {
+            "prefix_cache": {
+                "macs_without": uncached, "macs_with": kernel_macs + prefix_macs,
+                "macs_saved": uncached - kernel_macs - prefix_macs},
+            "early_stopping": {
+                "steps_run": steps, "steps_budget": zo.max_steps,
+                "forward_passes_saved": skipped_steps * passes_per_step
+                - checks * len(seqs),
+                "macs_saved": (skipped_steps * 2 * zo.directions - checks) * sum(pass_macs)},
+        },
+    }
+    return delta, ledger

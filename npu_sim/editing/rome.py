@@ -1,0 +1,126 @@
+"""ROME's pieces (kmeng01/rome), shared by both ways of finding v*.
+
+* the edit request and where the subject's last token sits in a prompt;
+* k*: the down-projection input at the subject's last token, averaged over context templates;
+* v_init: the MLP output there for the edit prompt itself;
+* the rank-one update W += (v* - W k) (C^-1 k*)^T / ((C^-1 k*)^T k), k the edit prompt's key
+  (ROME's compute_rome_update), with C = identity (MobiEdit) or estimated from a text sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from firmware_sim.errors import EdgesimError
+from npu_sim.llm.model import LlamaModel
+from npu_sim.llm.reference import Trace, forward
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """One fact to write: "`prompt`" (which contains `subject`) continues with `target`."""
+
+    subject: str
+    prompt: str
+    target: str
+    paraphrases: tuple[str, ...] = ()
+    neighborhood: tuple[str, ...] = ()     # unrelated prompts whose prediction must not change
+    kind: str = "edit"                      # "edit" or "unlearn" (a refusal target)
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """A prompt followed by the target, as the editing loss sees it."""
+
+    ids: tuple[int, ...]       # prompt + target[:-1]
+    subject_pos: int           # index of the subject's last token
+    target_ids: tuple[int, ...]
+    first_target_row: int      # row whose logits predict target_ids[0]
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        return tuple(range(self.first_target_row, self.first_target_row + len(self.target_ids)))
+
+
+def subject_last_index(model: LlamaModel, prompt: str, subject: str) -> tuple[list[int], int]:
+    """Token ids of `prompt` (with BOS when the model adds one) and the index of the token
+    that ends the last occurrence of `subject` in it."""
+    at = prompt.rfind(subject)
+    if not subject or at < 0:
+        raise EdgesimError(f"subject {subject!r} does not occur in the prompt {prompt!r}")
+    end = at + len(subject)
+    tok = model.tokenizer
+    enc = tok.backend.encode(prompt, add_special_tokens=False)
+    index = None
+    for i, (start, stop) in enumerate(enc.offsets):
+        if start < end and stop > at:
+            index = i
+    if index is None:
+        raise EdgesimError(f"cannot find the tokens of subject {subject!r} in {prompt!r}")
+    ids = list(enc.ids)
+    if tok.add_bos and tok.bos_id is not None:
+        ids, index = [tok.bos_id] + ids, index + 1
+    return ids, index
+
+
+def make_sequence(model: LlamaModel, text: str, subject: str, target: str) -> Sequence:
+    ids, pos = subject_last_index(model, text, subject)
+    target_ids = model.tokenizer.encode_continuation(target)
+    if not target_ids:
+        raise EdgesimError(f"target {target!r} has no tokens")
+    return Sequence(tuple(ids + target_ids[:-1]), pos, tuple(target_ids), len(ids) - 1)
+
+
+def edit_sequences(model: LlamaModel, req: EditRequest, templates: tuple[str, ...]) \
+        -> list[Sequence]:
+    """The edit prompt inside each context template ("{}" is the prompt itself)."""
+    return [make_sequence(model, t.format(req.prompt), req.subject, req.target)
+            for t in templates]
+
+
+def key_and_value(model: LlamaModel, layer: int, ids, pos: int) -> tuple[np.ndarray, np.ndarray]:
+    """The down-projection input (key) and MLP output (value) of `layer` at position `pos`."""
+    trace = Trace()
+    forward(model, list(ids), edit_layer=layer, trace=trace)
+    return trace.keys[pos], trace.values[pos]
+
+
+def compute_k_star(model: LlamaModel, layer: int, req: EditRequest,
+                   templates: tuple[str, ...]) -> np.ndarray:
+    """k*: the key at the subject's last token, averaged over the context templates."""
+    keys = []
+    for t in templates:
+        ids, pos = subject_last_index(model, t.format(req.prompt), req.subject)
+        keys.append(key_and_value(model, layer, ids, pos)[0])
+    return np.mean(keys, axis=0).astype(np.float32)
+
+
+def estimate_c_inv(model: LlamaModel, layer: int, text: str, ridge: float = 1e-2) -> np.ndarray:
+    """C^-1 for C = E[k k^T] over the keys of a text sample, ridge-regularised (ROME estimates
+    C over Wikipedia; a short sample is what a phone has)."""
+    if not text:
+        raise EdgesimError("mom2 = 'estimate' needs a mom2_text sample")
+    trace = Trace()
+    forward(model, model.tokenizer.encode(text), edit_layer=layer, trace=trace)
+    k = trace.keys.astype(np.float64)
+    c = k.T @ k / len(k)
+    c += ridge * np.trace(c) / len(c) * np.eye(len(c))
+    return np.linalg.inv(c).astype(np.float32)
+
+
+def rank_one_update(w_down: np.ndarray, k_star: np.ndarray, k_prompt: np.ndarray,
+                    v_star: np.ndarray, c_inv: np.ndarray | None = None) -> np.ndarray:
+    """The new down-projection (out, in): maps `k_prompt` to `v_star` exactly, along the
+    direction C^-1 k* (k* when C is the identity)."""
+    left = k_star if c_inv is None else c_inv @ k_star
+    residual = v_star - w_down @ k_prompt
+    return (w_down + np.outer(residual, left) / float(left @ k_prompt)).astype(np.float32)
+
+
+def clamp(delta: np.ndarray, limit: float) -> np.ndarray:
+    """Scale `delta` down to norm `limit` if it is longer."""
+    n = float(np.linalg.norm(delta))
+    return delta * (limit / n) if n > limit else delta
