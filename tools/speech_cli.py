@@ -4,6 +4,8 @@
                           [--manifest DIR | --fsdd DIR] [--json] [--no-progress]
     edgesim speech train  [--quick] [--seed S] [--segments K] [--gamma G] [...] [--out DIR]
                           [--json] [--no-progress]
+    edgesim speech export --out DIR [--only NAMES] [--calibration N] [--heldout N] [--json]
+    edgesim speech bench  [--models DIR] [--out DIR] [--devices A,B] [--json]
 
 Wired into tools/cli.py with `add_parser(subparsers)` and `run(args)`. Every subcommand is
 one `_add_<name>(sub)` in `SUBCOMMANDS` and one entry in `HANDLERS`; more commands append
@@ -109,8 +111,74 @@ def _add_train(sub):
     return t
 
 
+def _encoders(text: str) -> tuple[str, ...]:
+    import argparse
+
+    from speech_privacy.export import ENCODERS
+
+    alias = {"s": "mask_generator_s", "m": "mask_generator_m", "ppslu": "ppslu_encoder",
+             "vae": "vae_encoder"}
+    values = tuple(alias.get(x.strip().lower(), x.strip().lower()) for x in text.split(",")
+                   if x.strip())
+    bad = [v for v in values if v not in ENCODERS]
+    if not values or bad:
+        raise argparse.ArgumentTypeError(f"{text!r}: encoders are a comma-separated subset of "
+                                         f"{','.join(ENCODERS)} (or s,m,ppslu,vae)")
+    return tuple(dict.fromkeys(values))
+
+
+def _add_export(sub):
+    from tools.cli import _positive
+
+    e = sub.add_parser(
+        "export", help="write the four encoders as full-INT8 TFLite files with a checked "
+        "manifest",
+        description="Convert mask_generator_s, mask_generator_m, ppslu_encoder (94.4 M "
+        "parameters, wav2vec2-base size) and vae_encoder (48.9 M) to full-INT8 TFLite (int8 "
+        "input and output, calibrated on clips of the default corpus), write each atomically "
+        "as DIR/<name>.tflite, re-load it with LiteRT, compare it with the float model on "
+        "held-out clips and write DIR/manifest.json (agreement, sha256, sizes, parameters, "
+        "whether trained, conversion time). Mask generators carry the weights of `edgesim "
+        "speech train` when it has run (else their initial weights, marked untrained); the "
+        "baselines are exported untrained at their real size (costs depend on the "
+        "architecture only). Converting the PPSLU encoder takes about a minute and 5.5 GB "
+        "of RAM.")
+    e.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    e.add_argument("--only", type=_encoders, metavar="NAMES",
+                   help="comma-separated encoders to export (default all four; aliases "
+                   "s,m,ppslu,vae); the manifest keeps the other entries")
+    e.add_argument("--calibration", type=_positive(int), default=32, metavar="N",
+                   help="calibration clips (default 32; the baselines use at most 8)")
+    e.add_argument("--heldout", type=_positive(int), default=16, metavar="N",
+                   help="held-out clips for the agreement check (default 16; the baselines "
+                   "use at most 4)")
+    _add_common(e, "print the manifest as one JSON object")
+    return e
+
+
+def _add_bench(sub):
+    b = sub.add_parser(
+        "bench", help="cost every exported encoder on stm32h743 and rpi4b: latency, memory, "
+        "fit, speedup and memory ratio against PPSLU and the VAE, with utility/privacy",
+        description="Cost each exported encoder (a 4 s clip) with firmware_sim on stm32h743 "
+        "and rpi4b: latency_ms, ram_bytes, flash_bytes, fits, speedup_vs_<ppslu|vae> and "
+        "memory_ratio_vs_<ppslu|vae> (same device), the issue's targets, the utility and "
+        "privacy figures of `edgesim speech train` and of the baselines' brief training, and "
+        "a PNG of per-encoder latency and memory. Encoders not yet exported into --models "
+        "are exported first. Exit 0 when the benchmark ran (targets are reported, not "
+        "enforced).")
+    b.add_argument("--models", metavar="DIR", help="folder of exported .tflite files (default "
+                   "$EDGESIM_CACHE/speech/export; missing encoders are exported there)")
+    b.add_argument("--out", metavar="DIR", help="write speech_bench.json and speech_bench.png "
+                   "into DIR (default: the PNG beside the models)")
+    b.add_argument("--devices", default="stm32h743,rpi4b",
+                   help="comma-separated devices (default stm32h743,rpi4b)")
+    _add_common(b, "print the benchmark as one JSON object")
+    return b
+
+
 #: Subcommand builders, in help order; each returns its parser (run() dispatches by name).
-SUBCOMMANDS = [_add_corpus, _add_train]
+SUBCOMMANDS = [_add_corpus, _add_train, _add_export, _add_bench]
 
 
 def add_parser(subparsers) -> None:
@@ -265,8 +333,61 @@ def format_results(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _export(args) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from speech_privacy.export import ENCODERS, corpus_clips, export_encoders
+
+    say = _say(args)
+    progress = not args.no_progress
+    cal, held, note = corpus_clips(args.calibration, args.heldout, progress=progress)
+    manifest = export_encoders(args.out, args.only or ENCODERS, cal, held, note,
+                               progress=progress)
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+        return 0
+    say(f"{'encoder':<18} {'bytes':>12} {'params':>12} {'trained':>7} {'convert s':>9} "
+        f"{'cosine':>7} {'voiced':>7} {'mask agr.':>9}")
+    for name, e in manifest["encoders"].items():
+        a = e["agreement"]
+        say(f"{name:<18} {e['bytes']:>12,} {e['parameters']:>12,} {str(e['trained']).lower():>7}"
+            f" {e['conversion_s']:>9.1f} {a['cosine']:>7.3f} "
+            f"{a.get('cosine_voiced', float('nan')):>7.3f} "
+            f"{a.get('mask_agreement', float('nan')):>9.3f}")
+    say(f"manifest: {os.path.join(args.out, 'manifest.json')}")
+    return 0
+
+
+def _bench(args) -> int:
+    import os
+    from pathlib import Path
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from firmware_sim.demo_model import cache_dir
+    from speech_privacy.bench import bench, format_table, missing_models, write_json
+    from speech_privacy.export import corpus_clips, export_encoders
+
+    say = _say(args)
+    models = Path(args.models) if args.models else cache_dir() / "speech" / "export"
+    missing = missing_models(models)
+    if missing:
+        say(f"exporting {', '.join(missing)} into {models} first")
+        cal, held, note = corpus_clips(32, 16, progress=not args.no_progress)
+        export_encoders(models, missing, cal, held, note, progress=not args.no_progress)
+    devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
+    result = bench(models, devices, plot_dir=args.out or models)
+    if args.out:
+        result["json"] = str(write_json(result, Path(args.out) / "speech_bench.json"))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_table(result))
+    return 0
+
+
 #: Handlers by subcommand name.
-HANDLERS = {"corpus": _corpus, "train": _train}
+HANDLERS = {"corpus": _corpus, "train": _train, "export": _export, "bench": _bench}
 
 
 def run(args) -> int:

@@ -1,0 +1,28 @@
+"""Where the baselines' brief training (`python -m speech_privacy.baselines.train`) writes its
+figures, and how to read them; imports neither TensorFlow nor Keras."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+BASELINES_SCHEMA = 1
+
+
+def baselines_path() -> Path:
+    from ..results import trained_dir
+
+    return trained_dir() / "baselines.json"
+
+
+def load_baseline_results(path: str | Path | None = None) -> dict | None:
+    """The results JSON of the baselines' training, or None when it never ran (or the file
+    is unreadable or of another schema)."""
+    path = Path(path) if path is not None else baselines_path()
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("schema") == BASELINES_SCHEMA else None

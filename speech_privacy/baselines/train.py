@@ -1,0 +1,305 @@
+"""Brief training of the disentanglement baselines, for their utility and privacy figures.
+
+The real-size encoders (PPSLU 94.4 M parameters, VAE encoder 49.0 M) cannot be trained on the
+CPUs this project runs on in minutes, so this trains REDUCED-WIDTH copies (same structure,
+`TRAIN_PPSLU` / `TRAIN_VAE` below), for a fixed wall-time budget each, and says so in the
+results. Their figures measure what these architectures and objectives do after a short
+training; they are undertrained and not the figures of a fully trained PPSLU or VAE. Cost
+figures (export, bench) always use the real size.
+
+Objectives (one Adam step per batch on the sum):
+* PPSLU: cross-entropy of an intent classifier on the time-mean of the intent slice, plus
+  an ASR head (CTC over characters, per frame) and a speaker head (time-mean, MLP) reading
+  the slice through gradient reversal (weight `ADVERSARY_WEIGHT`): the heads learn to
+  recognise, the encoder learns to defeat them.
+* VAE: log-mel reconstruction (MSE, 80 bands per 20 ms frame) + beta * KL(q(z|x) || N(0, I))
+  + intent cross-entropy on the time-mean of mu + the same two adversaries on z through
+  gradient reversal.
+
+Privacy is then measured by fresh attackers on the frozen encoder's device output (the
+intent slice; mu): a CTC recogniser (Conv1D + 2 x BiGRU, trained on the training split's
+outputs and transcripts) -> WER on the test split, and a speaker classifier (MLP on the
+time-mean and standard deviation) -> accuracy on the test split. Utility: intent accuracy of
+the trained intent head on the test split.
+
+Results go to `baselines_path()` (JSON, atomically). Run: `python -m speech_privacy.baselines.train`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .ppslu import PpsluConfig
+from .results import BASELINES_SCHEMA, baselines_path, load_baseline_results
+from .vae import VaeConfig
+
+#: Reduced-width training copies (NOT the real size; see the module docstring).
+TRAIN_PPSLU = PpsluConfig(conv_channels=64, hidden=128, layers=2, heads=4, ffn=256,
+                          pos_kernel=32, pos_groups=8, intent_dims=64)
+TRAIN_VAE = VaeConfig(conv_channels=64, width=128, blocks=2, latent=32)
+ADVERSARY_WEIGHT = 0.5   # gradient-reversal factor and adversary loss weight
+KL_BETA = 0.01
+def _grad_reverse(factor: float):
+    import tensorflow as tf
+    from keras import layers
+
+    class GradientReversal(layers.Layer):
+        """Identity forward; multiplies the gradient by -factor backward."""
+
+        def call(self, x):
+            @tf.custom_gradient
+            def reverse(y):
+                return tf.identity(y), lambda dy: -factor * dy
+            return reverse(x)
+
+    return GradientReversal()
+
+
+def _log_mel_targets(audio: np.ndarray, frames: int, mels: int) -> np.ndarray:
+    """Log-mel [clips, frames, mels]: 25 ms windows every 20 ms, matching the encoders'
+    frame rate."""
+    import librosa
+
+    out = np.empty((len(audio), frames, mels), np.float32)
+    for i, clip in enumerate(audio):
+        m = librosa.feature.melspectrogram(y=clip, sr=16000, n_fft=512, win_length=400,
+                                           hop_length=320, n_mels=mels, center=False)
+        out[i] = np.log(m.T[:frames] + 1e-6)
+    return (out - out.mean()) / (out.std() + 1e-6)
+
+
+def build_training_model(kind: str, n_intents: int, n_speakers: int, seed: int = 0):
+    """(training model: waveform -> dict of outputs, device encoder: waveform -> features)."""
+    import keras
+    from keras import layers
+
+    from ..attacks.asr import BLANK
+    from .ppslu import FeatureSlice, ppslu_backbone
+    from .vae import build_vae_decoder, vae_encoder_outputs
+
+    keras.utils.set_random_seed(seed)
+    if kind == "ppslu":
+        cfg = TRAIN_PPSLU
+        audio = layers.Input((cfg.samples,), name="waveform")
+        hidden = ppslu_backbone(cfg, audio, dropout=0.1)
+        feats = FeatureSlice(cfg.intent_dims, name="intent_slice")(hidden)
+        extra = {}
+        adv_in = feats
+    else:
+        cfg = TRAIN_VAE
+        audio = layers.Input((cfg.samples,), name="waveform")
+        mu, logvar = vae_encoder_outputs(cfg, audio)
+        feats = mu
+
+        class Sample(layers.Layer):
+            def call(self, inputs):
+                m, lv = inputs
+                return m + keras.ops.exp(0.5 * lv) * keras.random.normal(keras.ops.shape(m))
+
+        z = Sample(name="z")([mu, logvar])
+        extra = {"recon": build_vae_decoder(cfg)(z), "mu": mu, "logvar": logvar}
+        adv_in = z
+    pooled = layers.GlobalAveragePooling1D()(feats)
+    intent = layers.Dense(n_intents, name="intent")(pooled)
+    rev = _grad_reverse(ADVERSARY_WEIGHT)(adv_in)
+    asr = layers.Dense(BLANK + 1, name="asr")(layers.Dense(128, activation="relu")(rev))
+    spk = layers.Dense(n_speakers, name="speaker")(
+        layers.Dense(64, activation="relu")(layers.GlobalAveragePooling1D()(rev)))
+    outputs = {"intent": intent, "asr": asr, "speaker": spk, **extra}
+    return keras.Model(audio, outputs), keras.Model(audio, feats), cfg
+
+
+def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: int = 16,
+                   seed: int = 0, progress: bool = True) -> dict:
+    """Train the reduced `kind` ("ppslu" or "vae") for about `seconds` of wall time, then
+    attack its device output; returns the figures (see module docstring)."""
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    from ..attacks.asr import BLANK, _sparse_labels, encode_text
+
+    n_int, n_spk = len(train.intent_names()), len(train.speaker_names())
+    model, encoder, cfg = build_training_model(kind, n_int, n_spk, seed)
+    y_int, y_spk = train.intent_ids(), train.speaker_ids()
+    labels = [encode_text(t) for t in train.transcripts]
+    mels = _log_mel_targets(train.audio, cfg.frames, cfg.mels) if kind == "vae" else None
+    opt = tf.keras.optimizers.Adam(3e-4, clipnorm=5.0)
+    ce = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function(reduce_retracing=True)
+    def step(x, yi, ys, yt, m):
+        with tf.GradientTape() as tape:
+            out = model(x, training=True)
+            frames = tf.fill([tf.shape(x)[0]], tf.shape(out["asr"])[1])
+            ctc = tf.reduce_mean(tf.nn.ctc_loss(yt, out["asr"], None, frames,
+                                                logits_time_major=False, blank_index=BLANK))
+            li, ls = ce(yi, out["intent"]), ce(ys, out["speaker"])
+            loss = li + ADVERSARY_WEIGHT * (ctc / 30.0 + ls)
+            if m is not None:
+                kl = -0.5 * tf.reduce_mean(1 + out["logvar"] - out["mu"] ** 2
+                                           - tf.exp(out["logvar"]))
+                loss += tf.reduce_mean((out["recon"] - m) ** 2) + KL_BETA * kl
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return li, ctc, ls
+
+    rng = np.random.default_rng(seed)
+    start, epochs, history = time.perf_counter(), 0, []
+    bar = tqdm(desc=f"training {kind} (reduced width)", unit="epoch", disable=not progress)
+    while time.perf_counter() - start < seconds:
+        order = rng.permutation(len(train))
+        sums = np.zeros(3)
+        for i in range(0, len(order), batch_size):
+            b = order[i:i + batch_size]
+            m = None if mels is None else mels[b]
+            out = step(train.audio[b], y_int[b], y_spk[b],
+                       _sparse_labels([labels[j] for j in b]), m)
+            sums += np.array([float(v) for v in out]) * len(b)
+        epochs += 1
+        history.append((sums / len(order)).round(4).tolist())
+        bar.update()
+        bar.set_postfix(intent=f"{history[-1][0]:.2f}", ctc=f"{history[-1][1]:.1f}",
+                        speaker=f"{history[-1][2]:.2f}")
+    bar.close()
+    train_s = time.perf_counter() - start
+    pred = np.concatenate([model(test.audio[i:i + 32], training=False)["intent"].numpy()
+                           for i in range(0, len(test), 32)]).argmax(1)
+    intent_acc = float((pred == test.intent_ids()).mean())
+    f_train = _encode(encoder, train.audio)
+    f_test = _encode(encoder, test.audio)
+    t0 = time.perf_counter()
+    wer = probe_asr(f_train, train.transcripts, f_test, test.transcripts, seed, progress)
+    spk_acc = probe_speaker(f_train, y_spk, f_test, test.speaker_ids(), n_spk, seed)
+    return {"architecture": "REDUCED width for training (not the real size): "
+                            + _describe(cfg),
+            "parameters_trained_encoder": int(encoder.count_params()),
+            "train_seconds": round(train_s, 1), "epochs": epochs, "batch_size": batch_size,
+            "loss_history [intent_ce, ctc, speaker_ce]": history,
+            "intent_accuracy": round(intent_acc, 4), "wer_asr_probe": round(wer, 4),
+            "speaker_accuracy_probe": round(spk_acc, 4),
+            "speaker_chance": round(1 / n_spk, 4),
+            "attack_seconds": round(time.perf_counter() - t0, 1),
+            "undertrained": True}
+
+
+def _describe(cfg) -> str:
+    return ", ".join(f"{k}={v}" for k, v in cfg.__dict__.items())
+
+
+def _encode(encoder, audio: np.ndarray) -> np.ndarray:
+    return np.concatenate([encoder(audio[i:i + 32], training=False).numpy()
+                           for i in range(0, len(audio), 32)])
+
+
+def probe_asr(f_train, t_train, f_test, t_test, seed: int = 0, progress: bool = True,
+              epochs: int = 40) -> float:
+    """WER on the test features of a CTC recogniser trained on the training features."""
+    import tensorflow as tf
+
+    from ..attacks.asr import BLANK, _sparse_labels, encode_text, greedy_decode
+    from ..metrics import word_error_rate
+
+    tf.keras.utils.set_random_seed(seed)
+    L = tf.keras.layers
+    mean, std = f_train.mean((0, 1)), f_train.std((0, 1)) + 1e-6
+    x = inp = L.Input((None, f_train.shape[-1]))
+    x = L.Conv1D(128, 5, padding="same", activation="relu")(x)
+    for _ in range(2):
+        x = L.Bidirectional(L.GRU(64, return_sequences=True))(x)
+    net = tf.keras.Model(inp, L.Dense(BLANK + 1)(x))
+    opt = tf.keras.optimizers.Adam(1e-3, clipnorm=5.0)
+    labels = [encode_text(t) for t in t_train]
+    a = ((f_train - mean) / std).astype(np.float32)
+    b = ((f_test - mean) / std).astype(np.float32)
+
+    @tf.function(reduce_retracing=True)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = net(x, training=True)
+            n = tf.fill([tf.shape(x)[0]], tf.shape(logits)[1])
+            loss = tf.reduce_mean(tf.nn.ctc_loss(y, logits, None, n, logits_time_major=False,
+                                                 blank_index=BLANK))
+        opt.apply_gradients(zip(tape.gradient(loss, net.trainable_variables),
+                                net.trainable_variables))
+        return loss
+
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(seed)
+    for _ in tqdm(range(epochs), desc="ASR attacker on encoder output", unit="epoch",
+                  disable=not progress):
+        order = rng.permutation(len(a))
+        for i in range(0, len(order), 32):
+            j = order[i:i + 32]
+            step(a[j], _sparse_labels([labels[k] for k in j]))
+    hyp = [greedy_decode(x) for x in net(b, training=False).numpy()]
+    return word_error_rate(list(t_test), hyp)
+
+
+def probe_speaker(f_train, y_train, f_test, y_test, n_speakers: int, seed: int = 0,
+                  epochs: int = 200) -> float:
+    """Accuracy on the test features of an MLP speaker classifier on time-mean and std."""
+    import tensorflow as tf
+
+    def stats(f):
+        return np.concatenate([f.mean(1), f.std(1)], axis=1)
+
+    a, b = stats(f_train), stats(f_test)
+    mean, std = a.mean(0), a.std(0) + 1e-6
+    tf.keras.utils.set_random_seed(seed)
+    L = tf.keras.layers
+    net = tf.keras.Sequential([L.Input((a.shape[1],)), L.Dense(128, activation="relu"),
+                               L.Dropout(0.3), L.Dense(n_speakers)])
+    net.compile(tf.keras.optimizers.Adam(1e-3),
+                tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    net.fit((a - mean) / std, y_train, epochs=epochs, batch_size=32, verbose=0)
+    return float((net.predict((b - mean) / std, verbose=0).argmax(1) == y_test).mean())
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m speech_privacy.baselines.train",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=150.0,
+                   help="wall-time training budget per baseline (default 150)")
+    p.add_argument("--only", choices=("ppslu", "vae"), action="append")
+    p.add_argument("--out", type=Path, default=None, help="results JSON (default: "
+                   "cache/speech/trained/baselines.json)")
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from firmware_sim.export import atomic_write
+
+    from ..corpus import load_default_corpus
+
+    corpus = load_default_corpus()
+    train, test = corpus.split(0.2, seed=0)
+    out = args.out or baselines_path()
+    results = load_baseline_results(out) or {}
+    results.update({"schema": BASELINES_SCHEMA,
+                    "corpus": {"name": "synthetic", "train": len(train), "test": len(test),
+                               "intents": len(corpus.intent_names()),
+                               "speakers": len(corpus.speaker_names())},
+                    "note": "reduced-width copies trained briefly on a shared CPU: "
+                            "undertrained; cost figures use the real-size architectures"})
+    for kind in args.only or ("ppslu", "vae"):
+        results[kind] = train_baseline(kind, train, test, args.seconds)
+        results["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        atomic_write(out, (json.dumps(results, indent=2) + "\n").encode())
+        print(f"{kind}: intent accuracy {results[kind]['intent_accuracy']:.3f}, ASR-probe WER "
+              f"{results[kind]['wer_asr_probe']:.3f}, speaker-probe accuracy "
+              f"{results[kind]['speaker_accuracy_probe']:.3f} (chance "
+              f"{results[kind]['speaker_chance']:.3f}), {results[kind]['train_seconds']} s, "
+              f"{results[kind]['epochs']} epochs", file=sys.stderr)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

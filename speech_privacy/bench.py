@@ -1,0 +1,241 @@
+"""Benchmark of the exported speech encoders on the emulated devices.
+
+`bench(model_dir)` costs every `<encoder>.tflite` written by `export_encoders` with
+`firmware_sim.budget.check` on each device (default stm32h743 and rpi4b: a 4 s clip, one
+inference), and returns one JSON-able dict (schema below). All cost figures come from
+firmware_sim; nothing here is timed on the host.
+
+    schema, models (folder), clip_seconds, devices, baselines {"ppslu": "ppslu_encoder",
+    "vae": "vae_encoder"},
+    encoders {name: {parameters, file_bytes, trained, full_size, agreement (from the export
+        manifest, or null), devices {device: {
+            latency_ms, ram_bytes, flash_bytes, fits, arena_bytes, energy_mj, macs,
+            model_ram_bytes      ram_bytes less the runtime's fixed stack and static data
+                                 (the arena on a microcontroller; arena + model + packed
+                                 weights on Linux),
+            violations [{kind, message}],
+            speedup_vs_<b>       latency of baseline b / latency of this encoder,
+            memory_ratio_vs_<b>  ram_bytes of b / ram_bytes of this encoder,
+            model_memory_ratio_vs_<b>  the same on model_ram_bytes}}}},
+    targets [{name, value, target, met, note}],
+    utility_privacy (the results JSON of `edgesim speech train`, or null) and
+    utility_privacy_note, baselines_utility_privacy (`baselines.train` results, or null) and
+    baselines_note, plot (PNG path or null).
+Ratios compare encoders on the same device.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from firmware_sim.errors import EdgesimError
+
+from .export import ENCODERS, MANIFEST, _read_manifest
+
+DEVICES = ("stm32h743", "rpi4b")
+BASELINES = {"ppslu": "ppslu_encoder", "vae": "vae_encoder"}
+BENCH_SCHEMA = 1
+
+
+class BenchError(EdgesimError):
+    """A benchmark that cannot run (no exported models)."""
+
+
+def missing_models(model_dir: str | Path) -> list[str]:
+    return [n for n in ENCODERS if not (Path(model_dir) / f"{n}.tflite").is_file()]
+
+
+def cost_encoders(model_dir: str | Path, devices=DEVICES, names=ENCODERS) -> dict:
+    """{encoder: {device: cost entry}} for the .tflite files in `model_dir`."""
+    from firmware_sim.budget import check
+    from firmware_sim.devices import load_device
+    from firmware_sim.graph import load_graph
+
+    out: dict[str, dict] = {}
+    for name in names:
+        path = Path(model_dir) / f"{name}.tflite"
+        if not path.is_file():
+            raise BenchError(f"{path}: missing; run `edgesim speech export --out {model_dir}`")
+        graph = load_graph(path)
+        out[name] = {}
+        for device in devices:
+            dev = load_device(device)
+            r = check(graph, dev)
+            out[name][device] = {
+                "latency_ms": round(r.latency_ms, 6), "ram_bytes": r.ram_bytes,
+                "flash_bytes": r.flash.total_bytes, "fits": r.fits,
+                "arena_bytes": r.arena.total_bytes, "energy_mj": round(r.energy_mj, 6),
+                "macs": r.macs, "model_ram_bytes": r.ram_bytes - dev.stack_bytes - dev.static_bytes,
+                "violations": [{"kind": v.kind, "message": v.message} for v in r.violations]}
+    return out
+
+
+def add_ratios(costs: dict) -> None:
+    """Add speedup_vs_<b>, memory_ratio_vs_<b>, model_memory_ratio_vs_<b> in place, for each
+    baseline b present in `costs`, comparing on the same device."""
+    for key, baseline in BASELINES.items():
+        if baseline not in costs:
+            continue
+        for per_device in costs.values():
+            for device, entry in per_device.items():
+                base = costs[baseline][device]
+                entry[f"speedup_vs_{key}"] = _ratio(base["latency_ms"], entry["latency_ms"])
+                entry[f"memory_ratio_vs_{key}"] = _ratio(base["ram_bytes"], entry["ram_bytes"])
+                entry[f"model_memory_ratio_vs_{key}"] = _ratio(base["model_ram_bytes"],
+                                                               entry["model_ram_bytes"])
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 4) if b > 0 else None
+
+
+def targets(costs: dict) -> list[dict]:
+    """The issue's targets, measured (not asserted anywhere)."""
+    rows = []
+
+    def row(name, value, target, met, note=""):
+        rows.append({"name": name, "value": value, "target": target, "met": met, "note": note})
+
+    s = costs.get("mask_generator_s", {})
+    if "stm32h743" in s:
+        e = s["stm32h743"]
+        row("mask_generator_s stm32h743 ram_bytes", e["ram_bytes"], "< 400 KB (409600 bytes)",
+            e["ram_bytes"] < 400 * 1024)
+        row("mask_generator_s stm32h743 latency_ms (4 s clip)", e["latency_ms"], "< 1000 ms",
+            e["latency_ms"] < 1000)
+        row("mask_generator_s stm32h743 fits", e["fits"], "true", e["fits"])
+    if "rpi4b" in s and "ppslu_encoder" in costs:
+        e = s["rpi4b"]
+        row("mask_generator_s speedup_vs_ppslu on rpi4b", e["speedup_vs_ppslu"], ">= 50x",
+            e["speedup_vs_ppslu"] is not None and e["speedup_vs_ppslu"] >= 50)
+        row("mask_generator_s memory_ratio_vs_ppslu on rpi4b", e["memory_ratio_vs_ppslu"],
+            ">= 130x", e["memory_ratio_vs_ppslu"] is not None and e["memory_ratio_vs_ppslu"] >= 130,
+            "ram_bytes includes the TFLite process's fixed 8 MiB stack + 16 MiB static "
+            "(rpi4b profile), which bounds any ratio to about ram(ppslu) / 24 MiB")
+        row("mask_generator_s model_memory_ratio_vs_ppslu on rpi4b",
+            e["model_memory_ratio_vs_ppslu"], ">= 130x (same target on model memory)",
+            e["model_memory_ratio_vs_ppslu"] is not None
+            and e["model_memory_ratio_vs_ppslu"] >= 130,
+            "arena + model + packed weights, without the process's fixed stack and static data")
+        if "stm32h743" in s:
+            p = costs["ppslu_encoder"]["rpi4b"]
+            m = s["stm32h743"]
+            row("cross-device: ppslu on rpi4b latency / mask_generator_s on stm32h743",
+                _ratio(p["latency_ms"], m["latency_ms"]), "(reported, as in the paper)", None)
+            row("cross-device: ppslu on rpi4b ram / mask_generator_s on stm32h743",
+                _ratio(p["ram_bytes"], m["ram_bytes"]), "(reported, as in the paper)", None)
+    return rows
+
+
+def bench(model_dir: str | Path, devices=DEVICES, results: str | Path | None = None,
+          baselines_results: str | Path | None = None, plot_dir: str | Path | None = None
+          ) -> dict:
+    """The benchmark dict (module docstring) for the encoders exported into `model_dir`;
+    with `plot_dir`, also a PNG of per-encoder latency and memory there."""
+    from .baselines.results import load_baseline_results
+    from .results import load_training_results
+
+    missing = missing_models(model_dir)
+    if missing:
+        raise BenchError(f"{model_dir}: no {', '.join(m + '.tflite' for m in missing)}; run "
+                         f"`edgesim speech export --out {model_dir}` first")
+    costs = cost_encoders(model_dir, devices)
+    add_ratios(costs)
+    manifest = _read_manifest(Path(model_dir)).get("encoders", {})
+    encoders = {}
+    for name in ENCODERS:
+        m = manifest.get(name, {})
+        encoders[name] = {"parameters": m.get("parameters"),
+                          "file_bytes": (Path(model_dir) / f"{name}.tflite").stat().st_size,
+                          "trained": m.get("trained"), "full_size": m.get("full_size"),
+                          "agreement": m.get("agreement"), "devices": costs[name]}
+    up = load_training_results(results)
+    base = load_baseline_results(baselines_results)
+    out = {"schema": BENCH_SCHEMA, "models": str(model_dir), "clip_seconds": 4.0,
+           "devices": list(devices), "baselines": dict(BASELINES), "encoders": encoders,
+           "targets": targets(costs),
+           "utility_privacy": up,
+           "utility_privacy_note": None if up is not None else
+           "no results: `edgesim speech train` has not been run, so intent accuracy and "
+           "attacker WER of the mask generators are not measured",
+           "baselines_utility_privacy": base,
+           "baselines_note": None if base is not None else
+           "no results: the baselines' brief training (`python -m "
+           "speech_privacy.baselines.train`) has not been run",
+           "manifest": str(Path(model_dir) / MANIFEST) if manifest else None,
+           "plot": None}
+    if plot_dir is not None:
+        out["plot"] = str(plot(costs, Path(plot_dir) / "speech_bench.png"))
+    return out
+
+
+def plot(costs: dict, path: Path) -> Path:
+    """Bar charts (log scale) of latency and RAM per encoder and device, as a PNG."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from firmware_sim.export import atomic_write
+
+    names = list(costs)
+    devices = list(next(iter(costs.values())))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    width = 0.8 / len(devices)
+    for ax, key, label in ((axes[0], "latency_ms", "latency per 4 s clip (ms)"),
+                           (axes[1], "ram_bytes", "RAM (bytes)")):
+        for j, dev in enumerate(devices):
+            values = [costs[n][dev][key] for n in names]
+            x = np.arange(len(names)) + (j - (len(devices) - 1) / 2) * width
+            bars = ax.bar(x, values, width, label=dev)
+            for b, n in zip(bars, names):
+                if not costs[n][dev]["fits"]:
+                    b.set_hatch("//")
+        ax.set_yscale("log")
+        ax.set_xticks(np.arange(len(names)))
+        ax.set_xticklabels([n.replace("_", "\n", 1) for n in names], fontsize=8)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", which="both", alpha=0.3)
+    axes[0].legend(title="device (hatched: does not fit)", fontsize=8)
+    fig.suptitle("speech encoders, INT8, emulated by firmware_sim")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    return atomic_write(path, buf.getvalue())
+
+
+def format_table(result: dict) -> str:
+    """The benchmark as a text table."""
+    lines = [f"{'encoder':<18} {'device':<10} {'latency ms':>12} {'RAM bytes':>13} "
+             f"{'flash bytes':>12} {'fits':>5} {'x faster/ppslu':>14} {'x less mem/ppslu':>16}"]
+    for name, e in result["encoders"].items():
+        for dev, c in e["devices"].items():
+            lines.append(f"{name:<18} {dev:<10} {c['latency_ms']:>12.3f} {c['ram_bytes']:>13,} "
+                         f"{c['flash_bytes']:>12,} {str(c['fits']).lower():>5} "
+                         f"{_fmt(c.get('speedup_vs_ppslu')):>14} "
+                         f"{_fmt(c.get('memory_ratio_vs_ppslu')):>16}")
+    lines.append("")
+    for t in result["targets"]:
+        met = {True: "met", False: "NOT met", None: ""}[t["met"]]
+        lines.append(f"target {t['name']}: {t['value']} ({t['target']}) {met}")
+    for key in ("utility_privacy_note", "baselines_note"):
+        if result.get(key):
+            lines.append(f"note: {result[key]}")
+    if result.get("plot"):
+        lines.append(f"plot: {result['plot']}")
+    return "\n".join(lines)
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def write_json(result: dict, path: str | Path) -> Path:
+    from firmware_sim.export import atomic_write
+
+    return atomic_write(path, (json.dumps(result, indent=2) + "\n").encode())
