@@ -1,0 +1,175 @@
+"""Run int8 layers and whole models through the compiled kernels on the emulated core.
+
+Memory layout follows the firmware: the flatbuffer in flash right after the code (weights and
+biases are read where TFLM reads them), activation tensors and scratch buffers at the offsets
+of the arena plan of `firmware_sim.memory.arena` (TFLM's greedy planner), OpData (per-channel
+multipliers and shifts, the kernel's argument block) in the arena tail.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..devices import DeviceProfile, load_device
+from ..graph import Graph, load_graph
+from ..memory.arena import plan_arena
+from ..memory.lifetimes import align_up
+from ..memory.regions import largest_span, place_arena
+from .build import build
+from .machine import CallRecord, Machine
+from .params import Prepared, UnsupportedLayer, prepare
+
+
+@dataclass
+class LayerRun:
+    index: int
+    opcode: str
+    entry: str
+    record: CallRecord
+    output: np.ndarray
+
+
+@dataclass
+class ModelRun:
+    device: str
+    layers: list[LayerRun]
+    outputs: list[np.ndarray]
+    wall_s: float
+
+    @property
+    def instructions(self) -> int:
+        return sum(l.record.instructions for l in self.layers)
+
+    @property
+    def cycles(self) -> int:
+        return sum(l.record.cycles for l in self.layers)
+
+
+class ModelMachine:
+    """A model loaded into an emulated device: flash holds code + flatbuffer, RAM the arena."""
+
+    def __init__(self, graph: Graph, device: DeviceProfile | str, arena_region: str | None = None):
+        self.graph = graph
+        self.device = device if isinstance(device, DeviceProfile) else load_device(device)
+        self.sg = sg = graph.main
+        self.prepared: list[Prepared | None] = []
+        errors = []
+        for op in sg.operators:
+            try:
+                self.prepared.append(prepare(graph, op, sg))
+            except UnsupportedLayer as exc:
+                self.prepared.append(None)
+                errors.append(str(exc))
+        self.unsupported = errors
+        plan = plan_arena(graph, "cmsis-nn")
+        placement = place_arena(self.device, plan.total_bytes) or largest_span(self.device)
+        if arena_region is not None:
+            region = next(r for r in self.device.memory if r.name == arena_region)
+            base = region.base
+            regions = (region,)
+        else:
+            base = placement.regions[0].base
+            regions = placement.regions
+        self.arena_regions = regions
+        self.arena_name = "+".join(r.name for r in regions)
+        # tensor and scratch offsets from the plan (same order as lifetimes.buffer_requests)
+        tensors = [t.index for t in sg.tensors if not t.constant and not t.variable and t.nbytes]
+        self.addr: dict[int, int] = {}
+        scratch: dict[int, tuple[int, int]] = {}
+        names = {t: sg.tensors[t].name or f"tensor{t}" for t in tensors}
+        it = iter(plan.placements)
+        for p in plan.placements:
+            if p.request.name.startswith("scratch:op"):
+                scratch[int(p.request.name.split(":")[1][2:])] = (base + p.offset, p.request.size)
+        for t in tensors:
+            for p in it:
+                if p.request.name == names[t]:
+                    self.addr[t] = base + p.offset
+                    break
+        tail = base + align_up(plan.head_bytes, 16)
+        self.args: list[int] = []
+        self.opdata: list[dict] = []
+        for op, prep in zip(sg.operators, self.prepared):
+            if prep is None:
+                self.args.append(0)
+                self.opdata.append({})
+                continue
+            extra = {}
+            if prep.scratch_bytes:
+                got = scratch.get(op.index)
+                if got and got[1] >= prep.scratch_bytes:
+                    extra["scratch"] = got[0]
+                else:                                   # the plan had none for this kernel
+                    extra["scratch"] = tail
+                    tail += align_up(prep.scratch_bytes, 16)
+            for name, arr in prep.opdata.items():
+                extra[name] = tail
+                tail += align_up(arr.nbytes, 16)
+            self.args.append(tail)
+            tail += align_up(4 * len(prep.fields), 16)
+            self.opdata.append(extra)
+        self.machine = Machine(self.device, build(self.device.core), graph.data, regions)
+        limit = max(r.end for r in regions)
+        if tail > limit:
+            raise UnsupportedLayer(f"arena + OpData ({tail - base} bytes) exceed {self.arena_name}")
+        self._write_opdata()
+
+    def const_address(self, tensor: int) -> int:
+        t = self.sg.tensors[tensor]
+        return self.machine.model_base + self.graph.buffer_spans[t.buffer][0]
+
+    def _write_opdata(self) -> None:
+        for prep, extra, arg in zip(self.prepared, self.opdata, self.args):
+            if prep is None:
+                continue
+            for name, arr in prep.opdata.items():
+                self.machine.write(extra[name], arr.astype("<i4").tobytes())
+            addr = dict(extra)
+            for k, t in enumerate(prep.inputs):
+                addr[f"in{k}"] = self.addr[t]
+            addr["out"] = self.addr[prep.output]
+            for t in prep.constants:
+                addr[f"c{t}"] = self.const_address(t)
+            self.machine.write(arg, prep.pack(addr))
+
+    def set_tensor(self, index: int, data: np.ndarray) -> None:
+        t = self.sg.tensors[index]
+        arr = np.ascontiguousarray(data, dtype=np.int8).reshape(-1)
+        if arr.size != t.elements:
+            raise ValueError(f"tensor {index} has {t.elements} elements, got {arr.size}")
+        self.machine.write(self.addr[index], arr.tobytes())
+
+    def get_tensor(self, index: int) -> np.ndarray:
+        t = self.sg.tensors[index]
+        return np.frombuffer(self.machine.read(self.addr[index], t.nbytes), np.int8).reshape(t.shape).copy()
+
+    def run_layer(self, i: int) -> LayerRun:
+        prep = self.prepared[i]
+        if prep is None:
+            raise UnsupportedLayer(self.unsupported[0])
+        rec = self.machine.call(prep.entry, self.args[i])
+        return LayerRun(i, prep.op.opcode, prep.entry, rec, self.get_tensor(prep.output))
+
+    def run(self, inputs: list[np.ndarray] | None = None, seed: int = 0) -> ModelRun:
+        """One inference, layer after layer; `inputs` default to seeded random int8 data."""
+        if self.unsupported:
+            raise UnsupportedLayer(self.unsupported[0])
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(seed)
+        for k, idx in enumerate(self.sg.inputs):
+            t = self.sg.tensors[idx]
+            x = inputs[k] if inputs is not None else rng.integers(-128, 128, t.shape)
+            self.set_tensor(idx, x)
+        layers = [self.run_layer(i) for i in range(len(self.sg.operators))]
+        outs = [self.get_tensor(i) for i in self.sg.outputs]
+        return ModelRun(self.device.name, layers, outs, time.perf_counter() - t0)
+
+
+def run_model(model: str | Path | bytes | Graph, device: str | DeviceProfile = "stm32h743",
+              inputs: list[np.ndarray] | None = None) -> ModelRun:
+    graph = model if isinstance(model, Graph) else load_graph(model)
+    return ModelMachine(graph, device).run(inputs)
