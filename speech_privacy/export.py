@@ -20,9 +20,11 @@ Agreement figures (float model vs dequantised int8 output, over the held-out cli
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -265,7 +267,10 @@ def export_one(enc: Encoder, out: Path, calibration: np.ndarray, heldout: np.nda
             yield [clip[None].astype(np.float32)]
 
     t0 = time.perf_counter()
-    data = convert_int8(fixed_batch(enc.model), representative)
+    # Keras prints "Saved artifact at ..." on stdout while converting: keep stdout for
+    # the command's own output (one JSON object with --json).
+    with contextlib.redirect_stdout(sys.stderr):
+        data = convert_int8(fixed_batch(enc.model), representative)
     convert_s = time.perf_counter() - t0
     path = out / f"{enc.name}.tflite"
     write(path, data)

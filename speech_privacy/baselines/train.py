@@ -89,7 +89,7 @@ def build_training_model(kind: str, n_intents: int, n_speakers: int, seed: int =
     if kind == "ppslu":
         cfg = TRAIN_PPSLU
         audio = layers.Input((cfg.samples,), name="waveform")
-        hidden = ppslu_backbone(cfg, audio, dropout=0.1)
+        hidden = ppslu_backbone(cfg, audio, dropout=0.0)
         feats = FeatureSlice(cfg.intent_dims, name="intent_slice")(hidden)
         extra = {}
         adv_in = feats
@@ -118,6 +118,7 @@ def build_training_model(kind: str, n_intents: int, n_speakers: int, seed: int =
 
 
 def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: int = 16,
+                   learning_rate: float = 1e-3,
                    seed: int = 0, progress: bool = True) -> dict:
     """Train the reduced `kind` ("ppslu" or "vae") for about `seconds` of wall time, then
     attack its device output; returns the figures (see module docstring)."""
@@ -131,7 +132,7 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
     y_int, y_spk = train.intent_ids(), train.speaker_ids()
     labels = [encode_text(t) for t in train.transcripts]
     mels = _log_mel_targets(train.audio, cfg.frames, cfg.mels) if kind == "vae" else None
-    opt = tf.keras.optimizers.Adam(3e-4, clipnorm=5.0)
+    opt = tf.keras.optimizers.Adam(learning_rate, clipnorm=5.0)
     ce = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     @tf.function(reduce_retracing=True)
