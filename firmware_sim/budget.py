@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,8 +104,13 @@ class Report:
 
 
 def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
-          limits: Limits | None = None, kernels: str | None = None) -> Report:
-    """Plan and cost `model` on `device`; violations list every budget it breaks."""
+          limits: Limits | None = None, kernels: str | None = None, exact: bool = False) -> Report:
+    """Plan and cost `model` on `device`; violations list every budget it breaks.
+
+    exact: cost every layer by running the compiled int8 kernels instruction by instruction
+    on the emulated core (firmware_sim/kernels; needs gcc-arm-none-eabi) instead of the fast
+    fitted model. Cortex-M devices with the cmsis-nn stack only.
+    """
     graph = model if isinstance(model, Graph) else load_graph(model)
     dev = device if isinstance(device, DeviceProfile) else load_device(str(device))
     limits = limits or Limits()
@@ -161,10 +167,13 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
                                     f"stack {dev.stack_bytes} + static {dev.static_bytes}) "
                                     f"exceeds {ram_limit} bytes"))
 
+    exact_cycles = _exact_cycles(graph, dev, stack, notes) if exact else None
     layers = []
     for op in sg.operators:
         cost = (cortex_m.layer_cost(op, sg, dev, stack, region) if dev.is_mcu
                 else cortex_a.layer_cost(op, sg, dev))
+        if exact_cycles is not None:
+            cost = exact_cycles[op.index]
         ms = cost.cycles / dev.clock_hz * 1e3
         out = sg.tensors[op.outputs[0]] if op.outputs else None
         layers.append(Layer(
@@ -185,3 +194,22 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
                   arena_region=None if any(v.kind == "arena" for v in violations)
                   else placement.name, flash=flash, ram_bytes=ram, layers=tuple(layers),
                   violations=tuple(violations), notes=tuple(notes))
+
+
+def _exact_cycles(graph: Graph, dev: DeviceProfile, stack: str, notes: list[str]) -> list:
+    """Per-layer costs from instruction-level runs of the kernels (one inference on seeded
+    random int8 inputs), plus the same per-operator dispatch figure as the fast model."""
+    if not dev.is_mcu:
+        raise EdgesimError(f"--exact emulates Cortex-M cores; {dev.name} is a {dev.core}")
+    if stack != "cmsis-nn":
+        raise EdgesimError("--exact runs the CMSIS-NN-style kernels: use the cmsis-nn stack")
+    from .kernels.runner import ModelMachine
+
+    run = ModelMachine(graph, dev).run()
+    dispatch = math.ceil(cortex_m.DISPATCH_INSTRUCTIONS / cortex_m.IPC[dev.core])
+    notes.append(f"cycles from instruction-level emulation: {run.instructions:,} instructions "
+                 f"in {run.wall_s:.1f} s (+ {dispatch} dispatch cycles per layer, estimated)")
+    return [cortex_m.LayerCost(instructions=l.record.instructions,
+                               compute_cycles=l.record.issue_cycles + l.record.branch_cycles,
+                               stall_cycles=math.ceil(l.record.stall_cycles),
+                               dispatch_cycles=dispatch, calibrated=True) for l in run.layers]

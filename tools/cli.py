@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--ram-kb", type=_positive(int), help="RAM budget, KiB")
     c.add_argument("--flash-kb", type=_positive(int), help="flash budget, KiB")
     c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.add_argument("--exact", action="store_true", help="cost every layer by running the int8 "
+                   "kernels instruction by instruction on the emulated core (slow; needs "
+                   "gcc-arm-none-eabi)")
     c.add_argument("--plan", action="store_true", help="also print the arena memory plan")
 
     d = sub.add_parser("devices", help="list the shipped device profiles")
@@ -74,7 +77,7 @@ def _check(args) -> int:
     limits = Limits(latency_ms=args.latency_ms,
                     ram_bytes=args.ram_kb * 1024 if args.ram_kb else None,
                     flash_bytes=args.flash_kb * 1024 if args.flash_kb else None)
-    report = check(args.model, args.device, limits, args.kernels)
+    report = check(args.model, args.device, limits, args.kernels, exact=args.exact)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -8,19 +8,31 @@ cycles(layer) = instructions / IPC(core)  +  memory stall cycles  +  per-operato
 * Stalls come from where the operands sit: weights in flash behind the D-cache (a line
   fill costs the flash wait states at the flash bus clock), activations in TCM (none) or in
   bus SRAM (line fills and write-backs at the bus clock).
-Every constant names its source; "estimate" marks the ones that await measurement (the
-instruction-level emulation of issue 5 is to replace them with a fitted table).
+Every constant names its source; "estimate" marks the ones that await measurement.
+
+On the `cmsis-nn` stack, layers the project's kernels implement (firmware_sim/kernels: conv,
+1x1 conv, depthwise conv, fully connected, pooling, add, softmax, reshape) are costed from
+`cortex_m_table.toml` instead: per-kernel cycle functions fitted by
+`tools/calibrate_cortex_m.py` to instruction-level runs of those kernels compiled for the core,
+plus memory stalls from the same cache/flash model the instruction-level runs replay
+(`_kernel_stalls`). `edgesim check --exact` runs the kernels themselves.
 """
 
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from ..devices import DeviceProfile, MemoryRegion
 from ..graph import Operator, Subgraph
 from ..kernel_stacks import kernel_for, weight_passes
 from ..memory.regions import access_cycles
+from . import kernel_features as kf
+
+TABLE = Path(__file__).with_name("cortex_m_table.toml")
 
 #: Instructions per cycle a DSP inner loop sustains. Cortex-M7 TRM (DDI 0489) section 1:
 #: dual issue of a load/store with a data-processing instruction; with one load per ~3
@@ -105,6 +117,9 @@ def layer_cost(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
                arena: MemoryRegion) -> LayerCost:
     """Cycles of one operator on `device` with kernel `stack`, activations in `arena`."""
     impl = kernel_for(stack, op)
+    fitted = _fitted(op, sg, device, stack, arena)
+    if fitted is not None:
+        return fitted
     instructions, calibrated = _instructions(op, sg, impl)
     ipc = IPC[device.core]
     stalls = _weight_stalls(op, sg, device) + _activation_stalls(op, sg, device, arena)
@@ -187,3 +202,112 @@ def _activation_stalls(op: Operator, sg: Subgraph, device: DeviceProfile,
         return (math.ceil(moved / line) + 2 * math.ceil(written / line)) * fill
     extra = access_cycles(arena, device.clock_hz) - 1   # per uncached 32-bit access
     return (moved + written) / 4 * extra
+
+
+# ---------------------------------------------------------------------------------------
+# The calibrated path: fitted kernel cycles + modelled memory stalls
+
+#: Cortex-M7 L1 D-cache associativity (DDI 0489 section 5.1: 4-way data cache).
+DCACHE_WAYS = 4
+#: STM32L4/L4+ ART data cache: 8 lines of 4 x 64 bits (RM0351 3.3.4); the kernels'
+#: instruction-level runs model it the same way (firmware_sim/kernels/machine.py).
+ART_LINES, ART_LINE_BYTES, ART_READ_BYTES = 8, 32, 8
+
+
+@cache
+def kernel_table(path: Path = TABLE) -> dict:
+    if not path.is_file():
+        return {}
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def _fitted(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
+            arena: MemoryRegion) -> LayerCost | None:
+    if stack != "cmsis-nn":
+        return None
+    entry = kf.kernel_entry(op, sg)
+    row = kernel_table().get(device.core, {}).get(entry) if entry else None
+    if row is None:
+        return None
+    try:
+        f = kf.features(entry, op, sg)
+    except (IndexError, KeyError, ValueError):
+        return None
+    compute = sum(c * f.get(n, 0) for n, c in zip(row["features"], row["cycles"]))
+    instructions = sum(c * f.get(n, 0) for n, c in zip(row["features"], row["instructions"]))
+    stalls = _kernel_stalls(entry, op, sg, device, arena)
+    return LayerCost(instructions=max(0, round(instructions)), compute_cycles=max(0, math.ceil(compute)),
+                     stall_cycles=math.ceil(stalls),
+                     dispatch_cycles=math.ceil(DISPATCH_INSTRUCTIONS / IPC[device.core]),
+                     calibrated=True)
+
+
+def _kernel_stalls(entry: str, op: Operator, sg: Subgraph, device: DeviceProfile,
+                   arena: MemoryRegion) -> float:
+    """Stall cycles of one kernel call: flash and cached-RAM line fills (Cortex-M7 D-cache,
+    LRU), flash reads through the ART (Cortex-M4 parts), uncached RAM wait states."""
+    weights = sg.tensors[op.inputs[1]] if entry in ("conv_s8", "conv_1x1_s8", "depthwise_s8",
+                                                   "fully_connected_s8") else None
+    consts = [t for t in sg.op_tensors(op, "inputs") if t.constant]
+    other_const = sum(t.nbytes for t in consts if t is not weights)
+    ins = [t for t in sg.op_tensors(op, "inputs") if not t.constant]
+    outs = sg.op_tensors(op, "outputs")
+    in_bytes, out_bytes = sum(t.nbytes for t in ins), sum(t.nbytes for t in outs)
+    f = device.flash
+    clock = device.clock_hz
+    line = device.cache.line_bytes
+    stall = 0.0
+    if device.core == "cortex-m7" and device.cache.dcache_bytes and line:
+        sets = device.cache.dcache_bytes // (line * DCACHE_WAYS)
+        if weights is not None:
+            lines = -(-weights.nbytes // line) + 1
+            misses = kf.cyclic_misses(lines, kf.weight_passes(entry, op, sg), sets, DCACHE_WAYS)
+        else:
+            misses = 0
+        misses += -(-other_const // line)
+        stall += misses * _flash_line_fill(device)
+        if arena.kind != "tcm":
+            if arena.cached:
+                beats = line / BUS_WIDTH_BYTES[arena.kind]
+                cyc = clock / arena.bus_clock_hz
+                fill = (BUS_LATENCY_CYCLES + beats * (1 + arena.wait_states)) * cyc
+                wb = beats * (1 + arena.wait_states) * cyc
+                in_lines = -(-in_bytes // line)
+                passes = 1
+                if entry == "conv_1x1_s8":
+                    passes = max(1, sg.tensors[op.outputs[0]].shape[-1] // 2)
+                in_miss = kf.cyclic_misses(in_lines, passes, sets, DCACHE_WAYS)
+                out_lines = -(-out_bytes // line)
+                stall += in_miss * fill + out_lines * (fill + wb)
+            else:
+                stall += (in_bytes + out_bytes) / 4 * (access_cycles(arena, clock) - 1)
+        return stall
+    # no core cache (Cortex-M4): flash data through the ART data cache
+    art_fill = (ART_LINE_BYTES // ART_READ_BYTES) * (f.wait_states + 1) * clock / f.bus_clock_hz - 1
+    if weights is not None:
+        stall += _art_misses(entry, op, sg, weights.nbytes) * art_fill
+    stall += -(-other_const // ART_LINE_BYTES) * art_fill
+    if arena.kind != "tcm":
+        extra = access_cycles(arena, clock) - 1
+        stall += (in_bytes + out_bytes) / 4 * extra
+    return stall
+
+
+def _art_misses(entry: str, op: Operator, sg: Subgraph, nbytes: int) -> float:
+    lines = -(-nbytes // ART_LINE_BYTES) + 1
+    if lines <= ART_LINES:
+        return lines
+    if entry == "conv_1x1_s8":
+        k = sg.tensors[op.inputs[0]].shape[-1]
+        rows = math.prod(sg.tensors[op.outputs[0]].shape[1:-1])
+        pair_lines = 2 * (-(-k // ART_LINE_BYTES) + 1)
+        return lines if pair_lines <= ART_LINES else lines * max(1, rows // 2)
+    if entry == "depthwise_s8":
+        f = kf.features(entry, op, sg)
+        w = sg.tensors[op.inputs[1]]
+        kh, kw, c = w.shape[1], w.shape[2], w.shape[3]
+        if kh * kw > ART_LINES:        # a group's taps cycle through more lines than the ART holds
+            return f["tap_groups"]
+        return f["pixels"] * kh * kw * -(-c // ART_LINE_BYTES)
+    return lines * kf.weight_passes(entry, op, sg)

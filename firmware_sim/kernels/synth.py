@@ -143,3 +143,14 @@ def softmax_model(rows, depth, seed=0) -> bytes:
     o = s.SoftmaxOptionsT()
     o.beta = 1.0
     return b.finish(s.BuiltinOperator.SOFTMAX, [x], [y], s.BuiltinOptions.SoftmaxOptions, o)
+
+
+def reshape_model(shape, new_shape, seed=0) -> bytes:
+    rng = np.random.default_rng(seed)
+    b = _Builder()
+    q = _act_quant(rng)
+    x = b.tensor(shape, "int8", q)
+    y = b.tensor(new_shape, "int8", _quant(q.scale[0], q.zeroPoint[0]))
+    o = s.ReshapeOptionsT()
+    o.newShape = list(new_shape)
+    return b.finish(s.BuiltinOperator.RESHAPE, [x], [y], s.BuiltinOptions.ReshapeOptions, o)

@@ -1,0 +1,152 @@
+"""Which edgesim/CMSIS-NN-style kernel runs a layer, and the loop-trip features its cycle
+count is linear in (firmware_sim/kernels/src/edgesim_kernels.c). Pure shape arithmetic: no
+emulator import, so `edgesim check` stays fast.
+
+`tools/calibrate_cortex_m.py` runs each kernel instruction by instruction over a sweep of
+shapes and fits cycles = sum(coefficient x feature) per core; `cortex_m_table.toml` holds
+the coefficients. Memory stalls are estimated separately (`stall_estimate`), from the same
+cache and flash model the instruction-level runs replay (firmware_sim/kernels/machine.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..graph import Operator, Subgraph
+
+SAME = 0
+
+
+def _out_and_pad(padding: int, stride: int, dil: int, size: int, k: int) -> tuple[int, int]:
+    eff = (k - 1) * dil + 1
+    out = -(-size // stride) if padding == SAME else (size - eff + stride) // stride
+    return out, max(0, (out - 1) * stride + eff - size) // 2
+
+
+def _valid(out: int, stride: int, pad: int, k: int, dil: int, size: int) -> list[int]:
+    """Per output position: how many of the k taps fall inside the input."""
+    res = []
+    for o in range(out):
+        b = o * stride - pad
+        res.append(sum(1 for t in range(k) if 0 <= b + t * dil < size))
+    return res
+
+
+def kernel_entry(op: Operator, sg: Subgraph) -> str | None:
+    """The C kernel the instruction-level path runs for `op` (None: no such kernel)."""
+    o = op.options
+    if op.opcode == "DEPTHWISE_CONV_2D":
+        return "depthwise_s8"
+    if op.opcode == "CONV_2D":
+        w = sg.tensors[op.inputs[1]]
+        x = sg.tensors[op.inputs[0]]
+        kh, kw = w.shape[1], w.shape[2]
+        _, ph = _out_and_pad(o.get("padding", SAME), o.get("strideH", 1), 1, x.shape[1], kh)
+        _, pw = _out_and_pad(o.get("padding", SAME), o.get("strideW", 1), 1, x.shape[2], kw)
+        if kh == kw == 1 and ph == pw == 0 and o.get("dilationHFactor", 1) == o.get("dilationWFactor", 1) == 1:
+            return "conv_1x1_s8"
+        return "conv_s8"
+    return {"FULLY_CONNECTED": "fully_connected_s8", "AVERAGE_POOL_2D": "avgpool_s8",
+            "MAX_POOL_2D": "maxpool_s8", "ADD": "add_s8", "SOFTMAX": "softmax_s8",
+            "RESHAPE": "copy_s8"}.get(op.opcode)
+
+
+def features(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
+    """Loop-trip counts of `entry` on this layer (names match cortex_m_table.toml)."""
+    o = op.options
+    x = sg.tensors[op.inputs[0]]
+    y = sg.tensors[op.outputs[0]]
+    if entry in ("conv_s8", "conv_1x1_s8", "depthwise_s8"):
+        w = sg.tensors[op.inputs[1]]
+        _, ih, iw, cin = x.shape
+        _, oh, ow, cout = y.shape
+        kh, kw = w.shape[1], w.shape[2]
+        sh, sw = o.get("strideH", 1), o.get("strideW", 1)
+        dh, dw = o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
+        _, ph = _out_and_pad(o.get("padding", SAME), sh, dh, ih, kh)
+        _, pw = _out_and_pad(o.get("padding", SAME), sw, dw, iw, kw)
+        vy, vx = _valid(oh, sh, ph, kh, dh, ih), _valid(ow, sw, pw, kw, dw, iw)
+        P = oh * ow
+        T = sum(vy) * sum(vx)                   # valid taps over all output pixels
+        Rv = sum(vy) * ow                       # valid kernel rows over all output pixels
+        if entry == "conv_s8":
+            K, C = kh * kw * cin, cout
+            pairs, odd = P // 2, P % 2
+            taps = P * kh * kw
+            return {"const": 1, "rows": oh, "pixels": P, "taps": taps,
+                    "valid_words": T * (cin // 4), "valid_tail": T * (cin % 4),
+                    "pad_elems": (taps - T) * cin,
+                    "mm_iter": pairs * (C // 2) * (K // 4), "mm_tail": pairs * (C // 2) * (K % 4),
+                    "mm_pairs": pairs * (C // 2),
+                    "oddc_iter": pairs * (C % 2) * (K // 4), "oddc_tail": pairs * (C % 2) * (K % 4),
+                    "oddp_iter": odd * C * (K // 4), "oddp_tail": odd * C * (K % 4), "oddp": odd * C}
+        if entry == "conv_1x1_s8":
+            K, C, R = cin, cout, P
+            cp = C // 2
+            return {"const": 1, "cpairs": cp, "wsum": cp * K, "iter": cp * (R // 2) * (K // 4),
+                    "tail": cp * (R // 2) * (K % 4), "rpairs": cp * (R // 2),
+                    "oddr": cp * (R % 2) * K, "oddc": (C % 2) * R * K, "oddc_n": (C % 2) * R}
+        G, Ct = cout // 4, cout % 4
+        return {"const": 1, "rows": oh, "pixels": P, "tap_groups": T * G, "row_groups": Rv * G,
+                "groups": P * G, "tail_taps": T * Ct, "tail": P * Ct}
+    if entry == "fully_connected_s8":
+        w = sg.tensors[op.inputs[1]]
+        U, K = w.shape[0], w.shape[1]
+        B = x.elements // K
+        return {"const": 1, "batches": B, "iter": B * (U // 2) * (K // 4),
+                "tail": B * (U // 2) * (K % 4), "upairs": B * (U // 2), "oddu": B * (U % 2) * K}
+    if entry in ("avgpool_s8", "maxpool_s8"):
+        _, ih, iw, C = x.shape
+        fh, fw = o.get("filterHeight", 1), o.get("filterWidth", 1)
+        sh, sw = o.get("strideH", 1), o.get("strideW", 1)
+        oh, ph = _out_and_pad(o.get("padding", SAME), sh, 1, ih, fh)
+        ow, pw = _out_and_pad(o.get("padding", SAME), sw, 1, iw, fw)
+        vy, vx = _valid(oh, sh, ph, fh, 1, ih), _valid(ow, sw, pw, fw, 1, iw)
+        P, W, Rw = oh * ow, sum(vy) * sum(vx), sum(vy) * ow
+        if entry == "avgpool_s8":
+            return {"const": 1, "rows": oh, "pixels": P, "chans": P * C, "win": W,
+                    "win_words": W * (C // 4), "win_tail": W * (C % 4), "win_rows": Rw}
+        return {"const": 1, "rows": oh, "pixels": P, "chans": P * C, "win_elems": W * C,
+                "win_rows": Rw * C}
+    if entry == "add_s8":
+        n = y.elements
+        return {"const": 1, "words": n // 4, "tail": n % 4}
+    if entry == "softmax_s8":
+        d = x.shape[-1]
+        return {"const": 1, "rows": x.elements // d, "elems": x.elements}
+    if entry == "copy_s8":
+        n = y.nbytes
+        return {"const": 1, "words": n // 4, "tail": n % 4}
+    raise KeyError(entry)
+
+
+# ---------------------------------------------------------------------------------------
+# Memory stalls: the cache behaviour of each kernel's access pattern, in closed form.
+
+def cyclic_misses(lines: int, passes: int, sets: int, ways: int) -> int:
+    """Misses of `passes` sweeps over `lines` consecutive lines in an LRU cache of `sets` x
+    `ways`: the first sweep misses everywhere; later sweeps miss in the sets that hold more
+    lines than ways (LRU evicts each line before its reuse), and hit in the others."""
+    if lines <= 0:
+        return 0
+    per, extra = divmod(lines, sets)
+    thrash = 0
+    if per + 1 > ways:
+        thrash += extra * (per + 1)
+    if per > ways:
+        thrash += (sets - extra) * per
+    return lines + max(0, passes - 1) * thrash
+
+
+def weight_passes(entry: str, op: Operator, sg: Subgraph) -> int:
+    """How many times the kernel sweeps the whole weight tensor."""
+    y = sg.tensors[op.outputs[0]]
+    pixels = math.prod(y.shape[1:-1]) if len(y.shape) == 4 else 1
+    if entry == "conv_s8":
+        return max(1, -(-pixels // 2))       # all filters per pair of output pixels
+    if entry == "depthwise_s8":
+        return pixels
+    if entry == "fully_connected_s8":
+        w = sg.tensors[op.inputs[1]]
+        return max(1, sg.tensors[op.inputs[0]].elements // w.shape[1])
+    return 1

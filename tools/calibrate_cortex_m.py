@@ -1,0 +1,135 @@
+"""Regenerate firmware_sim/cost/cortex_m_table.toml: the fast Cortex-M cycle model.
+
+For each core (Cortex-M7 on the stm32h743 profile, Cortex-M4 on stm32l4r5) and each kernel,
+run single-layer models over a sweep of shapes instruction by instruction (unicorn, the
+compiled kernels of firmware_sim/kernels), and fit by least squares
+
+    cycles (pipeline issue + branch penalties) = sum_i c_i * feature_i
+    instructions                               = sum_i n_i * feature_i
+
+with the loop-trip features of firmware_sim/cost/kernel_features.py. Memory stalls are not in
+the fit: the fast model computes them from the cache model in closed form.
+
+    python tools/calibrate_cortex_m.py [--quick] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from firmware_sim.cost.kernel_features import features, kernel_entry  # noqa: E402
+from firmware_sim.graph import load_graph  # noqa: E402
+from firmware_sim.kernels import synth  # noqa: E402
+from firmware_sim.kernels.runner import ModelMachine  # noqa: E402
+
+TABLE = ROOT / "firmware_sim" / "cost" / "cortex_m_table.toml"
+CORES = {"cortex-m7": "stm32h743", "cortex-m4": "stm32l4r5"}
+
+
+def sweep(quick: bool = False) -> dict[str, list[bytes]]:
+    """Single-layer models per kernel; the shapes span the reference models' layer types."""
+    rng = np.random.default_rng(7)
+    pick = (lambda xs, n: xs[:n]) if quick else (lambda xs, n: xs)
+
+    def sample(grid, n):
+        grid = list(grid)
+        idx = rng.permutation(len(grid))[:n]
+        return [grid[i] for i in sorted(idx)]
+
+    conv = sample(itertools.product([(8, 8), (9, 7), (11, 6)], [1, 3, 4, 8, 13, 16],
+                                    [4, 7, 16], [(3, 3), (5, 3), (1, 3)], [1, 2]), 40)
+    conv += [((12, 6), 1, 8, (10, 4), 2), ((10, 10), 3, 8, (3, 3), 2), ((6, 6), 32, 16, (3, 3), 1)]
+    c1 = sample(itertools.product([(5, 5), (8, 8), (6, 7)], [4, 8, 13, 32, 64], [3, 8, 16],
+                                  [1, 2]), 24)
+    dw = sample(itertools.product([(6, 6), (9, 7), (12, 12)], [4, 8, 13, 32, 64],
+                                  [(3, 3), (5, 5)], [1, 2]), 24)
+    fc = sample(itertools.product([8, 37, 64, 130, 256], [2, 9, 16, 33, 64]), 16)
+    pools = sample(itertools.product([(6, 6), (9, 7), (8, 8)], [4, 13, 32], [2, 3, 5], [1, 2, 3]), 14)
+    out = {
+        "conv_s8": [synth.conv_model(hw, ci, co, k, s, seed=i)
+                    for i, (hw, ci, co, k, s) in enumerate(pick(conv, 12))],
+        "conv_1x1_s8": [synth.conv_model(hw, ci, co, (1, 1), s, padding=1, seed=i)
+                        for i, (hw, ci, co, s) in enumerate(pick(c1, 10))],
+        "depthwise_s8": [synth.conv_model(hw, c, c, k, s, depthwise=True, seed=i)
+                         for i, (hw, c, k, s) in enumerate(pick(dw, 10))],
+        "fully_connected_s8": [synth.fc_model(d, u, seed=i) for i, (d, u) in enumerate(pick(fc, 8))],
+        "avgpool_s8": [synth.pool_model(hw, c, f, s, padding=p, seed=i)
+                       for i, ((hw, c, f, s), p) in enumerate(zip(pick(pools, 8), itertools.cycle([1, 0])))]
+                      + [synth.pool_model((25, 5), 64, 5, 5, seed=99), synth.pool_model((8, 8), 16, 8, 8, seed=98)],
+        "maxpool_s8": [synth.pool_model(hw, c, f, s, padding=p, average=False, seed=i)
+                       for i, ((hw, c, f, s), p) in enumerate(zip(pick(pools, 8), itertools.cycle([1, 0])))],
+        "add_s8": [synth.add_model((1, h, w, c), seed=i) for i, (h, w, c) in
+                   enumerate(pick([(4, 4, 3), (5, 5, 8), (8, 8, 16), (7, 3, 5), (16, 16, 8), (3, 3, 1)], 4))],
+        "softmax_s8": [synth.softmax_model(r, d, seed=i) for i, (r, d) in
+                       enumerate(pick([(1, 2), (1, 10), (1, 12), (3, 7), (2, 33), (4, 64)], 4))],
+        "copy_s8": [synth.reshape_model((1, 1, 1, n), (1, n), seed=i) for i, n in
+                    enumerate(pick([2, 16, 64, 250, 257, 1000], 4))],
+    }
+    return out
+
+
+def measure(models: list[bytes], device: str) -> list[tuple[dict, int, int]]:
+    rows = []
+    for data in models:
+        g = load_graph(data)
+        op = g.main.operators[0]
+        entry = kernel_entry(op, g.main)
+        rec = ModelMachine(g, device).run().layers[0].record
+        rows.append((features(entry, op, g.main), rec.issue_cycles + rec.branch_cycles, rec.instructions))
+    return rows
+
+
+def fit(rows):
+    names = list(rows[0][0])
+    X = np.array([[r[0][n] for n in names] for r in rows], float)
+    cyc = np.array([r[1] for r in rows], float)
+    ins = np.array([r[2] for r in rows], float)
+    # drop features that never vary in the sweep (other than the constant)
+    keep = [i for i, n in enumerate(names) if n == "const" or np.ptp(X[:, i]) > 0]
+    names, X = [names[i] for i in keep], X[:, keep]
+    c, *_ = np.linalg.lstsq(X, cyc, rcond=None)
+    n, *_ = np.linalg.lstsq(X, ins, rcond=None)
+    err = np.abs(X @ c - cyc) / cyc
+    return names, c, n, float(err.max()), len(rows)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a few shapes per kernel (for tests)")
+    ap.add_argument("--out", type=Path, default=TABLE)
+    ap.add_argument("--cores", nargs="*", default=list(CORES))
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    models = sweep(args.quick)
+    lines = ["# Fast Cortex-M cycle model: per kernel, cycles = sum(cycles[i] * features[i]) and",
+             "# instructions = sum(instructions[i] * features[i]); features: firmware_sim/cost/kernel_features.py.",
+             "# Fitted (least squares) to instruction-level runs of the compiled kernels over a sweep of",
+             "# shapes (tools/calibrate_cortex_m.py). Memory stalls are added by the fast model itself.",
+             "# Regenerate: python tools/calibrate_cortex_m.py", ""]
+    for core in args.cores:
+        device = CORES[core]
+        for entry, ms in models.items():
+            names, c, n, err, pts = fit(measure(ms, device))
+            lines += [f"[{core}.{entry}]", f"device = \"{device}\"", f"points = {pts}",
+                      f"max_fit_error = {err:.5f}",
+                      "features = [" + ", ".join(f'"{x}"' for x in names) + "]",
+                      "cycles = [" + ", ".join(f"{v:.6g}" for v in c) + "]",
+                      "instructions = [" + ", ".join(f"{v:.6g}" for v in n) + "]", ""]
+            print(f"{core:10} {entry:20} {pts:3} shapes  max fit error {100 * err:5.2f}%", flush=True)
+    args.out.write_text("\n".join(lines))
+    print(f"wrote {args.out} in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
