@@ -1,0 +1,41 @@
+"""Benchmark the speech encoders: what `edgesim speech bench` does, with its files in out/.
+
+    python tools/bench_speech.py [--models DIR] [--out DIR] [--devices A,B] [--json]
+
+Exports the four encoders into --models first when they are missing (default
+$EDGESIM_CACHE/speech/export; the PPSLU encoder takes about a minute and 5.5 GB of RAM), costs
+each on stm32h743 and rpi4b with firmware_sim (a 4 s clip), and writes speech_bench.json and
+speech_bench.png into --out (default out/). Prints the table, or with --json the object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools import speech_cli  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python tools/bench_speech.py",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", metavar="DIR")
+    p.add_argument("--out", metavar="DIR", default="out")
+    p.add_argument("--devices", default="stm32h743,rpi4b")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    from firmware_sim.errors import EdgesimError
+
+    try:
+        return speech_cli.HANDLERS["bench"](args)
+    except EdgesimError as exc:
+        print(f"bench_speech: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
