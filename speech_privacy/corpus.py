@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import threading
+import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -179,8 +180,8 @@ def synthetic_corpus(utterances_per_intent: int = 12, seed: int = 0, clip_second
     cached = _read_cache(npz_path, manifest_path)
     if cached is not None:
         return cached
-    pcm, transcripts, labels, speakers = _synthesise(utterances_per_intent, seed, samples,
-                                                     progress)
+    pcm, transcripts, labels, speakers = _synthesise_fresh(utterances_per_intent, seed, samples,
+                                                           progress)
     buf = io.BytesIO()
     np.savez(buf, audio=pcm)
     atomic_write(npz_path, buf.getvalue())
@@ -202,6 +203,18 @@ def cache_path(utterances_per_intent: int = 12, seed: int = 0,
 def _params(per_intent: int, seed: int, samples: int) -> dict:
     return {"utterances_per_intent": per_intent, "seed": seed, "samples": samples,
             "sample_rate": SAMPLE_RATE}
+
+
+def _synthesise_fresh(per_intent: int, seed: int, samples: int, progress: bool):
+    """`_synthesise` in a freshly spawned Python process. eSpeak NG keeps state from one
+    utterance to the next inside the library (e.g. its pitch-flutter phase), which neither
+    re-initialising nor re-selecting the voice resets; only a fresh process starts from the
+    same state, so only there the same seed gives the same audio."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_synthesise, per_intent, seed, samples, progress).result()
 
 
 def _synthesise(per_intent: int, seed: int, samples: int, progress: bool):
@@ -234,7 +247,8 @@ def _record(text: str, voice: str, rng: np.random.Generator, samples: int) -> np
     snr_db, slope = rng.uniform(*SNR_DB), rng.uniform(*NOISE_SLOPE)
     lead, tail = rng.uniform(*LEAD_SECONDS), rng.uniform(*TAIL_SECONDS)
     peak = rng.uniform(*PEAK)
-    speech22k, rate22k = espeak_synthesise(text, voice, rate, pitch, spread)
+    speech22k, rate22k = espeak_synthesise(text, voice, rate, pitch, spread,
+                                           int(rng.integers(2**31)))
     speech = resample(speech22k, rate22k, SAMPLE_RATE)
     begin = round(lead * SAMPLE_RATE)
     recording = np.zeros(begin + len(speech) + round(tail * SAMPLE_RATE), np.float32)
@@ -269,7 +283,7 @@ def _generator_fingerprint() -> dict:
     jitter = [RATE_WPM, PITCH, PITCH_RANGE, SNR_DB, NOISE_SLOPE, LEAD_SECONDS, TAIL_SECONDS,
               PEAK]
     return {"grammar_sha256": hashlib.sha256(grammar.encode()).hexdigest(),
-            "voices": list(VOICES), "jitter": [list(r) for r in jitter],
+            "voices": list(VOICES), "jitter": [list(r) for r in jitter], "synthesis": 2,
             "espeakng_loader": metadata.version("espeakng-loader")}
 
 
@@ -284,7 +298,7 @@ def _read_cache(npz_path: Path, manifest_path: Path) -> SpeechCorpus | None:
         manifest = json.loads(manifest_path.read_text())
         with np.load(npz_path) as data:
             pcm = data["audio"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     if (pcm.dtype != np.int16 or pcm.ndim != 2
             or hashlib.sha256(pcm.tobytes()).hexdigest() != manifest.get("audio_sha256")):
@@ -302,9 +316,11 @@ _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short),
 
 
 def espeak_synthesise(text: str, voice: str, rate_wpm: int = 175, pitch: int = 50,
-                      pitch_range: int = 50) -> tuple[np.ndarray, int]:
+                      pitch_range: int = 50, noise_seed: int = 0) -> tuple[np.ndarray, int]:
     """Speak `text` with eSpeak NG's en-us voice and variant `voice` (e.g. "f3"):
-    (float32 samples in [-1, 1], sample rate in Hz, 22050)."""
+    (float32 samples in [-1, 1], sample rate in Hz, 22050). The samples depend slightly on
+    the utterances this process synthesised before (eSpeak's internal state); the breath
+    noise of some voices is random, seeded with `noise_seed`."""
     with _ESPEAK_LOCK:
         lib, rate = _espeak()
         if voice not in VOICES or lib.espeak_SetVoiceByName(f"en-us+{voice}".encode()) != 0:
@@ -314,6 +330,8 @@ def espeak_synthesise(text: str, voice: str, rate_wpm: int = 175, pitch: int = 5
         chunks = _ESPEAK["chunks"]
         chunks.clear()
         data = text.encode()
+        lib.espeak_ng_SetRandSeed(int(noise_seed) & 0x7FFFFFFF)   # its own generator
+        _ESPEAK["libc"].srand(int(noise_seed) & 0xFFFFFFFF)      # and the C library's
         status = lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _CHARS_UTF8, None, None)
         pcm = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
         chunks.clear()
@@ -332,6 +350,7 @@ def _espeak():
                                           ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint,
                                      ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
                                      ctypes.c_void_p, ctypes.c_void_p]
@@ -348,7 +367,8 @@ def _espeak():
 
         callback = _SYNTH_CALLBACK(collect)
         lib.espeak_SetSynthCallback(callback)
-        _ESPEAK.update(lib=lib, rate=rate, chunks=chunks, callback=callback)  # keep alive
+        _ESPEAK.update(lib=lib, rate=rate, chunks=chunks, callback=callback,  # keep alive
+                       libc=ctypes.CDLL(None))
     return _ESPEAK["lib"], _ESPEAK["rate"]
 
 

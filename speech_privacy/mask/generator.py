@@ -44,7 +44,8 @@ class GeneratorConfig:
     strides: tuple[int, int] = (16, 4)
     hidden: int = 32                          # MLP width
     ffn: int = 64                             # variant M: feed-forward width
-    initial_log_alpha: float = 3.0            # output bias: start keeping every segment
+    initial_log_alpha: float = 1.0            # output bias: start keeping every segment
+    input_gain: float = 20.0                  # scale of the first convolution's initial weights
     gate: HardConcrete = field(default_factory=HardConcrete)
 
     def __post_init__(self):
@@ -114,8 +115,13 @@ def build_generator(variant: str = "S", config: GeneratorConfig | None = None,
     audio = layers.Input((cfg.samples,), batch_size=batch_size, name="waveform")
     x = layers.Reshape((k, cfg.segment_samples, 1))(audio)
     for i in range(2):
+        # The first convolution starts with weights input_gain x Glorot: speech samples are
+        # small (|x| ~ 0.01-0.1), and features near 0 would leave the gates uninformed.
+        init = keras.initializers.VarianceScaling(
+            (cfg.input_gain ** 2 if i == 0 else 1.0), "fan_avg", "uniform", seed=seed + i)
         x = layers.Conv2D(cfg.filters[i], (1, cfg.kernels[i]), strides=(1, cfg.strides[i]),
-                          activation="relu", name=f"segment_conv{i + 1}")(x)
+                          activation="relu", kernel_initializer=init,
+                          name=f"segment_conv{i + 1}")(x)
     x = layers.AveragePooling2D((1, x.shape[2]), name="segment_mean")(x)
     x = layers.Reshape((k, width))(x)
     if variant == "M":
