@@ -43,7 +43,7 @@ from .vae import VaeConfig
 
 #: Reduced-width training copies (NOT the real size; see the module docstring).
 TRAIN_PPSLU = PpsluConfig(conv_channels=64, hidden=128, layers=2, heads=4, ffn=256,
-                          pos_kernel=32, pos_groups=8, intent_dims=64)
+                          pos_kernel=32, pos_groups=8, intent_dims=64, dropout=0.0)
 TRAIN_VAE = VaeConfig(conv_channels=64, width=128, blocks=2, latent=32)
 ADVERSARY_WEIGHT = 0.5   # gradient-reversal factor and adversary loss weight
 KL_BETA = 0.01
