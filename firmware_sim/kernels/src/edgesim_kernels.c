@@ -220,9 +220,13 @@ void conv_s8(const conv_params *p) {
 
 /* ---- 1x1 convolution: arm_nn_mat_mult_nt_t_s8 (pixels x filters, int8 x int8) ---- */
 
-static inline const int8_t *pixel_ptr(const conv_params *p, int32_t idx) {
-    const int32_t oy = idx / p->out_w, ox = idx - oy * p->out_w;
-    return p->input + ((oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
+/* Walks the input pixels a strided 1x1 convolution reads, in output order (no division). */
+typedef struct { const int8_t *row; int32_t ox; } pixel_walk;
+
+static inline const int8_t *next_pixel(const conv_params *p, pixel_walk *w) {
+    const int8_t *ptr = w->row + w->ox * p->stride_w * p->in_c;
+    if (++w->ox == p->out_w) { w->ox = 0; w->row += p->stride_h * p->in_w * p->in_c; }
+    return ptr;
 }
 
 void conv_1x1_s8(const conv_params *p) {
@@ -236,8 +240,9 @@ void conv_1x1_s8(const conv_params *p) {
         off0 *= p->in_offset; off1 *= p->in_offset;
         if (p->bias) { off0 += p->bias[ch]; off1 += p->bias[ch + 1]; }
         int32_t r = 0;
+        pixel_walk walk = {p->input, 0};
         for (; r + 1 < rows; r += 2) {
-            const int8_t *l0 = pixel_ptr(p, r), *l1 = pixel_ptr(p, r + 1);
+            const int8_t *l0 = next_pixel(p, &walk), *l1 = next_pixel(p, &walk);
             const int8_t *r0 = w, *r1 = w1;
             int32_t s00 = off0, s01 = off1, s10 = off0, s11 = off1;
             int32_t cnt = k >> 2;
@@ -264,7 +269,7 @@ void conv_1x1_s8(const conv_params *p) {
             d1[0] = finish(s10, p, ch); d1[1] = finish(s11, p, ch + 1);
         }
         if (r < rows) {
-            const int8_t *l0 = pixel_ptr(p, r);
+            const int8_t *l0 = next_pixel(p, &walk);
             int32_t s0 = off0, s1 = off1;
             for (int32_t x = 0; x < k; x++) { s0 += l0[x] * w[x]; s1 += l0[x] * w1[x]; }
             int8_t *d0 = p->output + r * cout + ch;
@@ -276,8 +281,9 @@ void conv_1x1_s8(const conv_params *p) {
         int32_t off = 0;
         for (int32_t x = 0; x < k; x++) off += w[x];
         off = off * p->in_offset + (p->bias ? p->bias[ch] : 0);
+        pixel_walk walk = {p->input, 0};
         for (int32_t r = 0; r < rows; r++) {
-            const int8_t *l0 = pixel_ptr(p, r);
+            const int8_t *l0 = next_pixel(p, &walk);
             int32_t s = off;
             for (int32_t x = 0; x < k; x++) s += l0[x] * w[x];
             p->output[r * cout + ch] = finish(s, p, ch);
@@ -293,12 +299,14 @@ void depthwise_s8(const conv_params *p) {
     int8_t *out = p->output;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int32_t by = oy * p->stride_h - p->pad_h;
-        const int32_t ky0 = by < 0 ? (-by + p->dil_h - 1) / p->dil_h : 0;
+        int32_t ky0 = 0;                       /* first tap inside the input (no division) */
+        while (ky0 < p->k_h && by + ky0 * p->dil_h < 0) ky0++;
         int32_t ky1 = p->k_h;
         while (ky1 > ky0 && by + (ky1 - 1) * p->dil_h >= p->in_h) ky1--;
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             const int32_t bx = ox * p->stride_w - p->pad_w;
-            const int32_t kx0 = bx < 0 ? (-bx + p->dil_w - 1) / p->dil_w : 0;
+            int32_t kx0 = 0;
+            while (kx0 < p->k_w && bx + kx0 * p->dil_w < 0) kx0++;
             int32_t kx1 = p->k_w;
             while (kx1 > kx0 && bx + (kx1 - 1) * p->dil_w >= p->in_w) kx1--;
             int32_t ch = 0;
