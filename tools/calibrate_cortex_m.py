@@ -10,7 +10,7 @@ compiled kernels of firmware_sim/kernels), and fit by least squares
 with the loop-trip features of firmware_sim/cost/kernel_features.py. Memory stalls are not in
 the fit: the fast model computes them from the cache model in closed form.
 
-    python tools/calibrate_cortex_m.py [--quick] [--out PATH]
+    python tools/calibrate_cortex_m.py [--quick] [--cores ...] [--kernels ...] [--out PATH]
 """
 
 from __future__ import annotations
@@ -107,10 +107,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a few shapes per kernel (for tests)")
     ap.add_argument("--out", type=Path, default=TABLE)
-    ap.add_argument("--cores", nargs="*", default=list(CORES))
+    ap.add_argument("--cores", nargs="*", default=list(CORES), choices=list(CORES))
+    ap.add_argument("--kernels", nargs="*", help="only these kernels (default: all)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     models = sweep(args.quick)
+    if args.kernels:
+        models = {k: v for k, v in models.items() if k in args.kernels}
     lines = ["# Fast Cortex-M cycle model: per kernel, cycles = sum(cycles[i] * features[i]) and",
              "# instructions = sum(instructions[i] * features[i]); features: firmware_sim/cost/kernel_features.py.",
              "# Fitted (least squares) to instruction-level runs of the compiled kernels over a sweep of",

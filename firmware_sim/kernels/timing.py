@@ -207,10 +207,8 @@ def block_cycles_m7(instrs: list[Decoded]) -> int:
         t = max(cycle, busy_until)
         for r in d.srcs:
             rt = ready[r]
-            if d.cls == "mac" and r == d.acc and r in slot_dests:
-                rt = ready[r]
-            elif d.cls == "mac" and r == d.acc:
-                rt = ready[r] - 1      # accumulator forwarding between MACs
+            if d.cls == "mac" and r == d.acc:
+                rt -= 1                # accumulator forwarding between MACs
             t = max(t, rt)
         pipe = M7_PIPE[d.cls]
         can_pair = (t == cycle and len(slot_pipes) < 2 and d.regs_moved <= 1
