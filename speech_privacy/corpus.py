@@ -14,6 +14,7 @@ import ctypes
 import hashlib
 import io
 import json
+import os
 import threading
 import zipfile
 from dataclasses import dataclass
@@ -206,15 +207,40 @@ def _params(per_intent: int, seed: int, samples: int) -> dict:
 
 
 def _synthesise_fresh(per_intent: int, seed: int, samples: int, progress: bool):
-    """`_synthesise` in a freshly spawned Python process. eSpeak NG keeps state from one
-    utterance to the next inside the library (e.g. its pitch-flutter phase), which neither
+    """`_synthesise` in a fresh Python process (`python -m speech_privacy.corpus`), whose
+    arrays come back through a temporary .npz file. eSpeak NG keeps state from one utterance
+    to the next inside the library (e.g. its pitch-flutter phase), which neither
     re-initialising nor re-selecting the voice resets; only a fresh process starts from the
     same state, so only there the same seed gives the same audio."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import subprocess
+    import sys
+    import tempfile
 
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_synthesise, per_intent, seed, samples, progress).result()
+    with tempfile.TemporaryDirectory(prefix="edgesim-speech-") as tmp:
+        out = Path(tmp) / "corpus.npz"
+        cmd = [sys.executable, "-m", "speech_privacy.corpus", str(per_intent), str(seed),
+               str(samples), str(int(progress)), str(out)]
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+        done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                              if not progress else None, text=True)
+        if done.returncode != 0 or not out.is_file():
+            detail = " ".join((done.stderr or "").split()[-30:])
+            raise AudioError(f"speech synthesis failed (exit {done.returncode}) {detail}".strip())
+        with np.load(out) as data:
+            labels = json.loads(str(data["labels"]))
+            return data["pcm"], labels["transcripts"], labels["intents"], labels["speakers"]
+
+
+def _main(argv: list[str]) -> None:
+    """Child process of `_synthesise_fresh`: per_intent seed samples progress out.npz."""
+    per_intent, seed, samples, progress = (int(x) for x in argv[:4])
+    pcm, transcripts, labels, speakers = _synthesise(per_intent, seed, samples, bool(progress))
+    blob = json.dumps({"transcripts": transcripts, "intents": labels, "speakers": speakers})
+    buf = io.BytesIO()
+    np.savez(buf, pcm=pcm, labels=np.array(blob))
+    atomic_write(argv[4], buf.getvalue())
 
 
 def _synthesise(per_intent: int, seed: int, samples: int, progress: bool):
@@ -383,3 +409,9 @@ def load_default_corpus(utterances_per_intent: int = DEFAULT_UTTERANCES_PER_INTE
     12 eSpeak voices as speakers; synthesised on first use (a few seconds) and cached.
     `corpus.split()` gives the (train, test) split that `edgesim speech train` uses."""
     return synthetic_corpus(utterances_per_intent, seed, 4.0, progress)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(sys.argv[1:])

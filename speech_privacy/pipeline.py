@@ -43,14 +43,14 @@ class TrainConfig:
     variants: tuple[str, ...] = ("S", "M")
     slu_epochs: int = 40
     asr_epochs: int = 40
-    mask_steps: int = 300
+    mask_steps: int = 600
     mask_batch: int = 16
-    mask_lr: float = 1e-3
+    mask_lr: float = 3e-3
     cloud_epochs: int = 15
     adaptive_epochs: int = 10
     speaker_epochs: int = 300
     random_ratio: float = 0.5
-    curve_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
+    curve_ratios: tuple[float, ...] = (0.5, 0.75, 0.9)
     curve_slu_epochs: int = 6
     curve_asr_epochs: int = 4
     fsdd: str | None = str(DEFAULT_FSDD) if DEFAULT_FSDD.is_dir() else None

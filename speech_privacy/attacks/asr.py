@@ -183,12 +183,15 @@ def _sparse_labels(labels: list[np.ndarray]):
 
 def pocketsphinx_transcribe(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> str:
     """Transcribe one clip (float32 1-D samples) with PyPI pocketsphinx's bundled en-us
-    acoustic model, dictionary and language model, offline; "" when it hears nothing."""
+    acoustic model, dictionary and language model, offline; "" when it hears nothing and
+    for all-zero audio (on which the decoder would otherwise hallucinate a word)."""
     from pocketsphinx import Decoder
 
     validate(audio, sample_rate, expected_rate=None)
     if audio.ndim != 1:
         raise AudioError(f"pocketsphinx takes one clip of 1-D samples, got {list(audio.shape)}")
+    if not audio.any():
+        return ""                    # digital silence (a fully masked clip): nothing said
     pcm = np.round(resample(audio, sample_rate, SAMPLE_RATE) * 32767).astype(np.int16)
     decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
     decoder.start_utt()

@@ -77,7 +77,7 @@ class MaskTrainingLog:
 
 
 def train_mask_generator(generator: MaskGenerator, slu_model, audio: np.ndarray,
-                         steps: int = 300, batch_size: int = 16, learning_rate: float = 1e-3,
+                         steps: int = 600, batch_size: int = 16, learning_rate: float = 3e-3,
                          gamma: float = DEFAULT_GAMMA, lagrange_lr: float = 1.0,
                          seed: int = 0, progress: bool = True) -> MaskTrainingLog:
     """Train `generator` (in place) against the frozen Keras `slu_model` (waveform -> intent
