@@ -1,0 +1,106 @@
+"""`edgesim speech corpus` and `edgesim speech train`: help, JSON output, one-line errors with
+exit status 2, and (slow) a whole quick training run with its results JSON and plot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tools.cli import main
+
+
+def test_speech_cli_import_is_cheap():
+    code = ("import sys, tools.speech_cli, tools.cli; tools.cli._parser(); "
+            "print(sorted(m for m in ('tensorflow', 'librosa', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["speech", "--help"], ["corpus", "train"]),
+    (["speech", "corpus", "--help"], ["--utterances-per-intent", "--manifest", "--fsdd",
+                                      "--wav-out", "--json"]),
+    (["speech", "train", "--help"], ["--quick", "--gamma", "--segments", "--curve-ratios",
+                                     "--no-fsdd", "--json"]),
+])
+def test_help(argv, words, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert all(w in out for w in words)
+
+
+def test_corpus_json_summary(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EDGESIM_CACHE", str(tmp_path / "cache"))
+    code = main(["speech", "corpus", "--utterances-per-intent", "1", "--seed", "5", "--json",
+                 "--no-progress", "--wav-out", str(tmp_path / "wavs")])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["clips"] == 28 and summary["intents"] == 28
+    assert summary["sample_rate"] == 16000 and summary["samples"] == 64000
+    assert len(summary["speakers"]) >= 8 and summary["silent_clips"] == 0
+    assert (tmp_path / "wavs" / "manifest.csv").is_file()
+    assert str(tmp_path / "cache") in summary["cache"]
+    # the written folder loads back through --manifest
+    assert main(["speech", "corpus", "--manifest", str(tmp_path / "wavs"), "--json",
+                 "--no-progress"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["clips"] == 28 and again["speakers"] == summary["speakers"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["speech", "corpus", "--manifest", "/nonexistent/folder"], "cannot read the manifest"),
+    (["speech", "corpus", "--fsdd", "/nonexistent/folder"], "no such folder"),
+    (["speech", "train", "--segments", "7", "--no-progress"], "does not divide"),
+])
+def test_unusable_input_exits_2_with_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edgesim: error: ") and message in err
+    assert err.count("\n") == 1
+
+
+def test_bad_wav_in_manifest_exits_2(tmp_path, capsys):
+    (tmp_path / "a.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    (tmp_path / "manifest.csv").write_text("path,transcript,intent,speaker\na.wav,hi,x,s\n")
+    assert main(["speech", "corpus", "--manifest", str(tmp_path), "--no-progress"]) == 2
+    assert "a.wav" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["speech", "train", "--curve-ratios", "0.5,1.5"],
+                                  ["speech", "train", "--variants", "S,X"],
+                                  ["speech", "train", "--gamma", "-1"]])
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+
+
+@pytest.mark.slow
+def test_quick_training_run_writes_results_plot_and_generators(tmp_path):
+    env_cache = tmp_path / "cache"
+    import os
+
+    env = {**os.environ, "EDGESIM_CACHE": str(env_cache)}
+    out = subprocess.run([sys.executable, "-m", "tools.cli", "speech", "train", "--quick",
+                          "--json", "--no-progress", "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=1200, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = json.loads(out.stdout)
+    assert set(results["maskers"]) == {"mask_generator_s", "mask_generator_m", "random_mask"}
+    for m in results["maskers"].values():
+        assert 0 <= m["mask_ratio"] <= 1 and 0 <= m["intent_accuracy"] <= 1
+        assert m["wer_asr"] >= 0 and m["wer_adaptive"] >= 0
+    assert results["maskers"]["random_mask"]["mask_ratio"] == pytest.approx(0.5)
+    assert (tmp_path / "out" / "privacy_utility.png").read_bytes()[:4] == b"\x89PNG"
+    trained = env_cache / "speech" / "trained"
+    assert json.loads((trained / "results.json").read_text()) == json.loads(
+        (tmp_path / "out" / "results.json").read_text())
+    assert (trained / "mask_generator_s.npz").is_file()
+    assert (trained / "mask_generator_m.npz").is_file()
