@@ -96,7 +96,7 @@ class Machine:
     """One core with the device's memory map; `call(entry, arg_address)` runs a kernel."""
 
     def __init__(self, device: DeviceProfile, image: KernelImage, flash_blob: bytes = b"",
-                 arena: tuple[MemoryRegion, ...] = ()):
+                 arena: tuple[int, int] = (0, 0)):
         self.device, self.image = device, image
         self.core = device.core
         self.model_base = CODE_BASE + _align(len(image.code) + 4, 64)
@@ -115,8 +115,7 @@ class Machine:
         for r in device.memory:
             m.mem_map(r.base, _align(r.size))
         self.uc = m
-        arena_regions = set(id(r) for r in arena)
-        self.stack_top = self._stack_top(arena_regions)
+        self.stack_top = self._stack_top(arena)
         self._blocks: dict[tuple[int, int], BlockInfo] = {}
         self._trace = array("I")
         self._mem = array("Q")
@@ -127,11 +126,15 @@ class Machine:
         self._install_hooks()
 
     # -- memory map ------------------------------------------------------------------
-    def _stack_top(self, arena_ids) -> int:
+    def _stack_top(self, arena: tuple[int, int]) -> int:
+        """Top of the DTCM (else of the first RAM region) unless the arena [lo, hi) reaches
+        into the stack's 8 KB there; then the next region that leaves room."""
         tcm = [r for r in self.device.memory if r.kind == "tcm" and r.data]
-        for r in tcm + [r for r in self.device.memory if r.data]:
-            return r.base + r.size - 16
-        raise ValueError("device has no data RAM")
+        for r in tcm + [r for r in self.device.memory if r.data and r.kind != "tcm"]:
+            lo, hi = r.end - STACK_BYTES, r.end
+            if not (arena[0] < hi and lo < arena[1]):
+                return r.end - 16
+        raise ValueError("no RAM region leaves room for the stack beside the arena")
 
     def region_of(self, address: int) -> str:
         if self.flash_range[0] <= address < self.flash_range[1]:
@@ -164,7 +167,9 @@ class Machine:
         rw = uc.UC_HOOK_MEM_READ | uc.UC_HOOK_MEM_WRITE
         self.uc.hook_add(rw, on_mem, begin=self.flash_range[0], end=self.flash_range[1] - 1)
         for r in self.device.memory:
-            if r.kind == "tcm":
+            # TCM, and RAM the core reaches without a cache: the address does not change the
+            # cost, so these accesses are only counted per region
+            if r.kind == "tcm" or not (self.cached and r.cached):
                 counter = [0]
                 self._tcm_counts[r.name] = counter
                 self.uc.hook_add(rw, _counter(counter), begin=r.base, end=r.end - 1)
@@ -253,8 +258,13 @@ class Machine:
         n_ret = int(np.count_nonzero(ret))
         br = branch_penalty(self.core, n_taken, mispred, n_ret)
         accesses, misses, stall = self._memory()
+
+        by_name = {r.name: r for r in self.device.memory}
         for name, c in self._tcm_counts.items():
             accesses[name] = accesses.get(name, 0) + c[0]
+            r = by_name[name]
+            if r.kind != "tcm":              # uncached bus RAM: its wait states per access
+                stall += c[0] * ((1 + r.wait_states) * self.device.clock_hz / r.bus_clock_hz - 1)
         accesses = {k: v for k, v in accesses.items() if v}
         by_class = {c: int(v) for c, v in zip(CLASSES, hist)}
         return CallRecord(int(hist.sum()), by_class, n_taken, n_not, mispred, n_ret, accesses,

@@ -112,7 +112,7 @@ class ModelMachine:
             self.args.append(tail)
             tail += align_up(4 * len(prep.fields), 16)
             self.opdata.append(extra)
-        self.machine = Machine(self.device, build(self.device.core), graph.data, regions)
+        self.machine = Machine(self.device, build(self.device.core), graph.data, (base, tail))
         limit = max(r.end for r in regions)
         if tail > limit:
             raise UnsupportedLayer(f"arena + OpData ({tail - base} bytes) exceed {self.arena_name}")
