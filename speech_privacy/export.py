@@ -70,13 +70,13 @@ def build_encoder(name: str, small: bool = False, seed: int = 0) -> Encoder:
     if name == "ppslu_encoder":
         from .baselines.ppslu import PpsluConfig, build_ppslu_encoder
 
-        cfg = SMALL_PPSLU if small else PpsluConfig()
+        cfg = small_configs()[0] if small else PpsluConfig()
         model = build_ppslu_encoder(cfg, seed)
         return Encoder(name, model, False, _baseline_note(cfg.full_size), model.count_params(),
                        cfg.full_size)
     from .baselines.vae import VaeConfig, build_vae_encoder, device_encoder
 
-    cfg = SMALL_VAE if small else VaeConfig()
+    cfg = small_configs()[1] if small else VaeConfig()
     model = device_encoder(build_vae_encoder(cfg, seed))
     return Encoder(name, model, False, _baseline_note(cfg.full_size), model.count_params(),
                    cfg.full_size)
@@ -104,16 +104,14 @@ def _mask_generator(variant: str, seed: int) -> Encoder:
                    model.count_params(), True, HardConcrete().threshold)
 
 
-def _small_configs():
+def small_configs():
+    """(PPSLU, VAE) configurations of the reduced test builds (1 layer / 1 block, narrow)."""
     from .baselines.ppslu import PpsluConfig
     from .baselines.vae import VaeConfig
 
     return (PpsluConfig(conv_channels=32, hidden=64, layers=1, heads=4, ffn=128, pos_kernel=16,
                         pos_groups=4, intent_dims=32),
             VaeConfig(conv_channels=32, width=64, blocks=1, latent=16))
-
-
-SMALL_PPSLU, SMALL_VAE = _small_configs()
 
 
 def fixed_batch(model, samples: int = SAMPLES):

@@ -351,10 +351,11 @@ def _export(args) -> int:
         f"{'cosine':>7} {'voiced':>7} {'mask agr.':>9}")
     for name, e in manifest["encoders"].items():
         a = e["agreement"]
+        voiced, agree = a.get("cosine_voiced"), a.get("mask_agreement")
         say(f"{name:<18} {e['bytes']:>12,} {e['parameters']:>12,} {str(e['trained']).lower():>7}"
             f" {e['conversion_s']:>9.1f} {a['cosine']:>7.3f} "
-            f"{a.get('cosine_voiced', float('nan')):>7.3f} "
-            f"{a.get('mask_agreement', float('nan')):>9.3f}")
+            f"{'-' if voiced is None else f'{voiced:.3f}':>7} "
+            f"{'-' if agree is None else f'{agree:.3f}':>9}")
     say(f"manifest: {os.path.join(args.out, 'manifest.json')}")
     return 0
 

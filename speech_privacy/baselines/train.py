@@ -42,9 +42,9 @@ from .results import BASELINES_SCHEMA, baselines_path, load_baseline_results
 from .vae import VaeConfig
 
 #: Reduced-width training copies (NOT the real size; see the module docstring).
-TRAIN_PPSLU = PpsluConfig(conv_channels=64, hidden=128, layers=2, heads=4, ffn=256,
-                          pos_kernel=32, pos_groups=8, intent_dims=64, dropout=0.0)
-TRAIN_VAE = VaeConfig(conv_channels=64, width=128, blocks=2, latent=32)
+TRAIN_PPSLU = PpsluConfig(conv_channels=32, hidden=64, layers=2, heads=4, ffn=128,
+                          pos_kernel=16, pos_groups=4, intent_dims=32, dropout=0.0)
+TRAIN_VAE = VaeConfig(conv_channels=32, width=64, blocks=2, latent=16)
 ADVERSARY_WEIGHT = 0.5   # gradient-reversal factor and adversary loss weight
 KL_BETA = 0.01
 def _grad_reverse(factor: float):
@@ -118,7 +118,7 @@ def build_training_model(kind: str, n_intents: int, n_speakers: int, seed: int =
 
 
 def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: int = 16,
-                   learning_rate: float = 1e-3,
+                   learning_rate: float = 2e-3,
                    seed: int = 0, progress: bool = True) -> dict:
     """Train the reduced `kind` ("ppslu" or "vae") for about `seconds` of wall time, then
     attack its device output; returns the figures (see module docstring)."""
@@ -201,7 +201,7 @@ def _encode(encoder, audio: np.ndarray) -> np.ndarray:
 
 
 def probe_asr(f_train, t_train, f_test, t_test, seed: int = 0, progress: bool = True,
-              epochs: int = 40) -> float:
+              epochs: int = 25) -> float:
     """WER on the test features of a CTC recogniser trained on the training features."""
     import tensorflow as tf
 
