@@ -12,19 +12,20 @@ Recording, per kernel call:
     block is not the fall-through) and the 1-bit predictor's hits and misses;
   * every data access to flash and to RAM outside the TCMs, with its address
     (UC_HOOK_MEM_READ/WRITE restricted to those ranges), replayed through the cache model;
-    accesses to TCM are counted per region (range-restricted hooks that only count).
+    accesses to TCM and to uncached RAM (whose cost does not depend on the address) are
+    counted per region (range-restricted hooks that only count).
 """
 
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import unicorn as uc
 from unicorn import arm_const as A
 
-from ..devices import DeviceProfile, MemoryRegion
+from ..devices import DeviceProfile
 from .build import CODE_BASE, KernelImage
 from .timing import (CLASSES, Decoded, block_cycles_m4, block_cycles_m7, branch_penalty, decode)
 
