@@ -223,6 +223,26 @@ def format_table(result: dict) -> str:
     for t in result["targets"]:
         met = {True: "met", False: "NOT met", None: ""}[t["met"]]
         lines.append(f"target {t['name']}: {t['value']} ({t['target']}) {met}")
+    up = result.get("utility_privacy")
+    if up:
+        u = up.get("unmasked", {})
+        lines.append(f"utility/privacy (edgesim speech train): unmasked intent accuracy "
+                     f"{_fmt(u.get('intent_accuracy'))}, ASR WER {_fmt(u.get('wer_asr'))}")
+        for name, m in up.get("maskers", {}).items():
+            lines.append(f"  {name:<18} mask ratio {_fmt(m.get('mask_ratio'))}, intent "
+                         f"accuracy {_fmt(m.get('intent_accuracy'))}, WER ASR "
+                         f"{_fmt(m.get('wer_asr'))}, WER adaptive {_fmt(m.get('wer_adaptive'))},"
+                         f" speaker accuracy {_fmt(m.get('speaker_accuracy'))}")
+    base = result.get("baselines_utility_privacy")
+    if base:
+        lines.append("baselines (reduced width, briefly trained, undertrained):")
+        for name, b in base.items():
+            if isinstance(b, dict) and "intent_accuracy" in b:
+                lines.append(f"  {name:<18} intent accuracy {_fmt(b['intent_accuracy'])}, "
+                             f"ASR-probe WER {_fmt(b['wer_asr_probe'])}, speaker-probe "
+                             f"accuracy {_fmt(b['speaker_accuracy_probe'])} (chance "
+                             f"{_fmt(b['speaker_chance'])}); {b['train_seconds']} s, "
+                             f"{b['epochs']} epochs")
     for key in ("utility_privacy_note", "baselines_note"):
         if result.get(key):
             lines.append(f"note: {result[key]}")

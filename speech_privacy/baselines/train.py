@@ -76,7 +76,8 @@ def _log_mel_targets(audio: np.ndarray, frames: int, mels: int) -> np.ndarray:
     return (out - out.mean()) / (out.std() + 1e-6)
 
 
-def build_training_model(kind: str, n_intents: int, n_speakers: int, seed: int = 0):
+def build_training_model(kind: str, n_intents: int, n_speakers: int, seed: int = 0,
+                         adversary_weight: float = ADVERSARY_WEIGHT):
     """(training model: waveform -> dict of outputs, device encoder: waveform -> features)."""
     import keras
     from keras import layers
@@ -109,7 +110,7 @@ def build_training_model(kind: str, n_intents: int, n_speakers: int, seed: int =
         adv_in = z
     pooled = layers.GlobalAveragePooling1D()(feats)
     intent = layers.Dense(n_intents, name="intent")(pooled)
-    rev = _grad_reverse(ADVERSARY_WEIGHT)(adv_in)
+    rev = _grad_reverse(adversary_weight)(adv_in)
     asr = layers.Dense(BLANK + 1, name="asr")(layers.Dense(128, activation="relu")(rev))
     spk = layers.Dense(n_speakers, name="speaker")(
         layers.Dense(64, activation="relu")(layers.GlobalAveragePooling1D()(rev)))
@@ -118,7 +119,7 @@ def build_training_model(kind: str, n_intents: int, n_speakers: int, seed: int =
 
 
 def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: int = 16,
-                   learning_rate: float = 2e-3,
+                   learning_rate: float = 2e-3, adversary_weight: float = ADVERSARY_WEIGHT,
                    seed: int = 0, progress: bool = True) -> dict:
     """Train the reduced `kind` ("ppslu" or "vae") for about `seconds` of wall time, then
     attack its device output; returns the figures (see module docstring)."""
@@ -128,7 +129,7 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
     from ..attacks.asr import BLANK, _sparse_labels, encode_text
 
     n_int, n_spk = len(train.intent_names()), len(train.speaker_names())
-    model, encoder, cfg = build_training_model(kind, n_int, n_spk, seed)
+    model, encoder, cfg = build_training_model(kind, n_int, n_spk, seed, adversary_weight)
     y_int, y_spk = train.intent_ids(), train.speaker_ids()
     labels = [encode_text(t) for t in train.transcripts]
     mels = _log_mel_targets(train.audio, cfg.frames, cfg.mels) if kind == "vae" else None
@@ -143,7 +144,7 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
             ctc = tf.reduce_mean(tf.nn.ctc_loss(yt, out["asr"], None, frames,
                                                 logits_time_major=False, blank_index=BLANK))
             li, ls = ce(yi, out["intent"]), ce(ys, out["speaker"])
-            loss = li + ADVERSARY_WEIGHT * (ctc / 30.0 + ls)
+            loss = li + adversary_weight * (ctc / 30.0 + ls)
             if m is not None:
                 kl = -0.5 * tf.reduce_mean(1 + out["logvar"] - out["mu"] ** 2
                                            - tf.exp(out["logvar"]))
@@ -183,6 +184,7 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
                             + _describe(cfg),
             "parameters_trained_encoder": int(encoder.count_params()),
             "train_seconds": round(train_s, 1), "epochs": epochs, "batch_size": batch_size,
+            "learning_rate": learning_rate, "adversary_weight": adversary_weight,
             "loss_history [intent_ce, ctc, speaker_ce]": history,
             "intent_accuracy": round(intent_acc, 4), "wer_asr_probe": round(wer, 4),
             "speaker_accuracy_probe": round(spk_acc, 4),
@@ -271,6 +273,10 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=150.0,
                    help="wall-time training budget per baseline (default 150)")
     p.add_argument("--only", choices=("ppslu", "vae"), action="append")
+    p.add_argument("--adversary-weight", type=float, default=ADVERSARY_WEIGHT,
+                   help=f"gradient-reversal factor (default {ADVERSARY_WEIGHT}; 0: no "
+                   "adversarial training, the utility reference)")
+    p.add_argument("--key-suffix", default="", help="store results under <kind><suffix>")
     p.add_argument("--out", type=Path, default=None, help="results JSON (default: "
                    "cache/speech/trained/baselines.json)")
     args = p.parse_args(argv)
@@ -290,14 +296,16 @@ def main(argv=None) -> int:
                     "note": "reduced-width copies trained briefly on a shared CPU: "
                             "undertrained; cost figures use the real-size architectures"})
     for kind in args.only or ("ppslu", "vae"):
-        results[kind] = train_baseline(kind, train, test, args.seconds)
+        key = kind + args.key_suffix
+        results[key] = train_baseline(kind, train, test, args.seconds,
+                                      adversary_weight=args.adversary_weight)
         results["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         atomic_write(out, (json.dumps(results, indent=2) + "\n").encode())
-        print(f"{kind}: intent accuracy {results[kind]['intent_accuracy']:.3f}, ASR-probe WER "
-              f"{results[kind]['wer_asr_probe']:.3f}, speaker-probe accuracy "
-              f"{results[kind]['speaker_accuracy_probe']:.3f} (chance "
-              f"{results[kind]['speaker_chance']:.3f}), {results[kind]['train_seconds']} s, "
-              f"{results[kind]['epochs']} epochs", file=sys.stderr)
+        r = results[key]
+        print(f"{key}: intent accuracy {r['intent_accuracy']:.3f}, ASR-probe WER "
+              f"{r['wer_asr_probe']:.3f}, speaker-probe accuracy "
+              f"{r['speaker_accuracy_probe']:.3f} (chance {r['speaker_chance']:.3f}), "
+              f"{r['train_seconds']} s, {r['epochs']} epochs", file=sys.stderr)
     print(out)
     return 0
 
