@@ -116,10 +116,23 @@ def test_unknown_encoder_and_bad_clips_are_clear_errors(tmp_path, clips):
     assert not list(tmp_path.glob("*.tflite"))
 
 
-def _export_s(out, clips, seed):
+def _export_s(out, clips, seed, write=None):
     cal, held, note = clips
+    kwargs = {"write": write} if write else {}
     return ex.export_encoders(out, ["mask_generator_s"], cal[:2], held[:2], note,
-                              progress=False, build=lambda n: ex.build_encoder(n, seed=seed))
+                              progress=False, build=lambda n: ex.build_encoder(n, seed=seed),
+                              **kwargs)
+
+
+def _patched_atomic_write(monkeypatch, name, replacement):
+    """firmware_sim's atomic_write with os.<name> replaced only while it runs."""
+    import firmware_sim.export as fx
+
+    def write(path, data):
+        with monkeypatch.context() as m:
+            m.setattr(fx.os, name, replacement)
+            return fx.atomic_write(path, data)
+    return write
 
 
 def test_interrupted_rename_keeps_the_old_file(tmp_path, clips, monkeypatch):
@@ -129,15 +142,12 @@ def test_interrupted_rename_keeps_the_old_file(tmp_path, clips, monkeypatch):
     path = tmp_path / "mask_generator_s.tflite"
     before, manifest_before = path.read_bytes(), (tmp_path / ex.MANIFEST).read_bytes()
 
-    import firmware_sim.export as fx
-
     def crash(src, dst):
         raise OSError("power cut before rename")
 
-    monkeypatch.setattr(fx.os, "replace", crash)
-    with pytest.raises(OSError, match="power cut"):
-        _export_s(tmp_path, clips, seed=1)           # a different model: different bytes
-    monkeypatch.undo()
+    with pytest.raises(OSError, match="power cut"):     # a different model: other bytes
+        _export_s(tmp_path, clips, seed=1,
+                  write=_patched_atomic_write(monkeypatch, "replace", crash))
     assert path.read_bytes() == before
     assert (tmp_path / ex.MANIFEST).read_bytes() == manifest_before
     assert sorted(p.name for p in tmp_path.iterdir()) == [ex.MANIFEST, path.name]
@@ -171,10 +181,10 @@ def test_write_interrupted_half_way_leaves_no_truncated_file(tmp_path, clips, mo
             written["bytes"] = os.path.getsize(self.f.name)
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(fx.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+    half = _patched_atomic_write(monkeypatch, "fdopen",
+                                 lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
     with pytest.raises(KeyboardInterrupt):
-        _export_s(tmp_path, clips, seed=1)
-    monkeypatch.undo()
+        _export_s(tmp_path, clips, seed=1, write=half)
     assert written["bytes"] > 0                     # a partial file really existed
     assert path.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
