@@ -88,7 +88,6 @@ def edit(model, req: EditRequest, method: str = "mobiedit", hparams: HParams | s
     model. `tfm` reuses a TfLlama of the unedited model."""
     from npu_sim.llm import LlamaModel, load_model
     from npu_sim.llm.reference import generate_fast
-    from npu_sim.llm.tf_model import TfLlama
 
     from . import metrics, rome
 
@@ -101,7 +100,9 @@ def edit(model, req: EditRequest, method: str = "mobiedit", hparams: HParams | s
     if not 0 <= hp.layer < model.config.n_layers - 1:
         raise EdgesimError(f"edit layer {hp.layer} out of range for {model.config.n_layers} "
                            "layers (the last layer has no later layer to carry the edit)")
-    tfm = tfm or TfLlama(model)
+    if tfm is None:
+        from npu_sim.llm.tf_model import TfLlama
+        tfm = TfLlama(model)
     ids_p, pos_p = rome.subject_last_index(model, req.prompt, req.subject)
     k_prompt, v_init = rome.key_and_value(model, hp.layer, ids_p, pos_p)
     k_star = rome.compute_k_star(model, hp.layer, req, hp.context_templates)

@@ -2,7 +2,7 @@
 (performance.npu_cost on the NPU profile, performance.cpu_cost on the mobile-CPU profile).
 
 Counting follows the code that runs: reference.py / tf_model.py compute full T x T attention
-scores (masked), logits at every position in the backpropagation forward pass, and the
+scores (masked), logits for the target rows in the backpropagation forward pass, and the
 editing kernel computes the layers after the edit layer for the suffix rows only and the head
 for the target rows only. The backward pass needs gradients with respect to activations only
 (the weights are frozen; the only trainable tensor is delta), so each weight matrix costs its
@@ -69,16 +69,19 @@ class BpStep:
                 + self.optimizer_bytes)
 
 
-def bp_step(cfg: LlamaConfig, layer: int, lengths: list[int]) -> BpStep:
-    """Counts for one step over sequences of `lengths` tokens, delta entering after `layer`."""
+def bp_step(cfg: LlamaConfig, layer: int, lengths: list[int],
+            head_rows: list[int] | None = None) -> BpStep:
+    """Counts for one step over sequences of `lengths` tokens with logits for `head_rows` rows
+    each (the target rows), delta entering after `layer`."""
     after = cfg.n_layers - layer - 1
-    fwd = sum(forward_macs(cfg, t) for t in lengths)
+    heads = head_rows or lengths
+    fwd = sum(forward_macs(cfg, t, r) for t, r in zip(lengths, heads))
     bwd = sum(after * (cfg.layer_linear_macs(t) + 2 * cfg.attention_macs(t, t))
-              + t * cfg.dim * cfg.vocab for t in lengths)
-    acts = sum(t * (after * saved_floats_per_token(cfg, t) + 2 * cfg.dim + cfg.vocab)
-               for t in lengths) * F32
+              + r * cfg.dim * cfg.vocab for t, r in zip(lengths, heads))
+    acts = sum(t * (after * saved_floats_per_token(cfg, t) + 2 * cfg.dim) + r * cfg.vocab
+               for t, r in zip(lengths, heads)) * F32
     longest = max(lengths)
-    grads = longest * (cfg.vocab + 2 * max(cfg.dim, cfg.ffn)) * F32
+    grads = (max(heads) * cfg.vocab + 2 * longest * max(cfg.dim, cfg.ffn)) * F32
     opt = 4 * cfg.dim * F32
     weights = cfg.n_params * F32
     after_weights = (after * cfg.layer_params + cfg.vocab * cfg.dim) * F32
@@ -104,13 +107,14 @@ class Totals:
 
 
 def bp_totals(cfg: LlamaConfig, cpu: CpuProfile, layer: int, lengths: list[int],
-              steps: int) -> Totals:
+              steps: int, head_rows: list[int] | None = None) -> Totals:
     """Costs of `steps` backpropagation steps on the mobile CPU."""
-    s = bp_step(cfg, layer, lengths)
+    s = bp_step(cfg, layer, lengths, head_rows)
     c = cpu_cost(cpu, macs=s.macs, dram_bytes=s.dram_bytes)
     return Totals(s.memory_bytes, c.time_s * steps, c.energy_j * steps, s.macs * steps,
                   steps * len(lengths), {
                       "device": cpu.name, "steps": steps, "sequences": lengths,
+                      "head_rows": head_rows or lengths,
                       "step_forward_macs": s.forward_macs, "step_backward_macs": s.backward_macs,
                       "weight_bytes": s.weight_bytes, "activation_bytes": s.activation_bytes,
                       "gradient_bytes": s.gradient_bytes, "optimizer_bytes": s.optimizer_bytes,

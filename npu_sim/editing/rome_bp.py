@@ -28,25 +28,32 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     layer = hp.layer
     seqs = edit_sequences(model, req, hp.context_templates)
     kl_ids, kl_pos = subject_last_index(model, hp.kl_prompt.format(req.subject), req.subject)
-    base_kl = tf.nn.log_softmax(tfm.forward(kl_ids)[-1])
+    base_kl = tf.nn.log_softmax(tfm.forward(kl_ids, rows=[len(kl_ids) - 1])[0])
     radius = bp.clamp_norm_factor * float(np.linalg.norm(v_init))
     v_norm2 = float(np.linalg.norm(v_init)) ** 2
     delta = tf.Variable(tf.zeros([model.config.dim]))
     opt = tf.keras.optimizers.Adam(learning_rate=bp.lr)
     history, steps = [], 0
-    for step in range(bp.steps):
+
+    @tf.function
+    def loss_and_grad():
         with tf.GradientTape() as tape:
             nlls = []
             for q in seqs:
-                logits = tfm.forward(list(q.ids), layer, q.subject_pos, delta)
-                logp = tf.nn.log_softmax(tf.gather(logits, list(q.rows)))
+                logits = tfm.forward(list(q.ids), layer, q.subject_pos, delta, rows=q.rows)
+                logp = tf.nn.log_softmax(logits)
                 picked = tf.gather(logp, list(q.target_ids), axis=1, batch_dims=1)
                 nlls.append(-tf.reduce_mean(picked))
             nll = tf.add_n(nlls) / len(nlls)
-            new_kl = tf.nn.log_softmax(tfm.forward(kl_ids, layer, kl_pos, delta)[-1])
+            new_kl = tf.nn.log_softmax(
+                tfm.forward(kl_ids, layer, kl_pos, delta, rows=[len(kl_ids) - 1])[0])
             kl = tf.reduce_sum(tf.exp(base_kl) * (base_kl - new_kl))
             wd = bp.weight_decay * tf.sqrt(tf.reduce_sum(delta * delta) + 1e-12) / v_norm2
             loss = nll + bp.kl_factor * kl + wd
+        return loss, tape.gradient(loss, delta)
+
+    for step in range(bp.steps):
+        loss, grad = loss_and_grad()
         steps = step + 1
         history.append(float(loss))
         if progress is not None:
@@ -54,10 +61,11 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
             progress.set_postfix(loss=f"{history[-1]:.3f}")
         if float(loss) < bp.loss_stop or step == bp.steps - 1:
             break
-        opt.apply_gradients([(tape.gradient(loss, delta), delta)])
+        opt.apply_gradients([(grad, delta)])
         delta.assign(clamp(delta.numpy(), radius))
     lengths = [len(q.ids) for q in seqs] + [len(kl_ids)]
-    totals = costs.bp_totals(model.config, cpu, layer, lengths, steps)
+    head_rows = [len(q.rows) for q in seqs] + [1]
+    totals = costs.bp_totals(model.config, cpu, layer, lengths, steps, head_rows)
     ledger = {"device": cpu.name, "steps": steps, "loss_history": [round(x, 5) for x in history],
               "final_loss": history[-1], "forward_passes": totals.forward_passes,
               "backward_passes": (steps - 1) * len(lengths), "macs": totals.macs,

@@ -113,9 +113,9 @@ class TfLlama:
 
     # -- whole passes ------------------------------------------------------------------------
     def forward(self, ids, edit_layer: int | None = None, edit_pos: int | None = None,
-                delta=None):
-        """Logits [T, vocab] of token ids; `delta` (a tensor or variable, [D]) is added to the
-        MLP output of `edit_layer` at position `edit_pos`."""
+                delta=None, rows: list[int] | None = None):
+        """Logits [T, vocab] of token ids (of `rows` only, when given); `delta` (a tensor or
+        variable, [D]) is added to the MLP output of `edit_layer` at position `edit_pos`."""
         ids = np.asarray(ids)
         T = len(ids)
         cos, sin = self._tables(self.cfg, np.arange(T))
@@ -123,7 +123,7 @@ class TfLlama:
         for i in range(self.cfg.n_layers):
             use = delta is not None and i == edit_layer
             x = self.block(i, x, cos, sin, delta=delta if use else None, delta_row=edit_pos)
-        return self.logits(x)
+        return self.logits(x if rows is None else tf.gather(x, list(rows)))
 
     def kernel(self, layer: int, prefix: int, suffix: int, out_rows: tuple[int, ...]):
         """The editing kernel: `delta` added to the residual stream leaving `layer` (its MLP

@@ -1,0 +1,224 @@
+"""Benchmark knowledge editing: MobiEdit (ZO, W8A16 kernel on the NPU profile) against ROME
+with backpropagation (float32 on the mobile-CPU profile), on a real model and scaled to 3B
+configs. Prints a table (or JSON) and writes out/bench_edit.json.
+
+    python tools/bench_edit.py [--model smollm2] [--edits N] [--json] [--out FILE]
+
+Real model: every edit of npu_sim/editing/data/counterfact_smollm2.json (the first N), both
+methods; success (target is the greedy continuation), generalisation (paraphrases), locality
+(unrelated prompts keep their 3-token greedy continuation), steps, forward passes, MACs,
+memory, latency, energy; the MACs and forward passes early stopping and the prefix cache
+saved. Ratios are BP over MobiEdit (> 1: MobiEdit needs less).
+Scaled: Qwen2.5-3B-Instruct and Llama-3.2-3B from their configs alone, with the real run's
+mean steps, the same prompts' token counts and the same cost model (npu_sim.performance);
+the NPU kernel is costed operator by operator from the config (checked on the real model
+against check_npu of the exported graph: `kernel_model_check`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+EDIT_SET = ROOT / "npu_sim" / "editing" / "data" / "counterfact_smollm2.json"
+SCALED = ("qwen2.5-3b-instruct", "llama-3.2-3b")
+METHODS = ("mobiedit", "rome-bp")
+
+
+def load_edit_set(path: Path = EDIT_SET):
+    from npu_sim.editing import EditRequest
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [EditRequest(e["subject"], e["prompt"], e["target"], tuple(e["paraphrases"]),
+                        tuple(e["unrelated"]), e.get("kind", "edit")) for e in data["edits"]]
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def summarise(rows: list[dict]) -> dict:
+    return {
+        "edits": len(rows),
+        "success_rate": _mean([float(r["success"]) for r in rows]),
+        "generalization": _mean([r["generalization"] for r in rows]),
+        "locality": _mean([r["locality"] for r in rows]),
+        "mean_steps": _mean([r["steps"] for r in rows]),
+        "mean_forward_passes": _mean([r["forward_passes"] for r in rows]),
+        "mean_macs": _mean([r["macs"] for r in rows]),
+        "memory_bytes": max(r["memory_bytes"] for r in rows),
+        "mean_latency_s": _mean([r["latency_s"] for r in rows]),
+        "mean_energy_j": _mean([r["energy_j"] for r in rows]),
+    }
+
+
+def ratios(bp: dict, zo: dict, prefix: str = "") -> dict:
+    return {"memory_ratio": bp[prefix + "memory_bytes"] / zo[prefix + "memory_bytes"],
+            "energy_ratio": bp[prefix + "mean_energy_j"] / zo[prefix + "mean_energy_j"],
+            "latency_ratio": bp[prefix + "mean_latency_s"] / zo[prefix + "mean_latency_s"]}
+
+
+def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd8gen3_cpu",
+          ops_per_layer: float = 40.0) -> dict:
+    """Both methods on a config alone, with the real run's measured steps and shapes."""
+    from npu_sim.devices import load_cpu, load_npu
+    from npu_sim.editing import costs
+    from npu_sim.llm.model import load_config
+
+    cfg = load_config(config_name)
+    layer = cfg_layer = _edit_layer(config_name)
+    npu, cpu = load_npu(npu_name), load_cpu(cpu_name)
+    zo_rows, bp_rows = runs["mobiedit"], runs["rome-bp"]
+    zo_lat, zo_en, zo_mem, bp_lat, bp_en, bp_mem = [], [], [], [], [], []
+    for z, b in zip(zo_rows, bp_rows):
+        lat = en = 0.0
+        session = 0
+        for k in z["ledger"]["kernels"]:
+            kc = costs.kernel_cost_from_config(cfg, npu, layer, k["prefix"], k["suffix"],
+                                               k["out_rows"], ops_per_layer)
+            lat += kc.latency_s * k["passes"]
+            en += kc.energy_j * k["passes"]
+            session = max(session, kc.session_bytes)
+            pc = costs.prefix_pass_cost(cfg, npu, k["prefix"] + k["suffix"])
+            lat, en = lat + pc.time_s, en + pc.energy_j
+        mem = costs.mobiedit_memory(cfg, layer, session,
+                                    max(k["prefix"] for k in z["ledger"]["kernels"]),
+                                    max(k["suffix"] for k in z["ledger"]["kernels"]))["total"]
+        zo_lat.append(lat), zo_en.append(en), zo_mem.append(mem)
+        c = b["ledger"]["cost"]
+        t = costs.bp_totals(cfg, cpu, layer, c["sequences"], b["steps"], c.get("head_rows"))
+        bp_lat.append(t.latency_s), bp_en.append(t.energy_j), bp_mem.append(t.memory_bytes)
+    zo = {"memory_bytes": max(zo_mem), "mean_latency_s": _mean(zo_lat),
+          "mean_energy_j": _mean(zo_en)}
+    bp = {"memory_bytes": max(bp_mem), "mean_latency_s": _mean(bp_lat),
+          "mean_energy_j": _mean(bp_en)}
+    return {"config": cfg.name, "params": cfg.n_params, "edit_layer": cfg_layer,
+            "mobiedit": zo, "rome-bp": bp, **ratios(bp, zo)}
+
+
+def _edit_layer(config_name: str) -> int:
+    import tomllib
+
+    from npu_sim.llm.model import CONFIGS_DIR
+
+    data = tomllib.loads((CONFIGS_DIR / f"{config_name}.toml").read_text(encoding="utf-8"))
+    return int(data.get("edit_layer", 5))
+
+
+def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress: bool = True,
+              log=sys.stderr) -> dict:
+    from npu_sim.devices import load_npu
+    from npu_sim.editing import costs, edit, load_hparams
+    from npu_sim.editing import _hparams_name
+    from npu_sim.llm import load_model
+    from npu_sim.llm.tf_model import TfLlama
+
+    t0 = time.time()
+    model = load_model(model_name)
+    hp = load_hparams(_hparams_name(model))
+    tfm = TfLlama(model)
+    requests = load_edit_set()[:n_edits] if n_edits else load_edit_set()
+    baseline: dict = {}
+    runs = {m: [] for m in METHODS}
+    for i, req in enumerate(requests):
+        for method in METHODS:
+            t = time.time()
+            r = edit(model, req, method, hparams=hp, tfm=tfm, baseline=baseline,
+                     progress=progress)
+            d = r.to_dict()
+            d["wall_s"] = round(time.time() - t, 2)
+            runs[method].append(d)
+            print(f"[{i + 1}/{len(requests)}] {method:8s} {req.subject!r:16s} -> "
+                  f"{req.target!r:16s} success={int(r.success)} gen={d['generalization']} "
+                  f"loc={d['locality']} steps={d['steps']} ({d['wall_s']} s)", file=log,
+                  flush=True)
+    real = {m: summarise(runs[m]) for m in METHODS}
+    real.update(ratios(real["rome-bp"], real["mobiedit"]))
+    zo_runs = runs["mobiedit"]
+    early = {"forward_passes_saved": sum(r["ledger"]["savings"]["early_stopping"]
+                                         ["forward_passes_saved"] for r in zo_runs),
+             "macs_saved": sum(r["ledger"]["savings"]["early_stopping"]["macs_saved"]
+                               for r in zo_runs),
+             "macs_spent": sum(r["macs"] for r in zo_runs)}
+    prefix = {"macs_saved": sum(r["ledger"]["savings"]["prefix_cache"]["macs_saved"]
+                                for r in zo_runs),
+              "macs_without": sum(r["ledger"]["savings"]["prefix_cache"]["macs_without"]
+                                  for r in zo_runs)}
+    # the config-only kernel model against check_npu of the exported graphs (real model)
+    npu = load_npu("sd8gen3_htp")
+    kernels = [k for r in zo_runs for k in r["ledger"]["kernels"]]
+    n_after = model.config.n_layers - hp.layer - 1
+    ops_per_layer = _mean([(k["ops"] - 6) / max(1, n_after) for k in kernels])
+    est = [costs.kernel_cost_from_config(model.config, npu, hp.layer, k["prefix"], k["suffix"],
+                                         k["out_rows"], ops_per_layer) for k in kernels]
+    check = {"ops_per_layer": ops_per_layer,
+             "latency_config_over_graph": _mean([e.latency_s * 1e3 / k["latency_ms_per_pass"]
+                                                 for e, k in zip(est, kernels)]),
+             "energy_config_over_graph": _mean([e.energy_j * 1e3 / k["energy_mj_per_pass"]
+                                                for e, k in zip(est, kernels)]),
+             "macs_config_over_graph": _mean([e.macs / k["macs_per_pass"]
+                                              for e, k in zip(est, kernels)])}
+    scaled = {name: scale(name, runs, hp, ops_per_layer=ops_per_layer) for name in SCALED}
+    return {"model": model.config.name, "model_path": model.path, "edit_layer": hp.layer,
+            "hparams": hp.source, "edits": len(requests),
+            "real": real, "memory_ratio": real["memory_ratio"],
+            "energy_ratio": real["energy_ratio"], "latency_ratio": real["latency_ratio"],
+            "early_stopping": early, "prefix_cache": prefix, "kernel_model_check": check,
+            "scaled": scaled, "runs": runs, "wall_s": round(time.time() - t0, 1)}
+
+
+def format_bench(b: dict) -> str:
+    r = b["real"]
+    lines = [f"model {b['model']} (edit layer {b['edit_layer']}), {b['edits']} edits, "
+             f"{b['wall_s']} s", "",
+             f"{'':22s} {'MobiEdit':>14s} {'ROME-BP':>14s}"]
+    for key, fmt in (("success_rate", "{:.2f}"), ("generalization", "{:.2f}"),
+                     ("locality", "{:.2f}"), ("mean_steps", "{:.1f}"),
+                     ("mean_forward_passes", "{:.0f}"), ("mean_macs", "{:.3g}"),
+                     ("memory_bytes", "{:,}"), ("mean_latency_s", "{:.4g}"),
+                     ("mean_energy_j", "{:.4g}")):
+        vals = [fmt.format(r[m][key]) if r[m][key] is not None else "-" for m in METHODS]
+        lines.append(f"{key:22s} {vals[0]:>14s} {vals[1]:>14s}")
+    lines.append(f"ratios BP/MobiEdit: memory {b['memory_ratio']:.2f}, energy "
+                 f"{b['energy_ratio']:.2f}, latency {b['latency_ratio']:.2f}")
+    e, p = b["early_stopping"], b["prefix_cache"]
+    lines.append(f"early stopping saved {e['forward_passes_saved']:,} forward passes, "
+                 f"{e['macs_saved']:.3g} MACs; prefix cache saved {p['macs_saved']:.3g} of "
+                 f"{p['macs_without']:.3g} MACs")
+    for name, s in b["scaled"].items():
+        lines.append(f"{s['config']:22s} memory {s['mobiedit']['memory_bytes'] / 2**30:.2f} vs "
+                     f"{s['rome-bp']['memory_bytes'] / 2**30:.2f} GiB, ratios memory "
+                     f"{s['memory_ratio']:.2f}, energy {s['energy_ratio']:.2f}, latency "
+                     f"{s['latency_ratio']:.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="smollm2")
+    p.add_argument("--edits", type=int, help="run the first N edits of the set")
+    p.add_argument("--out", default=str(ROOT / "out" / "bench_edit.json"))
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    if args.edits is not None and args.edits < 1:
+        p.error("--edits must be >= 1")
+    bench = run_bench(args.model, args.edits, progress=not args.quiet and sys.stderr.isatty())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(bench, indent=1))
+    summary = {k: v for k, v in bench.items() if k != "runs"}
+    print(json.dumps(summary, indent=2) if args.json else format_bench(bench))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
