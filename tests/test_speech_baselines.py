@@ -129,6 +129,23 @@ def test_gradient_reversal_flips_and_scales_the_gradient():
     np.testing.assert_allclose(tape.gradient(loss, x).numpy(), [[-0.5, -1.0, -1.5]])
 
 
+def test_adversary_ramp_starts_at_zero_and_saturates():
+    from speech_privacy.baselines.train import _grad_reverse, adversary_ramp
+
+    values = [adversary_ramp(p) for p in np.linspace(0, 1, 11)]
+    assert values[0] == 0.0 and values[-1] > 0.99
+    assert all(b > a for a, b in zip(values, values[1:]))
+    layer = _grad_reverse(0.5)
+    layer.scale.assign(0.0)                     # scale 0: the encoder gets no adversary signal
+    import tensorflow as tf
+
+    x = tf.constant([[1.0, 2.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(layer(x))
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), [[0.0, 0.0]])
+
+
 def test_training_model_heads_and_one_step():
     """The PPSLU training graph: intent logits per clip, CTC logits per frame and speaker
     logits, all reading the intent slice; one Adam step changes the encoder's weights."""

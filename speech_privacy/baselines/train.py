@@ -10,7 +10,8 @@ figures (export, bench) always use the real size.
 Objectives (one Adam step per batch on the sum):
 * PPSLU: cross-entropy of an intent classifier on the time-mean of the intent slice, plus
   an ASR head (CTC over characters, per frame) and a speaker head (time-mean, MLP) reading
-  the slice through gradient reversal (weight `ADVERSARY_WEIGHT`): the heads learn to
+  the slice through gradient reversal (weight `ADVERSARY_WEIGHT`, ramped up from 0 with
+  DANN's schedule over the time budget, `adversary_ramp`): the heads learn to
   recognise, the encoder learns to defeat them.
 * VAE: log-mel reconstruction (MSE, 80 bands per 20 ms frame) + beta * KL(q(z|x) || N(0, I))
   + intent cross-entropy on the time-mean of mu + the same two adversaries on z through
@@ -48,19 +49,30 @@ TRAIN_VAE = VaeConfig(conv_channels=32, width=64, blocks=2, latent=16)
 ADVERSARY_WEIGHT = 0.5   # gradient-reversal factor and adversary loss weight
 KL_BETA = 0.01
 def _grad_reverse(factor: float):
+    """A gradient-reversal layer: identity forward, gradient times -scale backward; `scale`
+    (a non-trainable tf.Variable, initially `factor`) can be changed during training."""
     import tensorflow as tf
     from keras import layers
 
     class GradientReversal(layers.Layer):
-        """Identity forward; multiplies the gradient by -factor backward."""
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.scale = tf.Variable(float(factor), trainable=False, name="scale")
 
         def call(self, x):
             @tf.custom_gradient
             def reverse(y):
-                return tf.identity(y), lambda dy: -factor * dy
+                return tf.identity(y), lambda dy: -self.scale * dy
             return reverse(x)
 
-    return GradientReversal()
+    return GradientReversal(name="gradient_reversal")
+
+
+def adversary_ramp(progress: float) -> float:
+    """DANN's schedule (Ganin et al. 2016): 2 / (1 + exp(-10 p)) - 1, 0 at the start of
+    training, 0.99 at p = 0.5: the encoder first learns the task, then the adversaries
+    weigh in."""
+    return 2.0 / (1.0 + float(np.exp(-10.0 * min(max(progress, 0.0), 1.0)))) - 1.0
 
 
 def _log_mel_targets(audio: np.ndarray, frames: int, mels: int) -> np.ndarray:
@@ -144,7 +156,7 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
             ctc = tf.reduce_mean(tf.nn.ctc_loss(yt, out["asr"], None, frames,
                                                 logits_time_major=False, blank_index=BLANK))
             li, ls = ce(yi, out["intent"]), ce(ys, out["speaker"])
-            loss = li + adversary_weight * (ctc / 30.0 + ls)
+            loss = li + reversal.scale * (ctc / 30.0 + ls)
             if m is not None:
                 kl = -0.5 * tf.reduce_mean(1 + out["logvar"] - out["mu"] ** 2
                                            - tf.exp(out["logvar"]))
@@ -153,6 +165,7 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return li, ctc, ls
 
+    reversal = model.get_layer("gradient_reversal")
     rng = np.random.default_rng(seed)
     start, epochs, history = time.perf_counter(), 0, []
     bar = tqdm(desc=f"training {kind} (reduced width)", unit="epoch", disable=not progress)
@@ -162,6 +175,8 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
         for i in range(0, len(order), batch_size):
             b = order[i:i + batch_size]
             m = None if mels is None else mels[b]
+            reversal.scale.assign(adversary_weight * adversary_ramp(
+                (time.perf_counter() - start) / seconds))
             out = step(train.audio[b], y_int[b], y_spk[b],
                        _sparse_labels([labels[j] for j in b]), m)
             sums += np.array([float(v) for v in out]) * len(b)
@@ -185,6 +200,7 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
             "parameters_trained_encoder": int(encoder.count_params()),
             "train_seconds": round(train_s, 1), "epochs": epochs, "batch_size": batch_size,
             "learning_rate": learning_rate, "adversary_weight": adversary_weight,
+            "adversary_schedule": "DANN ramp 2/(1+exp(-10p))-1 over the time budget",
             "loss_history [intent_ce, ctc, speaker_ce]": history,
             "intent_accuracy": round(intent_acc, 4), "wer_asr_probe": round(wer, 4),
             "speaker_accuracy_probe": round(spk_acc, 4),
