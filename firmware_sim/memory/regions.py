@@ -32,7 +32,9 @@ class ArenaPlacement:
 
 
 def place_arena(device: DeviceProfile, arena_bytes: int) -> ArenaPlacement | None:
-    """The fastest span that holds `arena_bytes` (ties: the smallest), or None if none does.
+    """The fastest span that holds `arena_bytes`, or None if none does. Ties go to a TCM
+    (a bus SRAM at core clock is as fast per access, but its misses go through the D-cache
+    and its bus is shared with DMA), then to the smallest span.
 
     Spans mix only regions of one kind: a TCM and a bus SRAM that happen to be adjacent
     in the address map are different memories with different speeds.
@@ -41,7 +43,8 @@ def place_arena(device: DeviceProfile, arena_bytes: int) -> ArenaPlacement | Non
     fitting = [p for p in spans if p.size >= arena_bytes]
     if not fitting:
         return None
-    return min(fitting, key=lambda p: (access_cycles(p.slowest, device.clock_hz), p.size))
+    return min(fitting, key=lambda p: (access_cycles(p.slowest, device.clock_hz),
+                                       p.slowest.kind != "tcm", p.size))
 
 
 def largest_span(device: DeviceProfile) -> ArenaPlacement:
