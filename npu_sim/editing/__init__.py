@@ -100,12 +100,12 @@ def edit(model, req: EditRequest, method: str = "mobiedit", hparams: HParams | s
     if not 0 <= hp.layer < model.config.n_layers - 1:
         raise EdgesimError(f"edit layer {hp.layer} out of range for {model.config.n_layers} "
                            "layers (the last layer has no later layer to carry the edit)")
-    if tfm is None:
-        from npu_sim.llm.tf_model import TfLlama
-        tfm = TfLlama(model)
     ids_p, pos_p = rome.subject_last_index(model, req.prompt, req.subject)
     k_prompt, v_init = rome.key_and_value(model, hp.layer, ids_p, pos_p)
     k_star = rome.compute_k_star(model, hp.layer, req, hp.context_templates)
+    if tfm is None:
+        from npu_sim.llm.tf_model import TfLlama
+        tfm = TfLlama(model)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -126,10 +126,11 @@ def edit(model, req: EditRequest, method: str = "mobiedit", hparams: HParams | s
         {"efficacy": float(metrics.target_is_greedy(edited, req.prompt, req.target))}
     n = max(4, len(model.tokenizer.encode_continuation(req.target)) + 2)
     tok = model.tokenizer
+    p_ids = tok.encode(req.prompt)
     return EditResult(
         method=method, request=req, success=bool(scores["efficacy"] == 1.0), metrics=scores,
-        ledger=ledger, continuation=tok.decode(generate_fast(edited, tok.encode(req.prompt), n)),
-        before=tok.decode(generate_fast(model, tok.encode(req.prompt), n)),
+        ledger=ledger, continuation=tok.decode_continuation(p_ids, generate_fast(edited, p_ids, n)),
+        before=tok.decode_continuation(p_ids, generate_fast(model, p_ids, n)),
         delta_norm=float(np.linalg.norm(delta)), v_init_norm=float(np.linalg.norm(v_init)),
         model=edited)
 

@@ -30,7 +30,7 @@ class EditingKernel:
 
     def __init__(self, tfm, shape: KernelShape, h: np.ndarray, k_cache: np.ndarray,
                  v_cache: np.ndarray, delta_norm: float, device="sd8gen3_htp",
-                 calibration: int = 8, seed: int = 0):
+                 calibration: int = 5, seed: int = 0):
         import tensorflow as tf
 
         self.shape = shape

@@ -53,6 +53,13 @@ class Tokenizer:
     def decode(self, ids: list[int]) -> str:
         return self.backend.decode([int(i) for i in ids], skip_special_tokens=True)
 
+    def decode_continuation(self, prompt_ids: list[int], new_ids: list[int]) -> str:
+        """The text `new_ids` add after `prompt_ids` (with its leading space, which decoding
+        the new ids alone would strip for ``llama``)."""
+        head = self.decode(prompt_ids)
+        full = self.decode(list(prompt_ids) + list(new_ids))
+        return full[len(head):] if full.startswith(head) else self.decode(new_ids)
+
     def token(self, i: int) -> str:
         return self.backend.id_to_token(int(i))
 

@@ -1,0 +1,220 @@
+"""Knowledge editing on stories260K: ROME pieces, MobiEdit through the W8A16 TFLite kernel on
+the NPU emulator, the backpropagation baseline, metrics, costs and `edgesim edit`.
+SmolLM2 runs are marked slow."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import SHARED
+from firmware_sim.errors import EdgesimError
+
+STORIES = SHARED / "models" / "stories260K.gguf"
+PROMPT = "Once upon a time, there was a little girl named"
+
+
+@pytest.fixture(scope="module")
+def stories():
+    from npu_sim.llm import load_model
+    return load_model(STORIES)
+
+
+@pytest.fixture(scope="module")
+def request_sue():
+    from npu_sim.editing import EditRequest
+    return EditRequest("girl", PROMPT, " Sue", paraphrases=("There was a girl named",),
+                       neighborhood=("One day, a boy named", "Once upon a time, there was a "
+                                     "big dog named"))
+
+
+@pytest.fixture(scope="module")
+def mobiedit_result(stories, request_sue):
+    from npu_sim.editing import edit
+    return edit(stories, request_sue, "mobiedit")
+
+
+def test_subject_last_token(stories):
+    from npu_sim.editing.rome import make_sequence, subject_last_index
+
+    ids, pos = subject_last_index(stories, PROMPT, "girl")
+    assert stories.tokenizer.token(ids[pos]) == "l" and pos == 12   # "▁g ir l", after BOS
+    seq = make_sequence(stories, PROMPT, "girl", " Sue")
+    assert len(seq.target_ids) == 3 and seq.ids[-2:] == tuple(seq.target_ids[:2])
+    assert seq.rows == (13, 14, 15)
+    with pytest.raises(EdgesimError, match="does not occur"):
+        subject_last_index(stories, PROMPT, "boy")
+
+
+def test_rank_one_update_writes_exactly_one_direction():
+    from npu_sim.editing.rome import rank_one_update
+
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(8, 20)).astype(np.float32)
+    k_star, k_p, v = (rng.normal(size=n).astype(np.float32) for n in (20, 20, 8))
+    new = rank_one_update(w, k_star, k_p, v)
+    assert np.allclose(new @ k_p, v, atol=1e-4)                   # the prompt's key -> v*
+    other = rng.normal(size=20)
+    other -= other @ k_star / (k_star @ k_star) * k_star          # orthogonal to k*
+    assert np.allclose(new @ other, w @ other, atol=1e-4)
+    assert np.linalg.matrix_rank((new - w).astype(np.float64), tol=1e-4) == 1
+    c_inv = np.diag(rng.uniform(0.5, 2, 20)).astype(np.float32)
+    assert np.allclose(rank_one_update(w, k_star, k_p, v, c_inv) @ k_p, v, atol=1e-4)
+
+
+def test_mobiedit_makes_the_girl_sue(stories, request_sue, mobiedit_result):
+    from npu_sim.llm.reference import generate_fast
+
+    r = mobiedit_result
+    assert r.success and r.metrics["efficacy"] == 1.0
+    tok = stories.tokenizer
+    assert r.before.startswith(" Lily")
+    ids = tok.encode(PROMPT)
+    assert tok.decode_continuation(ids, generate_fast(r.model, ids, 3)).startswith(" Sue")
+    assert r.metrics["generalization"] == 1.0 and r.metrics["locality"] == 1.0
+    # only the edited down-projection changed
+    changed = [k for k in stories.weights if not np.array_equal(stories.weights[k],
+                                                                 r.model.weights[k])]
+    assert changed == ["blk.2.ffn_down.weight"]
+    assert r.delta_norm <= 4 * r.v_init_norm + 1e-3                # the clamp
+
+
+def test_mobiedit_ledger_counts_what_ran(mobiedit_result):
+    L = mobiedit_result.ledger
+    steps = L["steps"]
+    assert L["early_stopped"] and 5 <= steps < 600
+    # 5 directions x 2 sides per step, one early-stopping check per step, one final loss,
+    # and one prefix pass per prompt
+    assert L["kernel_forward_passes"] == 10 * steps + steps + 1
+    assert L["forward_passes"] == L["kernel_forward_passes"] + 1
+    k = L["kernels"][0]
+    assert k["fits"] and k["passes"] == L["kernel_forward_passes"]
+    assert L["macs"] == k["passes"] * k["macs_per_pass"] + L["prefix_pass"]["macs"]
+    assert L["latency_s"] > k["passes"] * k["latency_ms_per_pass"] * 1e-3
+    s = L["savings"]
+    assert s["early_stopping"]["forward_passes_saved"] == (600 - steps) * 10 - steps
+    assert s["early_stopping"]["macs_saved"] > 0 and s["prefix_cache"]["macs_saved"] > 0
+    assert s["prefix_cache"]["macs_without"] > 3 * s["prefix_cache"]["macs_with"]
+    assert 0 < k["delta_step"] < 1e-3                                 # eps 1e-3 is resolvable
+
+
+def test_kernel_graph_is_w8a16_and_costed_like_the_config_model(stories):
+    """The exported kernel: int8 weights, int16 activations, no float op; its MACs equal the
+    count from the config; the config-only NPU cost lands near check_npu's."""
+    from npu_sim.check import check_npu
+    from npu_sim.devices import load_npu
+    from npu_sim.editing import costs
+    from npu_sim.editing.kernel import EditingKernel, KernelShape
+    from npu_sim.llm.reference import states
+    from npu_sim.llm.tf_model import TfLlama
+    from firmware_sim.graph import load_graph
+
+    ids = stories.tokenizer.encode(PROMPT) + [301, 425]
+    resid, ks, vs = states(stories, ids, 2)
+    kern = EditingKernel(TfLlama(stories), KernelShape(2, 12, 4, (1, 2, 3)), resid[12:],
+                         np.ascontiguousarray(ks[:, :12]), np.ascontiguousarray(vs[:, :12]), 16.0)
+    graph = load_graph(kern.tflite)
+    sg = graph.main
+    dtypes = {sg.tensors[i].dtype for op in sg.operators for i in op.inputs + op.outputs
+              if i >= 0}
+    assert "float32" not in dtypes and "int16" in dtypes
+    fc_weights = {sg.tensors[op.inputs[1]].dtype for op in sg.operators
+                  if op.opcode == "FULLY_CONNECTED"}
+    assert fc_weights == {"int8"}
+    report = check_npu(graph, "sd8gen3_htp")
+    assert report.fits
+    cfg = stories.config
+    assert report.macs == costs.kernel_macs(cfg, 2, 12, 4, 3)
+    est = costs.kernel_cost_from_config(cfg, load_npu("sd8gen3_htp"), 2, 12, 4, 3,
+                                        ops_per_layer=(len(report.layers) - 6) / 2)
+    assert 0.5 < est.latency_s / (report.latency_ms * 1e-3) < 2
+    # the quantized kernel agrees with the float model on the prediction
+    from npu_sim.llm.reference import forward
+    ref = forward(stories, ids)[13:16]
+    assert (kern.logits(np.zeros(64, np.float32)).argmax(-1) == ref.argmax(-1)).all()
+
+
+def test_rome_bp_edits_and_costs_more_memory(stories, request_sue, mobiedit_result):
+    from npu_sim.editing import edit
+
+    r = edit(stories, request_sue, "rome-bp")
+    assert r.success and r.ledger["device"] == "sd8gen3_cpu"
+    assert 1 <= r.ledger["steps"] <= 25
+    c = r.ledger["cost"]
+    assert c["weight_bytes"] == stories.config.n_params * 4
+    assert c["step_backward_macs"] > 0 and c["activation_bytes"] > 0
+    assert r.ledger["memory_bytes"] > mobiedit_result.ledger["memory_bytes"]
+    assert r.ledger["forward_passes"] == r.ledger["steps"] * 4     # 3 templates + KL prompt
+
+
+def test_bp_costs_scale_with_the_model():
+    from npu_sim.devices import load_cpu
+    from npu_sim.editing import costs
+    from npu_sim.llm.model import load_config
+
+    qwen = load_config("qwen2.5-3b-instruct")
+    t = costs.bp_totals(qwen, load_cpu("sd8gen3_cpu"), 5, [12, 15, 18, 6], 25, [1, 1, 1, 1])
+    assert t.parts["weight_bytes"] == qwen.n_params * 4 > 12e9
+    assert t.memory_bytes > t.parts["weight_bytes"]
+    one = costs.bp_totals(qwen, load_cpu("sd8gen3_cpu"), 5, [12, 15, 18, 6], 1, [1, 1, 1, 1])
+    assert t.latency_s == pytest.approx(25 * one.latency_s)
+    # backward (activation gradients of the 30 layers after layer 5) costs less than forward
+    s = costs.bp_step(qwen, 5, [12], [1])
+    assert 0 < s.backward_macs < s.forward_macs
+
+
+def test_hparams_files(tmp_path):
+    from npu_sim.editing import load_hparams
+
+    hp = load_hparams("stories260K")
+    assert hp.layer == 2 and hp.mobiedit.directions == 5 and hp.mobiedit.eps == 1e-3
+    assert hp.rome_bp.lr == 0.5 and hp.rome_bp.kl_factor == 0.0625
+    smol = load_hparams("smollm2-135m")
+    assert smol.model == "smollm2-135m" and smol.mobiedit.eps == 0.1
+    bad = tmp_path / "bad.toml"
+    bad.write_text('model = "x"\nlayer = 1\n[mobiedit]\nlearning_rate = 3\n')
+    with pytest.raises(EdgesimError, match="unknown hyperparameter"):
+        load_hparams(str(bad))
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "tools.cli", "edit", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_edit_mobiedit_json():
+    r = _cli("--model", str(STORIES), "--subject", "girl", "--prompt", PROMPT, "--target",
+             " Sue", "--method", "mobiedit", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    d = json.loads(r.stdout)
+    for key in ("success", "steps", "forward_passes", "memory_bytes", "latency_s", "energy_j",
+                "efficacy", "generalization", "locality"):
+        assert key in d
+    assert d["success"] is True and d["continuation"].startswith(" Sue")
+    assert d["device"] == "sd8gen3_htp" and d["ledger"]["savings"]["prefix_cache"]["macs_saved"] > 0
+
+
+def test_cli_edit_errors_are_one_line():
+    r = _cli("--model", str(STORIES), "--subject", "boy", "--prompt", PROMPT, "--target", " Sue")
+    assert r.returncode == 2 and "does not occur" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = _cli("--model", str(STORIES), "--prompt", PROMPT)
+    assert r.returncode == 2 and "--subject" in r.stderr
+
+
+@pytest.mark.slow
+def test_edit_bench_on_smollm2(tmp_path):
+    out = tmp_path / "bench.json"
+    r = subprocess.run([sys.executable, "-m", "tools.cli", "edit", "bench", "--json",
+                        "--edits", "1", "--out", str(out)], capture_output=True, text=True,
+                       timeout=1800)
+    assert r.returncode == 0, r.stderr[-2000:]
+    d = json.loads(r.stdout)
+    for key in ("memory_ratio", "energy_ratio", "latency_ratio"):
+        assert d[key] > 0
+        for s in d["scaled"].values():
+            assert s[key] > 0
+    assert set(d["scaled"]) == {"qwen2.5-3b-instruct", "llama-3.2-3b"}
+    assert json.loads(out.read_text())["runs"]["mobiedit"][0]["ledger"]["kernels"]
