@@ -283,6 +283,22 @@ def probe_speaker(f_train, y_train, f_test, y_test, n_speakers: int, seed: int =
     return float((net.predict((b - mean) / std, verbose=0).argmax(1) == y_test).mean())
 
 
+def reference_probes(train, test, seed: int = 0, progress: bool = True) -> dict:
+    """The same two attackers on clean log-mel frames (80 bands, 20 ms hop): how strong the
+    attackers are when nothing is hidden, the yardstick for the encoders' figures."""
+    start = time.perf_counter()
+    frames, mels = 199, 80
+    both = _log_mel_targets(np.concatenate([train.audio, test.audio]), frames, mels)
+    a, b = both[:len(train)], both[len(train):]
+    wer = probe_asr(a, train.transcripts, b, test.transcripts, seed, progress)
+    spk = probe_speaker(a, train.speaker_ids(), b, test.speaker_ids(),
+                        len(train.speaker_names()), seed)
+    return {"features": "clean log-mel, 80 bands, 25 ms windows every 20 ms",
+            "wer_asr_probe": round(wer, 4), "speaker_accuracy_probe": round(spk, 4),
+            "speaker_chance": round(1 / len(train.speaker_names()), 4),
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m speech_privacy.baselines.train",
                                 description=__doc__.split("\n\n")[0])
@@ -293,6 +309,8 @@ def main(argv=None) -> int:
                    help=f"gradient-reversal factor (default {ADVERSARY_WEIGHT}; 0: no "
                    "adversarial training, the utility reference)")
     p.add_argument("--key-suffix", default="", help="store results under <kind><suffix>")
+    p.add_argument("--reference", action="store_true", help="only run the attackers on "
+                   "clean log-mel frames (their strength when nothing is hidden)")
     p.add_argument("--out", type=Path, default=None, help="results JSON (default: "
                    "cache/speech/trained/baselines.json)")
     args = p.parse_args(argv)
@@ -311,7 +329,11 @@ def main(argv=None) -> int:
                                "speakers": len(corpus.speaker_names())},
                     "note": "reduced-width copies trained briefly on a shared CPU: "
                             "undertrained; cost figures use the real-size architectures"})
-    for kind in args.only or ("ppslu", "vae"):
+    if args.reference:
+        results["attackers_on_clean_log_mel"] = reference_probes(train, test)
+        atomic_write(out, (json.dumps(results, indent=2) + "\n").encode())
+        print(json.dumps(results["attackers_on_clean_log_mel"]), file=sys.stderr)
+    for kind in () if args.reference else (args.only or ("ppslu", "vae")):
         key = kind + args.key_suffix
         results[key] = train_baseline(kind, train, test, args.seconds,
                                       adversary_weight=args.adversary_weight)
