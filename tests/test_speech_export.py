@@ -251,3 +251,16 @@ def test_full_size_ppslu_export_is_refused_by_stm32h743_and_fits_rpi4b(tmp_path,
     kinds = {v.kind for v in check(path, "stm32h743").violations}
     assert {"flash", "ram"} <= kinds
     assert check(path, "rpi4b").fits
+
+
+def test_only_some_encoders_keeps_the_other_manifest_entries(tmp_path, clips):
+    cal, held, note = clips
+    first = _export_s(tmp_path, clips, seed=0)["encoders"]["mask_generator_s"]
+    manifest = ex.export_encoders(tmp_path, ["mask_generator_m"], cal[:2], held[:2], note,
+                                  progress=False)
+    assert set(manifest["encoders"]) == {"mask_generator_s", "mask_generator_m"}
+    assert manifest["encoders"]["mask_generator_s"] == first
+    assert all(ex.verify_manifest(tmp_path).values())
+    (tmp_path / "mask_generator_s.tflite").write_bytes(b"tampered")
+    assert ex.verify_manifest(tmp_path) == {"mask_generator_s.tflite": False,
+                                            "mask_generator_m.tflite": True}
