@@ -136,10 +136,14 @@ def test_kernel_graph_is_w8a16_and_costed_like_the_config_model(stories):
     assert (kern.logits(np.zeros(64, np.float32)).argmax(-1) == ref.argmax(-1)).all()
 
 
-def test_rome_bp_edits_and_costs_more_memory(stories, request_sue, mobiedit_result):
+@pytest.fixture(scope="module")
+def bp_result(stories, request_sue):
     from npu_sim.editing import edit
+    return edit(stories, request_sue, "rome-bp")
 
-    r = edit(stories, request_sue, "rome-bp")
+
+def test_rome_bp_edits_and_costs_more_memory(stories, bp_result, mobiedit_result):
+    r = bp_result
     assert r.success and r.ledger["device"] == "sd8gen3_cpu"
     assert 1 <= r.ledger["steps"] <= 25
     c = r.ledger["cost"]
@@ -147,6 +151,24 @@ def test_rome_bp_edits_and_costs_more_memory(stories, request_sue, mobiedit_resu
     assert c["step_backward_macs"] > 0 and c["activation_bytes"] > 0
     assert r.ledger["memory_bytes"] > mobiedit_result.ledger["memory_bytes"]
     assert r.ledger["forward_passes"] == r.ledger["steps"] * 4     # 3 templates + KL prompt
+
+
+def test_scaling_to_3b_configs_from_measured_runs(stories, mobiedit_result, bp_result):
+    """The 3B estimates reuse the measured steps and prompt shapes; a 3B model's int8
+    weights stream from DRAM, so both methods cost far more than on stories260K."""
+    from tools.bench_edit import scale
+
+    from npu_sim.editing import load_hparams
+
+    runs = {"mobiedit": [mobiedit_result.to_dict()], "rome-bp": [bp_result.to_dict()]}
+    out = scale("qwen2.5-3b-instruct", runs, load_hparams("stories260K"))
+    assert out["edit_layer"] == 5 and out["params"] > 3e9
+    zo, bp = out["mobiedit"], out["rome-bp"]
+    assert bp["memory_bytes"] > 4 * 3.0e9                     # float32 weights alone
+    assert 3.0e9 < zo["memory_bytes"] < bp["memory_bytes"]    # int8 weights + cache + state
+    assert zo["mean_latency_s"] > 10 * mobiedit_result.ledger["latency_s"]
+    for key in ("memory_ratio", "energy_ratio", "latency_ratio"):
+        assert out[key] > 0
 
 
 def test_bp_costs_scale_with_the_model():
