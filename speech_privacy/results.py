@@ -11,16 +11,20 @@ results.json (schema 1):
     corpus {name, clips, train, test, intents, speakers, seed, utterances_per_intent,
             sample_rate, samples},
     segments (k), gamma (the KL bound, nats),
-    unmasked {intent_accuracy, wer_asr, speaker_accuracy}   (clean test clips),
+    unmasked {intent_accuracy (the local SLU fine-tuned as long as the cloud SLUs, on clean
+              audio), intent_accuracy_local, wer_asr, speaker_accuracy}   (clean test clips),
     maskers {"mask_generator_s" | "mask_generator_m" | "random_mask": {
         mask_ratio          fraction of segments zeroed on the test clips,
+        speech_mask_ratio   fraction of the speech segments zeroed (segments within 20 dB
+                            of the clip's loudest; padding and background noise left out),
         kl                  mean KL(local SLU on clean || on masked), nats,
         intent_accuracy_local   the clean-trained local SLU on masked test clips,
         intent_accuracy     the cloud SLU fine-tuned on this masker's masked audio,
         wer_asr             WER of the ASR attacker trained on clean audio,
         wer_adaptive        WER of that attacker fine-tuned on masked audio,
         speaker_accuracy    speaker classifier trained and tested on masked clips}},
-    speaker_chance, curve [{masker, mask_ratio, intent_accuracy, wer_asr, wer_adaptive}],
+    speaker_chance, curve [{masker, mask_ratio, speech_mask_ratio, intent_accuracy,
+                            intent_accuracy_local, wer_asr, wer_adaptive}],
     fsdd null or {clips, speakers, chance, speaker_accuracy_clean, speaker_accuracy_masked,
                   mask_ratio},
     plot (path of the PNG).

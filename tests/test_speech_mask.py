@@ -238,3 +238,15 @@ def test_int8_generator_fits_stm32h743(tmp_path, variant):
     assert {layer.op for layer in report.layers} <= {
         "CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "RESHAPE", "BATCH_MATMUL", "MUL",
         "SOFTMAX", "ADD"}
+
+
+def test_speech_mask_ratio_counts_only_loud_segments():
+    from speech_privacy.pipeline import speech_mask_ratio
+
+    audio = np.zeros((1, 40), np.float32)
+    audio[0, :10] = 0.5          # segment 0: speech
+    audio[0, 10:20] = 0.4        # segment 1: speech (within 20 dB)
+    audio[0, 20:30] = 0.001      # segment 2: background noise; segment 3: zero padding
+    assert speech_mask_ratio(audio, np.array([[1, 0, 0, 0]], np.float32)) == 0.5
+    assert speech_mask_ratio(audio, np.array([[1, 1, 0, 0]], np.float32)) == 0.0
+    assert speech_mask_ratio(np.zeros((1, 40), np.float32), np.ones((1, 4), np.float32)) == 0.0
