@@ -214,8 +214,8 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
             row = evaluate(f"curve {name} {ratio:.2f}", tr_m, te_m, cfg.curve_slu_epochs,
                            cfg.curve_asr_epochs, False)
             curve.append({"masker": name, **{k: row[k] for k in (
-                "mask_ratio", "speech_mask_ratio", "intent_accuracy", "intent_accuracy_local", "wer_asr",
-                "wer_adaptive")}})
+                "mask_ratio", "speech_mask_ratio", "intent_accuracy", "intent_accuracy_local",
+                "wer_asr", "wer_adaptive")}})
 
     fsdd = None
     if cfg.fsdd:

@@ -10,9 +10,10 @@
 Wired into tools/cli.py with `add_parser(subparsers)` and `run(args)`. Every subcommand is
 one `_add_<name>(sub)` in `SUBCOMMANDS` and one entry in `HANDLERS`; more commands append
 there. Exit status as for `edgesim check`: 0 done, 2 the input is unusable (one line on
-stderr); 1 (a budget violated) is for commands that check budgets. Heavy packages (TensorFlow, librosa) are imported
-inside the handlers only, so `edgesim --help` and `edgesim check` stay fast. Progress bars go
-to stderr; with --json, stdout is one JSON object and the running commentary goes to stderr.
+stderr); 1 (a budget violated) is for commands that check budgets. Heavy packages
+(TensorFlow, librosa) are imported inside the handlers only, so `edgesim --help` and
+`edgesim check` stay fast. Progress bars go to stderr; with --json, stdout is one JSON object
+and the running commentary goes to stderr.
 """
 
 from __future__ import annotations
