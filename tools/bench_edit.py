@@ -68,21 +68,24 @@ def ratios(bp: dict, zo: dict, prefix: str = "") -> dict:
 
 
 def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd8gen3_cpu",
-          ops_per_layer: float = 40.0) -> dict:
+          ops_per_layer: float = 40.0, layer: int | None = None) -> dict:
     """Both methods on a config alone, with the real run's measured steps and shapes."""
     from npu_sim.devices import load_cpu, load_npu
     from npu_sim.editing import costs
     from npu_sim.llm.model import load_config
 
     cfg = load_config(config_name)
-    layer = cfg_layer = _edit_layer(config_name)
+    layer = cfg_layer = _edit_layer(config_name) if layer is None else layer
+    directions = hp.mobiedit.directions
     npu, cpu = load_npu(npu_name), load_cpu(cpu_name)
     zo_rows, bp_rows = runs["mobiedit"], runs["rome-bp"]
     zo_lat, zo_en, zo_mem, bp_lat, bp_en, bp_mem = [], [], [], [], [], []
+    b_lat, b_en = [], []
     for z, b in zip(zo_rows, bp_rows):
-        lat = en = 0.0
+        lat = en = blat = ben = 0.0
         session = 0
-        for k in z["ledger"]["kernels"]:
+        L = z["ledger"]
+        for k in L["kernels"]:
             kc = costs.kernel_cost_from_config(cfg, npu, layer, k["prefix"], k["suffix"],
                                                k["out_rows"], ops_per_layer)
             lat += kc.latency_s * k["passes"]
@@ -90,6 +93,14 @@ def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd
             session = max(session, kc.session_bytes)
             pc = costs.prefix_pass_cost(cfg, npu, k["prefix"] + k["suffix"])
             lat, en = lat + pc.time_s, en + pc.energy_j
+            # what-if: each step's 2 x directions perturbations in one batched invocation
+            batch = 2 * directions
+            kb = costs.kernel_cost_from_config(cfg, npu, layer, k["prefix"], k["suffix"],
+                                               k["out_rows"], ops_per_layer, batch=batch)
+            singles = k["passes"] - L["steps"] * batch
+            blat += L["steps"] * kb.latency_s + singles * kc.latency_s + pc.time_s
+            ben += L["steps"] * kb.energy_j + singles * kc.energy_j + pc.energy_j
+        b_lat.append(blat), b_en.append(ben)
         mem = costs.mobiedit_memory(cfg, layer, session,
                                     max(k["prefix"] for k in z["ledger"]["kernels"]),
                                     max(k["suffix"] for k in z["ledger"]["kernels"]))["total"]
@@ -101,8 +112,40 @@ def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd
           "mean_energy_j": _mean(zo_en)}
     bp = {"memory_bytes": max(bp_mem), "mean_latency_s": _mean(bp_lat),
           "mean_energy_j": _mean(bp_en)}
+    batched = {"memory_bytes": max(zo_mem), "mean_latency_s": _mean(b_lat),
+               "mean_energy_j": _mean(b_en)}
     return {"config": cfg.name, "params": cfg.n_params, "edit_layer": cfg_layer,
-            "mobiedit": zo, "rome-bp": bp, **ratios(bp, zo)}
+            "mobiedit": zo, "rome-bp": bp, **ratios(bp, zo),
+            "what_if_batched_directions": {
+                "note": f"cost model only: the {2 * directions} perturbed deltas of a ZO step "
+                "in one invocation, so the weights stream from DRAM once per step",
+                "mobiedit": batched, **ratios(bp, batched)}}
+
+
+def _real_what_if(cfg, runs, hp, ops_per_layer, real) -> dict:
+    """The real model's measured runs with each ZO step's perturbations batched (cost model
+    only; the BP side is the measured one)."""
+    from npu_sim.devices import load_npu
+    from npu_sim.editing import costs
+
+    npu = load_npu("sd8gen3_htp")
+    batch = 2 * hp.mobiedit.directions
+    lat, en = [], []
+    for z in runs["mobiedit"]:
+        L = z["ledger"]
+        t = e = 0.0
+        for k in L["kernels"]:
+            kb = costs.kernel_cost_from_config(cfg, npu, hp.layer, k["prefix"], k["suffix"],
+                                               k["out_rows"], ops_per_layer, batch=batch)
+            singles = k["passes"] - L["steps"] * batch
+            t += L["steps"] * kb.latency_s + singles * k["latency_ms_per_pass"] * 1e-3
+            e += L["steps"] * kb.energy_j + singles * k["energy_mj_per_pass"] * 1e-3
+        t += L["prefix_pass"]["latency_s"]
+        e += L["prefix_pass"]["energy_j"]
+        lat.append(t), en.append(e)
+    batched = {"memory_bytes": real["mobiedit"]["memory_bytes"], "mean_latency_s": _mean(lat),
+               "mean_energy_j": _mean(en)}
+    return {"mobiedit": batched, **ratios(real["rome-bp"], batched)}
 
 
 def _edit_layer(config_name: str) -> int:
@@ -168,6 +211,8 @@ def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress:
              "macs_config_over_graph": _mean([e.macs / k["macs_per_pass"]
                                               for e, k in zip(est, kernels)])}
     scaled = {name: scale(name, runs, hp, ops_per_layer=ops_per_layer) for name in SCALED}
+    real["what_if_batched_directions"] = _real_what_if(model.config, runs, hp, ops_per_layer,
+                                                       real)
     return {"model": model.config.name, "model_path": model.path, "edit_layer": hp.layer,
             "hparams": hp.source, "edits": len(requests),
             "real": real, "memory_ratio": real["memory_ratio"],

@@ -136,11 +136,22 @@ class KernelCost:
 
 def kernel_cost_from_config(cfg: LlamaConfig, npu: NpuProfile, layer: int, prefix: int,
                             suffix: int, out_rows: int, ops_per_layer: float = 40.0,
-                            weight_bits: int = 8, act_bits: int = 16) -> KernelCost:
+                            weight_bits: int = 8, act_bits: int = 16,
+                            batch: int = 1) -> KernelCost:
     """The editing kernel costed from the config alone, operator by operator as check_npu
     costs a graph: weight matrices at a{act}w{weight}, attention products at a16w16,
-    the other `ops_per_layer` - 9 operators per block on the vector unit."""
+    the other `ops_per_layer` - 9 operators per block on the vector unit. `batch` > 1 costs
+    one invocation that runs `batch` deltas at once (e.g. all 2 x directions perturbations
+    of a ZO step): activations and MACs scale with it, the weights are read once."""
     n = cfg.n_layers - layer - 1
+    if batch > 1:
+        one = kernel_cost_from_config(cfg, npu, layer, prefix, suffix * batch,
+                                      out_rows * batch, ops_per_layer, weight_bits, act_bits)
+        # attention runs per delta: batch x (suffix queries against prefix + suffix keys)
+        extra = (cfg.attention_macs(suffix * batch, prefix + suffix * batch)
+                 - batch * cfg.attention_macs(suffix, prefix + suffix)) * n
+        return KernelCost(one.macs - extra, one.latency_s, one.energy_j, one.session_bytes,
+                          "config")
     wb = weight_bits / 8
     layer_w = int((cfg.layer_params - 2 * cfg.dim) * wb)
     head_w = int(cfg.vocab * cfg.dim * wb)

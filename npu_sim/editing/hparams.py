@@ -31,6 +31,7 @@ class ZoParams:
     zo_templates: int = 1
     check_every: int = 1
     early_stop: bool = True
+    stop_nll: float = float("inf")     # early stop also needs the target's NLL at most this
     prefix_cache: bool = True
     seed: int = 0
 

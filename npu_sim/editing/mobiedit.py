@@ -7,7 +7,9 @@ REFERENCE.md gives MobiEdit's estimate), delta -= lr_t g
 with lr_t cosine-decayed over `max_steps`, ||delta|| clamped to clamp_norm_factor ||v_init||.
 L is the target's NLL from the editing kernel (W8A16 TFLite on the NPU emulator).
 Early stopping: every `check_every` steps, one more forward pass per prompt checks whether the
-target is the greedy continuation of every edit prompt; the edit stops there.
+target is the greedy continuation of every edit prompt (and, when `stop_nll` is set, its
+mean NLL is at most that: a margin against the quantized kernel and the float model parting
+ways); the edit stops there.
 Prefix cache: one forward pass per prompt fills the residual stream leaving the edit layer
 and the later layers' K/V of the tokens before the subject; every kernel pass then computes
 only the later layers for the subject's last token onwards and the head for the target rows.
@@ -57,8 +59,12 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                               for k, q in zip(kernels, seqs)]))
 
     def succeeded(delta: np.ndarray) -> bool:
-        return all(np.array_equal(k.logits(delta).argmax(-1), q.target_ids)
-                   for k, q in zip(kernels, seqs))
+        ok = True
+        for k, q in zip(kernels, seqs):       # one pass per prompt, even after a miss
+            logits = k.logits(delta)
+            ok &= bool(np.array_equal(logits.argmax(-1), q.target_ids)
+                       and nll(logits, q.target_ids) <= zo.stop_nll)
+        return ok
 
     rng = np.random.default_rng(zo.seed)
     delta = np.zeros(cfg.dim, np.float32)
