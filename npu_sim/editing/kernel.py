@@ -54,19 +54,16 @@ class EditingKernel:
         conv.inference_output_type = tf.int16
         self.tflite = conv.convert()
         self.loaded = NpuEmulator(device).load(self.tflite)
-        by_name = {t.name: t for t in self.loaded.inputs}
         names = ["h", "k_cache", "v_cache", "delta"] if self.cached else ["h", "delta"]
         self._order = [next(i for i, t in enumerate(self.loaded.inputs)
                             if t.name == n or t.name.endswith(f"_{n}:0") or
                             t.name.endswith(f"_{n}")) for n in names]
-        del by_name
         self._fixed = {"h": h, "k_cache": k_cache, "v_cache": v_cache}
         delta_t = self.loaded.inputs[self._order[-1]]
         self.delta_step = float(delta_t.quant.scale[0])
         out = self.loaded.outputs[0]
         self._out_scale, self._out_zero = float(out.quant.scale[0]), int(out.quant.zero_point[0])
         self.forward_passes = 0
-        self._fixed_q = None
 
     @property
     def ledger(self) -> NpuReport:
