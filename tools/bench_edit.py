@@ -159,9 +159,7 @@ def _edit_layer(config_name: str) -> int:
 
 def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress: bool = True,
               log=sys.stderr) -> dict:
-    from npu_sim.devices import load_npu
-    from npu_sim.editing import costs, edit, load_hparams
-    from npu_sim.editing import _hparams_name
+    from npu_sim.editing import _hparams_name, edit, load_hparams
     from npu_sim.llm import load_model
     from npu_sim.llm.tf_model import TfLlama
 
@@ -184,6 +182,14 @@ def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress:
                   f"{req.target!r:16s} success={int(r.success)} gen={d['generalization']} "
                   f"loc={d['locality']} steps={d['steps']} ({d['wall_s']} s)", file=log,
                   flush=True)
+    return report(model, hp, runs, time.time() - t0)
+
+
+def report(model, hp, runs: dict, wall_s: float) -> dict:
+    """The bench's summary of recorded `runs` (method -> list of EditResult.to_dict())."""
+    from npu_sim.devices import load_npu
+    from npu_sim.editing import costs
+
     real = {m: summarise(runs[m]) for m in METHODS}
     real.update(ratios(real["rome-bp"], real["mobiedit"]))
     zo_runs = runs["mobiedit"]
@@ -214,11 +220,11 @@ def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress:
     real["what_if_batched_directions"] = _real_what_if(model.config, runs, hp, ops_per_layer,
                                                        real)
     return {"model": model.config.name, "model_path": model.path, "edit_layer": hp.layer,
-            "hparams": hp.source, "edits": len(requests),
+            "hparams": hp.source, "edits": len(runs["mobiedit"]),
             "real": real, "memory_ratio": real["memory_ratio"],
             "energy_ratio": real["energy_ratio"], "latency_ratio": real["latency_ratio"],
             "early_stopping": early, "prefix_cache": prefix, "kernel_model_check": check,
-            "scaled": scaled, "runs": runs, "wall_s": round(time.time() - t0, 1)}
+            "scaled": scaled, "runs": runs, "wall_s": round(wall_s, 1)}
 
 
 def format_bench(b: dict) -> str:
@@ -239,11 +245,17 @@ def format_bench(b: dict) -> str:
     lines.append(f"early stopping saved {e['forward_passes_saved']:,} forward passes, "
                  f"{e['macs_saved']:.3g} MACs; prefix cache saved {p['macs_saved']:.3g} of "
                  f"{p['macs_without']:.3g} MACs")
+    w = r["what_if_batched_directions"]
+    lines.append(f"  what-if, each ZO step's perturbations batched: energy "
+                 f"{w['energy_ratio']:.2f}, latency {w['latency_ratio']:.2f}")
     for name, s in b["scaled"].items():
         lines.append(f"{s['config']:22s} memory {s['mobiedit']['memory_bytes'] / 2**30:.2f} vs "
                      f"{s['rome-bp']['memory_bytes'] / 2**30:.2f} GiB, ratios memory "
                      f"{s['memory_ratio']:.2f}, energy {s['energy_ratio']:.2f}, latency "
                      f"{s['latency_ratio']:.2f}")
+        w = s["what_if_batched_directions"]
+        lines.append(f"  what-if, each ZO step's perturbations batched: energy "
+                     f"{w['energy_ratio']:.2f}, latency {w['latency_ratio']:.2f}")
     return "\n".join(lines)
 
 
@@ -256,10 +268,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "out" / "bench_edit.json"))
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--rescore", metavar="JSON", help="summarise the runs recorded in an earlier "
+                   "bench JSON again (cost model and scaling) instead of editing")
     args = p.parse_args(argv)
     if args.edits is not None and args.edits < 1:
         p.error("--edits must be >= 1")
-    bench = run_bench(args.model, args.edits, progress=not args.quiet and sys.stderr.isatty())
+    if args.rescore:
+        from npu_sim.editing import load_hparams
+        from npu_sim.llm import load_model
+
+        old = json.loads(Path(args.rescore).read_text(encoding="utf-8"))
+        model = load_model(old["model_path"])
+        bench = report(model, load_hparams(old["hparams"]), old["runs"], old["wall_s"])
+    else:
+        bench = run_bench(args.model, args.edits,
+                          progress=not args.quiet and sys.stderr.isatty())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(bench, indent=1))
