@@ -240,3 +240,20 @@ def test_edit_bench_on_smollm2(tmp_path):
             assert s[key] > 0
     assert set(d["scaled"]) == {"qwen2.5-3b-instruct", "llama-3.2-3b"}
     assert json.loads(out.read_text())["runs"]["mobiedit"][0]["ledger"]["kernels"]
+
+
+def test_estimated_covariance_reweights_the_update(stories):
+    from npu_sim.editing import load_hparams
+    from npu_sim.editing.rome import estimate_c_inv, key_and_value, rank_one_update
+
+    hp = load_hparams("stories260K")
+    c_inv = estimate_c_inv(stories, 2, hp.mom2_text)
+    assert c_inv.shape == (172, 172) and np.allclose(c_inv, c_inv.T, rtol=1e-3, atol=1e-3)
+    assert np.linalg.eigvalsh(c_inv.astype(np.float64)).min() > 0
+    ids = stories.tokenizer.encode(PROMPT)
+    k, v = key_and_value(stories, 2, ids, 12)
+    w = stories.weights["blk.2.ffn_down.weight"]
+    target = v + 1.0
+    a, b = rank_one_update(w, k, k, target), rank_one_update(w, k, k, target, c_inv)
+    assert np.allclose(a @ k, target, atol=1e-3) and np.allclose(b @ k, target, atol=1e-3)
+    assert not np.allclose(a, b, atol=1e-4)          # another direction: C^-1 k* vs k*
