@@ -60,13 +60,16 @@ class Encoder:
     gate_threshold: float | None = None     # mask generators: log_alpha threshold
 
 
-def build_encoder(name: str, small: bool = False, seed: int = 0) -> Encoder:
+def build_encoder(name: str, small: bool = False, seed: int = 0,
+                  use_trained: bool = True) -> Encoder:
     """The float encoder `name`. `small=True` builds reduced architectures (tests only: a
-    1-layer, narrow PPSLU and VAE); the export command always uses the real size."""
+    1-layer, narrow PPSLU and VAE); the export command always uses the real size. Mask
+    generators carry the weights of `edgesim speech train` when it has run, unless
+    `use_trained=False` (then: initial weights from `seed`)."""
     if name not in ENCODERS:
         raise ExportError(f"unknown encoder {name!r} (known: {', '.join(ENCODERS)})")
     if name.startswith("mask_generator"):
-        return _mask_generator(name[-1].upper(), seed)
+        return _mask_generator(name[-1].upper(), seed, use_trained)
     if name == "ppslu_encoder":
         from .baselines.ppslu import PpsluConfig, build_ppslu_encoder
 
@@ -89,17 +92,17 @@ def _baseline_note(full_size: bool) -> str:
             "baselines.train's results)")
 
 
-def _mask_generator(variant: str, seed: int) -> Encoder:
+def _mask_generator(variant: str, seed: int, use_trained: bool = True) -> Encoder:
     from .mask.gate import HardConcrete
     from .mask.generator import build_mask_generator, load_trained_generator
 
-    model = load_trained_generator(variant)
+    model = load_trained_generator(variant) if use_trained else None
     trained = model is not None
     if not trained:
         model = build_mask_generator(variant, seed=seed)
     note = ("trained by `edgesim speech train`" if trained else
-            "UNTRAINED: `edgesim speech train` has not been run; the architecture is exported "
-            "with its initial weights (costs are valid, the mask is not)")
+            "UNTRAINED: initial weights (`edgesim speech train` has not been run, or they were "
+            "not asked for); costs are valid, the mask is not")
     return Encoder(f"mask_generator_{variant.lower()}", model, trained, note,
                    model.count_params(), True, HardConcrete().threshold)
 

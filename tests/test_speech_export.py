@@ -29,7 +29,7 @@ def _near_threshold_generator(name, calibration):
     """A mask generator whose gate bias is shifted so the float model keeps about half of
     the segments of real clips: then int8 rounding can flip decisions and mask agreement
     means something (the untrained bias alone keeps every segment)."""
-    enc = ex.build_encoder(name)
+    enc = ex.build_encoder(name, use_trained=False)      # independent of the cache's state
     logits = ex.float_outputs(enc.model, calibration)
     layer = enc.model.get_layer("gate_logit")
     w, b = layer.get_weights()
@@ -120,7 +120,8 @@ def _export_s(out, clips, seed, write=None):
     cal, held, note = clips
     kwargs = {"write": write} if write else {}
     return ex.export_encoders(out, ["mask_generator_s"], cal[:2], held[:2], note,
-                              progress=False, build=lambda n: ex.build_encoder(n, seed=seed),
+                              progress=False,
+                              build=lambda n: ex.build_encoder(n, seed=seed, use_trained=False),
                               **kwargs)
 
 
@@ -141,6 +142,9 @@ def test_interrupted_rename_keeps_the_old_file(tmp_path, clips, monkeypatch):
     _export_s(tmp_path, clips, seed=0)
     path = tmp_path / "mask_generator_s.tflite"
     before, manifest_before = path.read_bytes(), (tmp_path / ex.MANIFEST).read_bytes()
+    other = tmp_path.parent / (tmp_path.name + "_other")
+    _export_s(other, clips, seed=1)
+    assert (other / path.name).read_bytes() != before    # the new export would change it
 
     def crash(src, dst):
         raise OSError("power cut before rename")
@@ -257,7 +261,8 @@ def test_only_some_encoders_keeps_the_other_manifest_entries(tmp_path, clips):
     cal, held, note = clips
     first = _export_s(tmp_path, clips, seed=0)["encoders"]["mask_generator_s"]
     manifest = ex.export_encoders(tmp_path, ["mask_generator_m"], cal[:2], held[:2], note,
-                                  progress=False)
+                                  progress=False,
+                                  build=lambda n: ex.build_encoder(n, use_trained=False))
     assert set(manifest["encoders"]) == {"mask_generator_s", "mask_generator_m"}
     assert manifest["encoders"]["mask_generator_s"] == first
     assert all(ex.verify_manifest(tmp_path).values())

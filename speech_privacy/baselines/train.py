@@ -194,7 +194,9 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
     f_test = _encode(encoder, test.audio)
     t0 = time.perf_counter()
     wer = probe_asr(f_train, train.transcripts, f_test, test.transcripts, seed, progress)
-    spk_acc = probe_speaker(f_train, y_spk, f_test, test.speaker_ids(), n_spk, seed)
+    spk_acc = probe_speaker(f_train, y_spk, f_test, test.speaker_ids(), n_spk, seed,
+                            voiced_train=_voiced(train.audio, cfg.frames),
+                            voiced_test=_voiced(test.audio, cfg.frames))
     return {"architecture": "REDUCED width for training (not the real size): "
                             + _describe(cfg),
             "parameters_trained_encoder": int(encoder.count_params()),
@@ -209,6 +211,12 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
             "undertrained": True}
 
 
+def _voiced(audio: np.ndarray, frames: int) -> np.ndarray:
+    from ..export import voiced_frames
+
+    return voiced_frames(audio, frames)
+
+
 def _describe(cfg) -> str:
     return ", ".join(f"{k}={v}" for k, v in cfg.__dict__.items())
 
@@ -219,7 +227,7 @@ def _encode(encoder, audio: np.ndarray) -> np.ndarray:
 
 
 def probe_asr(f_train, t_train, f_test, t_test, seed: int = 0, progress: bool = True,
-              epochs: int = 25) -> float:
+              epochs: int = 45) -> float:
     """WER on the test features of a CTC recogniser trained on the training features."""
     import tensorflow as tf
 
@@ -264,14 +272,20 @@ def probe_asr(f_train, t_train, f_test, t_test, seed: int = 0, progress: bool = 
 
 
 def probe_speaker(f_train, y_train, f_test, y_test, n_speakers: int, seed: int = 0,
-                  epochs: int = 200) -> float:
-    """Accuracy on the test features of an MLP speaker classifier on time-mean and std."""
+                  epochs: int = 300, voiced_train=None, voiced_test=None) -> float:
+    """Accuracy on the test features of an MLP speaker classifier on the mean and standard
+    deviation over time (over the voiced frames when `voiced_*` masks [clips, frames] are
+    given, so the noise-only lead-in and padding do not dilute the voice)."""
     import tensorflow as tf
 
-    def stats(f):
-        return np.concatenate([f.mean(1), f.std(1)], axis=1)
+    def stats(f, voiced):
+        out = []
+        for i, x in enumerate(f):
+            v = x[voiced[i]] if voiced is not None and voiced[i].any() else x
+            out.append(np.concatenate([v.mean(0), v.std(0)]))
+        return np.array(out, np.float32)
 
-    a, b = stats(f_train), stats(f_test)
+    a, b = stats(f_train, voiced_train), stats(f_test, voiced_test)
     mean, std = a.mean(0), a.std(0) + 1e-6
     tf.keras.utils.set_random_seed(seed)
     L = tf.keras.layers
@@ -292,7 +306,9 @@ def reference_probes(train, test, seed: int = 0, progress: bool = True) -> dict:
     a, b = both[:len(train)], both[len(train):]
     wer = probe_asr(a, train.transcripts, b, test.transcripts, seed, progress)
     spk = probe_speaker(a, train.speaker_ids(), b, test.speaker_ids(),
-                        len(train.speaker_names()), seed)
+                        len(train.speaker_names()), seed,
+                        voiced_train=_voiced(train.audio, frames),
+                        voiced_test=_voiced(test.audio, frames))
     return {"features": "clean log-mel, 80 bands, 25 ms windows every 20 ms",
             "wer_asr_probe": round(wer, 4), "speaker_accuracy_probe": round(spk, 4),
             "speaker_chance": round(1 / len(train.speaker_names()), 4),
