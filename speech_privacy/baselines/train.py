@@ -189,12 +189,13 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
     train_s = time.perf_counter() - start
     pred = np.concatenate([model(test.audio[i:i + 32], training=False)["intent"].numpy()
                            for i in range(0, len(test), 32)]).argmax(1)
-    intent_acc = float((pred == test.intent_ids()).mean())
+    intent_acc = float((pred == _ids(test.intents, train.intent_names())).mean())
     f_train = _encode(encoder, train.audio)
     f_test = _encode(encoder, test.audio)
     t0 = time.perf_counter()
     wer = probe_asr(f_train, train.transcripts, f_test, test.transcripts, seed, progress)
-    spk_acc = probe_speaker(f_train, y_spk, f_test, test.speaker_ids(), n_spk, seed,
+    spk_acc = probe_speaker(f_train, y_spk, f_test, _ids(test.speakers, train.speaker_names()),
+                            n_spk, seed,
                             voiced_train=_voiced(train.audio, cfg.frames),
                             voiced_test=_voiced(test.audio, cfg.frames))
     return {"architecture": "REDUCED width for training (not the real size): "
@@ -209,6 +210,13 @@ def train_baseline(kind: str, train, test, seconds: float = 150.0, batch_size: i
             "speaker_chance": round(1 / n_spk, 4),
             "attack_seconds": round(time.perf_counter() - t0, 1),
             "undertrained": True}
+
+
+def _ids(labels, names: list[str]) -> np.ndarray:
+    """Label indices in the TRAINING split's sorted names: a test split's own
+    `speaker_ids()` numbers only the speakers it contains, so its ids can differ."""
+    lookup = {n: i for i, n in enumerate(names)}
+    return np.array([lookup.get(x, -1) for x in labels], np.int64)
 
 
 def _voiced(audio: np.ndarray, frames: int) -> np.ndarray:
@@ -305,7 +313,7 @@ def reference_probes(train, test, seed: int = 0, progress: bool = True) -> dict:
     both = _log_mel_targets(np.concatenate([train.audio, test.audio]), frames, mels)
     a, b = both[:len(train)], both[len(train):]
     wer = probe_asr(a, train.transcripts, b, test.transcripts, seed, progress)
-    spk = probe_speaker(a, train.speaker_ids(), b, test.speaker_ids(),
+    spk = probe_speaker(a, train.speaker_ids(), b, _ids(test.speakers, train.speaker_names()),
                         len(train.speaker_names()), seed,
                         voiced_train=_voiced(train.audio, frames),
                         voiced_test=_voiced(test.audio, frames))
