@@ -221,6 +221,9 @@ def _parse_subgraph(sg, s_index, spans, opcodes, fail) -> Subgraph:
         options = _options(op)
         in_t = [tensors[i] if i >= 0 else None for i in ins]
         out_t = [tensors[i] for i in outs]
+        problem = _layout_problem(opcode, in_t, out_t)
+        if problem:
+            raise fail(f"subgraph {s_index}: operator {o} {opcode} {problem}")
         ops.append(Operator(
             index=o, opcode=opcode, version=version, inputs=ins, outputs=outs,
             intermediates=inter, options=options,
@@ -231,6 +234,35 @@ def _parse_subgraph(sg, s_index, spans, opcodes, fail) -> Subgraph:
                     tensors=tensors, operators=tuple(ops),
                     inputs=indices(sg.InputsAsNumpy(), "input", False),
                     outputs=indices(sg.OutputsAsNumpy(), "output", False))
+
+
+#: Operators whose kernels assume a layout: {opcode: ((input position, rank), ...)}; the
+#: output must have the rank of input 0. Checked at load so that a malformed graph is a
+#: ModelFormatError here rather than an IndexError in the planner or the cost model.
+_LAYOUTS = {
+    "CONV_2D": ((0, 4), (1, 4)),
+    "DEPTHWISE_CONV_2D": ((0, 4), (1, 4)),
+    "TRANSPOSE_CONV": ((1, 4), (2, 4)),
+    "FULLY_CONNECTED": ((1, 2),),
+    "AVERAGE_POOL_2D": ((0, 4),),
+    "MAX_POOL_2D": ((0, 4),),
+}
+
+
+def _layout_problem(opcode: str, ins: list, outs: list) -> str | None:
+    """What is wrong with the operands of a layout-bound operator, or None."""
+    if not outs:
+        return "has no output"
+    for position, rank in _LAYOUTS.get(opcode, ()):
+        t = ins[position] if position < len(ins) else None
+        if t is None:
+            return f"lacks input {position}"
+        if len(t.shape) != rank:
+            return f"input {position} {t.name!r} has shape {list(t.shape)}, not rank {rank}"
+    if opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D") \
+            and len(outs[0].shape) != 4:
+        return f"output {outs[0].name!r} has shape {list(outs[0].shape)}, not rank 4"
+    return None
 
 
 def _parse_tensor(t, index, spans, fail) -> Tensor:

@@ -29,6 +29,8 @@ def count_macs(opcode: str, inputs: list, outputs: list, options: dict) -> int:
         return x.elements * math.prod(w.shape[:3]) if x is not None else 0
     if opcode == "BATCH_MATMUL":       # [.., m, k] x [.., k, n] (or transposed)
         a = inputs[0]
+        if a is None or len(a.shape) < 2:
+            return 0
         k = a.shape[-1] if not options.get("adjX") else a.shape[-2]
         return out.elements * k
     if opcode == "CONV_3D":            # weights [kd, kh, kw, Cin, Cout]

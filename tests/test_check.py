@@ -82,3 +82,27 @@ def test_report_json_keys():
                 "cycles", "latency_ms", "energy_mj", "macs", "layers", "violations"):
         assert key in d
     assert d["layers"][0]["op"] == "CONV_2D" and d["macs"] == 2_656_768
+
+
+def test_variable_batch_graph_with_scalar_tensors_is_checked(tmp_path):
+    """Keras graphs with an unknown batch carry shape arithmetic (SHAPE, STRIDED_SLICE to a
+    scalar, PACK) and reductions to scalars; planning and costing them must not fail."""
+    import numpy as np
+    import tensorflow as tf
+
+    from firmware_sim.export import convert_int8
+
+    inp = tf.keras.Input((64,))
+    x = tf.keras.layers.Lambda(lambda t: tf.reshape(t, [tf.shape(t)[0], 8, 8, 1]))(inp)
+    x = tf.keras.layers.Conv2D(4, 3)(x)
+    x = tf.keras.layers.Lambda(lambda t: t / (1.0 + tf.reduce_max(tf.abs(t))))(x)
+    x = tf.keras.layers.Softmax()(tf.keras.layers.Dense(3)(tf.keras.layers.Flatten()(x)))
+    rng = np.random.default_rng(0)
+    data = convert_int8(tf.keras.Model(inp, x),
+                        lambda: ([rng.normal(size=(1, 64)).astype(np.float32)] for _ in range(4)))
+    path = tmp_path / "variable_batch.tflite"
+    path.write_bytes(data)
+    report = check(path, "stm32h743")
+    scalars = [layer for layer in report.layers if layer.output_shape == ()]
+    assert scalars, "the graph should hold scalar tensors"
+    assert report.fits and report.macs == 6 * 6 * 9 * 4 + 144 * 3

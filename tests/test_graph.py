@@ -101,3 +101,26 @@ def test_rewritten_model_still_loads(tmp_path):
     path = tmp_path / "ok.tflite"
     path.write_bytes(_with_shape([1, 49, 10, 1]))
     assert load_graph(path).macs == PUBLISHED_MACS["kws_ref_model"]
+
+
+def _repacked(path, edit) -> bytes:
+    """The model at `path` after `edit(model_object)`, through the schema's object API."""
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(path.read_bytes(), 0))
+    edit(model)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_operator_with_wrong_operand_rank_is_a_format_error():
+    def flatten_fc_weights(model):
+        sg = model.subgraphs[0]
+        fc = next(op for op in sg.operators   # the first FULLY_CONNECTED (builtin code 9)
+                  if max(model.operatorCodes[op.opcodeIndex].builtinCode,
+                         model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode) == 9)
+        w = sg.tensors[fc.inputs[1]]
+        w.shape = [int(np.prod(w.shape))]
+
+    data = _repacked(mlperf("ad01_int8"), flatten_fc_weights)
+    with pytest.raises(ModelFormatError, match=r"FULLY_CONNECTED input 1 .* not rank 2"):
+        load_graph(data)

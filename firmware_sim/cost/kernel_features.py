@@ -112,7 +112,7 @@ def features(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
         n = y.elements
         return {"const": 1, "words": n // 4, "tail": n % 4}
     if entry == "softmax_s8":
-        d = x.shape[-1]
+        d = x.shape[-1] if x.shape and x.shape[-1] else 1
         return {"const": 1, "rows": x.elements // d, "elems": x.elements}
     if entry == "copy_s8":
         n = y.nbytes

@@ -159,7 +159,8 @@ def _op_buffers(op: Operator, sg: Subgraph, entry: dict, stack: str) -> tuple[li
     weights = sg.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
     per_channel = weights is not None and weights.quant is not None and weights.quant.per_channel
     if when == "always" or (when == "per_channel_weights" and per_channel):
-        channels = sg.tensors[op.outputs[0]].shape[-1] if op.outputs else 1
+        shape = sg.tensors[op.outputs[0]].shape if op.outputs else ()
+        channels = shape[-1] if shape else 1
         prepare += [4 * channels] * entry.get("per_channel_arrays", 0)
     if entry.get("prepare_bytes_per_input"):
         prepare.append(entry["prepare_bytes_per_input"] * sum(1 for i in op.inputs if i >= 0))
