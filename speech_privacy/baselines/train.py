@@ -124,6 +124,10 @@ def build_training_model(kind: str, n_intents: int, n_speakers: int, seed: int =
     pooled = layers.GlobalAveragePooling1D()(feats)
     intent = layers.Dense(n_intents, name="intent")(pooled)
     rev = _grad_reverse(adversary_weight)(adv_in)
+    if kind == "vae":
+        # z is unbounded: without normalising the adversaries' input, the reversed gradient
+        # lets the encoder defeat them by scaling z up until the loss is NaN (measured twice)
+        rev = layers.LayerNormalization(name="adversary_norm")(rev)
     asr = layers.Dense(BLANK + 1, name="asr")(layers.Dense(128, activation="relu")(rev))
     spk = layers.Dense(n_speakers, name="speaker")(
         layers.Dense(64, activation="relu")(layers.GlobalAveragePooling1D()(rev)))
