@@ -85,19 +85,78 @@ def test_mobiedit_ledger_counts_what_ran(mobiedit_result):
     L = mobiedit_result.ledger
     steps = L["steps"]
     assert L["early_stopped"] and 5 <= steps < 600
-    # 5 directions x 2 sides per step, one early-stopping check per step, one final loss,
-    # and one prefix pass per prompt
-    assert L["kernel_forward_passes"] == 10 * steps + steps + 1
+    # batched (the default): one invocation per step of 11 rows (the unperturbed delta, whose
+    # row 0 is the previous step's early-stopping check, and 5 directions x 2 sides), and the
+    # last one, whose row 0 is the successful check; one prefix pass per prompt
+    assert L["batched"] and L["batch"] == 11
+    assert L["kernel_invocations"] == steps + 1
+    assert L["kernel_forward_passes"] == 11 * (steps + 1)
     assert L["forward_passes"] == L["kernel_forward_passes"] + 1
+    assert L["invocations"] == L["kernel_invocations"] + 1
     k = L["kernels"][0]
     assert k["fits"] and k["passes"] == L["kernel_forward_passes"]
-    assert L["macs"] == k["passes"] * k["macs_per_pass"] + L["prefix_pass"]["macs"]
-    assert L["latency_s"] > k["passes"] * k["latency_ms_per_pass"] * 1e-3
+    assert k["invocations"] == L["kernel_invocations"]
+    assert k["macs_per_invocation"] == 11 * k["macs_per_pass"]
+    assert L["macs"] == k["invocations"] * k["macs_per_invocation"] + L["prefix_pass"]["macs"]
+    assert L["latency_s"] > k["invocations"] * k["latency_ms_per_invocation"] * 1e-3
     s = L["savings"]
-    assert s["early_stopping"]["forward_passes_saved"] == (600 - steps) * 10 - steps
+    assert s["early_stopping"]["invocations_saved"] == 600 - steps
+    assert s["early_stopping"]["forward_passes_saved"] == (600 - steps) * 11
     assert s["early_stopping"]["macs_saved"] > 0 and s["prefix_cache"]["macs_saved"] > 0
     assert s["prefix_cache"]["macs_without"] > 3 * s["prefix_cache"]["macs_with"]
     assert 0 < k["delta_step"] < 1e-3                                 # eps 1e-3 is resolvable
+
+
+def test_batched_and_unbatched_mobiedit_take_the_same_path(stories, request_sue,
+                                                           mobiedit_result):
+    """The unbatched path (one invocation per forward pass) reaches the same delta in the
+    same steps; batching cuts the invocations ~10x, and with them the latency and energy."""
+    import dataclasses
+
+    from npu_sim.editing import edit, load_hparams
+
+    hp = load_hparams("stories260K")
+    hp = dataclasses.replace(hp, mobiedit=dataclasses.replace(hp.mobiedit, batched=False))
+    r = edit(stories, request_sue, "mobiedit", hparams=hp, evaluate_metrics=False)
+    b, u = mobiedit_result.ledger, r.ledger
+    assert not u["batched"] and u["batch"] == 1
+    assert u["steps"] == b["steps"] and u["loss_history"] == b["loss_history"]
+    assert u["final_loss"] == b["final_loss"]
+    assert np.array_equal(r.model.weights["blk.2.ffn_down.weight"],
+                          mobiedit_result.model.weights["blk.2.ffn_down.weight"])
+    steps = u["steps"]
+    # 5 directions x 2 sides per step, one early-stopping check per step, one final loss
+    assert u["kernel_forward_passes"] == u["kernel_invocations"] == 10 * steps + steps + 1
+    assert u["savings"]["early_stopping"]["forward_passes_saved"] == (600 - steps) * 10 - steps
+    assert b["kernel_invocations"] * 10 < u["kernel_invocations"]
+    assert b["latency_s"] * 5 < u["latency_s"] and b["energy_j"] * 5 < u["energy_j"]
+
+
+def test_batched_kernel_rows_equal_the_unbatched_kernel(stories):
+    """Each row of the batched kernel gives exactly the unbatched kernel's int16 logits for
+    its delta (the same calibration data, hence the same static scales); its check_npu MACs
+    scale with the batch, its weight bytes do not."""
+    from npu_sim.editing.kernel import EditingKernel, KernelShape
+    from npu_sim.llm.reference import states
+    from npu_sim.llm.tf_model import TfLlama
+
+    ids = stories.tokenizer.encode(PROMPT) + [301, 425]
+    resid, ks, vs = states(stories, ids, 2)
+    args = (TfLlama(stories), KernelShape(2, 12, 4, (1, 2, 3)), resid[12:],
+            np.ascontiguousarray(ks[:, :12]), np.ascontiguousarray(vs[:, :12]), 16.0)
+    one, many = EditingKernel(*args), EditingKernel(*args, batch=11)
+    deltas = np.random.default_rng(3).normal(size=(11, 64)).astype(np.float32)
+    deltas[0] = 0
+    batched = many.logits_batch(deltas)
+    assert batched.shape == (11, 3, 512) and many.invocations == 1
+    assert many.forward_passes == 11
+    for d, row in zip(deltas, batched):
+        assert np.array_equal(one.logits(d), row)                     # exact, not approximate
+    assert np.array_equal(many.logits(deltas[1]), one.logits(deltas[1]))
+    assert many.ledger.macs == 11 * one.ledger.macs
+    # the same weight matrices; only the rope tables (constants per row) grow with the batch
+    assert one.ledger.weight_bytes < many.ledger.weight_bytes < 1.01 * one.ledger.weight_bytes
+    assert many.ledger.latency_ms < 2 * one.ledger.latency_ms
 
 
 def test_kernel_graph_is_w8a16_and_costed_like_the_config_model(stories):
@@ -192,6 +251,7 @@ def test_hparams_files(tmp_path):
 
     hp = load_hparams("stories260K")
     assert hp.layer == 2 and hp.mobiedit.directions == 5 and hp.mobiedit.eps == 1e-3
+    assert hp.mobiedit.batched
     assert hp.rome_bp.lr == 0.5 and hp.rome_bp.kl_factor == 0.0625
     smol = load_hparams("smollm2-135m")
     assert smol.model == "smollm2-135m" and smol.mobiedit.eps == 0.1

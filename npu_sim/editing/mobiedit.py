@@ -13,6 +13,13 @@ ways); the edit stops there.
 Prefix cache: one forward pass per prompt fills the residual stream leaving the edit layer
 and the later layers' K/V of the tokens before the subject; every kernel pass then computes
 only the later layers for the subject's last token onwards and the head for the target rows.
+Batching (`batched`, default on): each step's 2 x directions perturbed deltas, and the
+unperturbed delta (the early-stopping check of the previous step's result, and the loss
+history), run as the rows of ONE invocation of a batched kernel, so the int8 weights stream
+from DRAM once per step instead of once per forward pass. The rows' logits equal the unbatched
+kernel's exactly (same int16 scales, row-independent integer arithmetic), so the trajectory,
+the steps and the stopping point are those of the unbatched path; the last invocation's
+perturbation rows are computed and unused (counted as forward passes).
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     layer = hp.layer
     radius = zo.clamp_norm_factor * float(np.linalg.norm(v_init))
     seqs = edit_sequences(model, req, hp.context_templates[:max(1, zo.zo_templates)])
+    batch = 2 * zo.directions + 1 if zo.batched else None
     kernels = []
     for seq in seqs:
         resid, ks, vs = states(model, list(seq.ids), layer)
@@ -52,7 +60,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
         shape = KernelShape(layer, s, len(seq.ids) - s, tuple(r - s for r in seq.rows))
         kernels.append(EditingKernel(tfm, shape, resid[s:], np.ascontiguousarray(ks[:, :s]),
                                      np.ascontiguousarray(vs[:, :s]), radius, device,
-                                     seed=zo.seed))
+                                     seed=zo.seed, batch=batch))
 
     def loss(delta: np.ndarray) -> float:
         return float(np.mean([nll(k.logits(delta), q.target_ids)
@@ -66,10 +74,43 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                        and nll(logits, q.target_ids) <= zo.stop_nll)
         return ok
 
+    def ok(logits, q) -> bool:
+        return bool(np.array_equal(logits.argmax(-1), q.target_ids)
+                    and nll(logits, q.target_ids) <= zo.stop_nll)
+
     rng = np.random.default_rng(zo.seed)
     delta = np.zeros(cfg.dim, np.float32)
     steps, stopped, history, checks = 0, False, [], 0
-    for step in range(zo.max_steps):
+    if batch:
+        final_loss = None
+        for step in range(zo.max_steps + 1):
+            us = ([rng.standard_normal(cfg.dim).astype(np.float32)
+                   for _ in range(zo.directions)] if step < zo.max_steps else [])
+            rows = [delta] + [r for u in us for r in (delta + zo.eps * u, delta - zo.eps * u)]
+            rows += [delta] * (batch - len(rows))     # the last invocation: the final delta
+            outs = [k.logits_batch(np.stack(rows)) for k in kernels]
+            if step and zo.early_stop and step % zo.check_every == 0:
+                checks += 1                        # the previous update's result: row 0
+                if all([ok(o[0], q) for o, q in zip(outs, seqs)]):
+                    stopped = True
+            if stopped or step == zo.max_steps:
+                final_loss = float(np.mean([nll(o[0], q.target_ids)
+                                            for o, q in zip(outs, seqs)]))
+                break
+            lr = zo.lr * 0.5 * (1 + math.cos(math.pi * step / zo.max_steps))
+            losses = [float(np.mean([nll(o[r], q.target_ids) for o, q in zip(outs, seqs)]))
+                      for r in range(1 + 2 * len(us))]
+            g = np.zeros(cfg.dim, np.float64)
+            for i, u in enumerate(us):
+                lp, lm = losses[1 + 2 * i], losses[2 + 2 * i]
+                g += (lp - lm) / (2 * zo.eps) * u
+            delta = clamp((delta - lr * g).astype(np.float32), radius)
+            steps = step + 1
+            history.append(float(np.mean(losses[1:])))
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{history[-1]:.3f}")
+    for step in range(zo.max_steps if not batch else 0):
         lr = zo.lr * 0.5 * (1 + math.cos(math.pi * step / zo.max_steps))
         g = np.zeros(cfg.dim, np.float64)
         pair = []
@@ -89,16 +130,20 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
             if succeeded(delta):
                 stopped = True
                 break
-    final_loss = loss(delta)
+    if not batch:
+        final_loss = loss(delta)
 
     # -- the ledger: what ran, what it cost on the NPU, what the optimisations saved ----------
+    # (per invocation: check_npu of the graph that ran; a batched one runs `batch` deltas)
+    rows = batch or 1
     passes_per_step = 2 * zo.directions * len(seqs)
     kernel_passes = sum(k.forward_passes for k in kernels)
+    invocations = sum(k.invocations for k in kernels)
     prefix_passes = len(seqs)
     reports = [k.ledger for k in kernels]
-    latency = sum(k.forward_passes * r.latency_ms * 1e-3 for k, r in zip(kernels, reports))
-    energy = sum(k.forward_passes * r.energy_mj * 1e-3 for k, r in zip(kernels, reports))
-    kernel_macs = sum(k.forward_passes * r.macs for k, r in zip(kernels, reports))
+    latency = sum(k.invocations * r.latency_ms * 1e-3 for k, r in zip(kernels, reports))
+    energy = sum(k.invocations * r.energy_mj * 1e-3 for k, r in zip(kernels, reports))
+    kernel_macs = sum(k.invocations * r.macs for k, r in zip(kernels, reports))
     prefix = [costs.prefix_pass_cost(cfg, npu, len(q.ids)) for q in seqs]
     prefix_macs = sum(cfg.n_layers * (cfg.layer_linear_macs(len(q.ids))
                                       + cfg.attention_macs(len(q.ids), len(q.ids)))
@@ -106,9 +151,17 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     latency += sum(c.time_s for c in prefix)
     energy += sum(c.energy_j for c in prefix)
     full_macs = [costs.forward_macs(cfg, len(q.ids), len(q.target_ids)) for q in seqs]
-    pass_macs = [r.macs for r in reports]
+    pass_macs = [r.macs // rows for r in reports]
     uncached = sum(k.forward_passes * f for k, f in zip(kernels, full_macs))
     skipped_steps = zo.max_steps - steps if stopped else 0
+    if batch:       # an invocation per skipped step; the checks ride along in row 0
+        early = {"invocations_saved": skipped_steps * len(seqs),
+                 "forward_passes_saved": skipped_steps * batch * len(seqs),
+                 "macs_saved": skipped_steps * sum(r.macs for r in reports)}
+    else:
+        early = {"invocations_saved": skipped_steps * passes_per_step - checks * len(seqs),
+                 "forward_passes_saved": skipped_steps * passes_per_step - checks * len(seqs),
+                 "macs_saved": (skipped_steps * 2 * zo.directions - checks) * sum(pass_macs)}
     session = max(r.ram_bytes for r in reports)
     memory = costs.mobiedit_memory(cfg, layer, session, max(k.shape.prefix for k in kernels),
                                    max(k.shape.suffix for k in kernels))
@@ -117,17 +170,25 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
         "loss_history": [round(x, 5) for x in history], "final_loss": final_loss,
         "forward_passes": kernel_passes + prefix_passes,
         "kernel_forward_passes": kernel_passes, "prefix_forward_passes": prefix_passes,
+        "batched": bool(batch), "batch": rows, "kernel_invocations": invocations,
+        "invocations": invocations + prefix_passes,
         "check_forward_passes": checks * len(seqs),
         "macs": kernel_macs + prefix_macs,
         "memory_bytes": memory["total"], "memory": memory,
         "latency_s": latency, "energy_j": energy,
         "kernels": [{"prefix": k.shape.prefix, "suffix": k.shape.suffix,
-                     "out_rows": len(k.shape.out_rows), "macs_per_pass": r.macs,
-                     "latency_ms_per_pass": r.latency_ms, "energy_mj_per_pass": r.energy_mj,
+                     "out_rows": len(k.shape.out_rows), "batch": rows,
+                     "macs_per_pass": r.macs // rows,
+                     "latency_ms_per_pass": r.latency_ms / rows,
+                     "energy_mj_per_pass": r.energy_mj / rows,
+                     "macs_per_invocation": r.macs, "latency_ms_per_invocation": r.latency_ms,
+                     "energy_mj_per_invocation": r.energy_mj,
+                     "weight_bytes": r.weight_bytes, "dram_bytes_per_invocation": r.dram_bytes,
                      "graph_bytes": r.graph_bytes, "arena_bytes": r.arena_bytes,
                      "session_bytes": r.ram_bytes, "fits": r.fits, "ops": len(r.layers),
                      "weights_in": "vtcm" if r.weights_in_vtcm else "dram",
-                     "delta_step": k.delta_step, "passes": k.forward_passes}
+                     "delta_step": k.delta_step, "passes": k.forward_passes,
+                     "invocations": k.invocations}
                     for k, r in zip(kernels, reports)],
         "prefix_pass": {"macs": prefix_macs, "latency_s": sum(c.time_s for c in prefix),
                         "energy_j": sum(c.energy_j for c in prefix)},
@@ -136,10 +197,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                 "macs_without": uncached, "macs_with": kernel_macs + prefix_macs,
                 "macs_saved": uncached - kernel_macs - prefix_macs},
             "early_stopping": {
-                "steps_run": steps, "steps_budget": zo.max_steps,
-                "forward_passes_saved": skipped_steps * passes_per_step
-                - checks * len(seqs),
-                "macs_saved": (skipped_steps * 2 * zo.directions - checks) * sum(pass_macs)},
+                "steps_run": steps, "steps_budget": zo.max_steps, **early},
         },
     }
     return delta, ledger

@@ -163,3 +163,88 @@ class TfLlama:
             def kernel(h, delta):
                 return body(h, None, None, delta)
         return kernel
+
+    # -- batched editing kernel: several deltas in one invocation --------------------------
+    def _attention_batched(self, q, k, v, kp, vp, batch: int, queries: int, prefix: int):
+        """q [B*T, H, hd], k and v [B*T, KVH, hd] (per delta), kp and vp [P, KVH, hd] (the
+        shared prefix cache, or None): `attention` for each of the B deltas, as one
+        BATCH_MATMUL over B x KVH groups. Returns [B*T, H * hd]."""
+        c = self.cfg
+        group, kvh, hd = c.n_heads // c.n_kv_heads, c.n_kv_heads, c.head_dim
+        B, T, H = batch, queries, c.n_heads
+        keys = prefix + queries
+        # heads are kv-major (head = kv * group + g), so [B, H, T, hd] -> [B*KVH, group*T, hd]
+        qg = tf.reshape(tf.transpose(tf.reshape(q, [B, T, H, hd]), [0, 2, 1, 3]),
+                        [B * kvh, group * T, hd])
+        k4, v4 = tf.reshape(k, [B, T, kvh, hd]), tf.reshape(v, [B, T, kvh, hd])
+        if prefix:      # the prefix cache, shared by every delta (one copy per delta)
+            k4 = tf.concat([tf.concat([kp[None]] * B, axis=0), k4], axis=1)
+            v4 = tf.concat([tf.concat([vp[None]] * B, axis=0), v4], axis=1)
+        kg = tf.reshape(tf.transpose(k4, [0, 2, 1, 3]), [B * kvh, keys, hd])
+        vg = tf.reshape(tf.transpose(v4, [0, 2, 1, 3]), [B * kvh, keys, hd])
+        scores = tf.matmul(qg * (1.0 / float(np.sqrt(hd))), kg, transpose_b=True)
+        allowed = np.tril(np.ones((T, keys), bool), prefix)
+        mask = tf.constant(np.tile(allowed, (group, 1))[None].astype(np.float32))
+        floor = tf.reduce_min(scores, axis=-1, keepdims=True) - MASK_MARGIN
+        p = tf.nn.softmax(floor + (scores - floor) * mask, axis=-1)
+        out = tf.matmul(p, vg)                                      # [B*KVH, group*T, hd]
+        out = tf.transpose(tf.reshape(out, [B, H, T, hd]), [0, 2, 1, 3])
+        return tf.reshape(out, [B * T, c.q_dim])
+
+    def _block_batched(self, i: int, x, cos, sin, kp, vp, batch: int, queries: int):
+        """`block` on x [B*T, D] (B deltas' suffix rows), against a shared prefix cache."""
+        c, L = self.cfg, self.layers[i]
+        BT = x.shape[0]
+        h = self.rms(x, L["attn_norm"])
+        q = self.rope(tf.reshape(tf.matmul(h, L["q"]), [BT, c.n_heads, c.head_dim]), cos, sin)
+        k = self.rope(tf.reshape(tf.matmul(h, L["k"]), [BT, c.n_kv_heads, c.head_dim]),
+                      cos, sin)
+        v = tf.reshape(tf.matmul(h, L["v"]), [BT, c.n_kv_heads, c.head_dim])
+        P = 0 if kp is None else kp.shape[0]
+        x = x + tf.matmul(self._attention_batched(q, k, v, kp, vp, batch, queries, P), L["o"])
+        h = self.rms(x, L["ffn_norm"])
+        key = tf.nn.silu(tf.matmul(h, L["gate"])) * tf.matmul(h, L["up"])
+        return x + tf.matmul(key, L["down"])
+
+    def kernel_batched(self, layer: int, prefix: int, suffix: int, out_rows: tuple[int, ...],
+                       batch: int):
+        """`kernel` for `batch` deltas in one graph (e.g. the 2 x directions perturbations of
+        one ZO step): inputs h [suffix, D] and the prefix cache as in `kernel` (shared by
+        every delta), delta [batch, D]; output [batch, len(out_rows), vocab], row b being
+        what `kernel` gives for delta[b]. The weights are read once per invocation; MACs and
+        activations scale with `batch`."""
+        c = self.cfg
+        n = c.n_layers - layer - 1
+        B = int(batch)
+        cos, sin = rope_tables(c, np.arange(prefix, prefix + suffix))
+        cos = tf.constant(np.tile(cos, (B, 1))[:, None, :])
+        sin = tf.constant(np.tile(sin, (B, 1))[:, None, :])
+        rows = list(out_rows)
+        lo, hi = rows[0], rows[-1] + 1
+        assert rows == list(range(lo, hi)), "out_rows must be consecutive"
+        onehot = np.zeros((1, suffix, 1), np.float32)
+        onehot[0, 0] = 1.0
+
+        def body(h, kc, vc, delta):
+            x = h[None] + tf.constant(onehot) * tf.reshape(delta, [B, 1, c.dim])
+            x = tf.reshape(x, [B * suffix, c.dim])
+            for j in range(n):
+                kp = None if kc is None else kc[j]
+                vp = None if vc is None else vc[j]
+                x = self._block_batched(layer + 1 + j, x, cos, sin, kp, vp, B, suffix)
+            x = tf.reshape(tf.reshape(x, [B, suffix, c.dim])[:, lo:hi], [B * (hi - lo), c.dim])
+            return tf.reshape(self.logits(x), [B, hi - lo, c.vocab])
+
+        spec_h = tf.TensorSpec([suffix, c.dim], tf.float32, name="h")
+        spec_d = tf.TensorSpec([B, c.dim], tf.float32, name="delta")
+        if prefix and n:
+            spec_c = tf.TensorSpec([n, prefix, c.n_kv_heads, c.head_dim], tf.float32)
+
+            @tf.function(input_signature=[spec_h, spec_c, spec_c, spec_d])
+            def kernel(h, k_cache, v_cache, delta):
+                return body(h, k_cache, v_cache, delta)
+        else:
+            @tf.function(input_signature=[spec_h, spec_d])
+            def kernel(h, delta):
+                return body(h, None, None, delta)
+        return kernel
