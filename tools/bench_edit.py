@@ -67,9 +67,27 @@ def ratios(bp: dict, zo: dict, prefix: str = "") -> dict:
             "latency_ratio": bp[prefix + "mean_latency_s"] / zo[prefix + "mean_latency_s"]}
 
 
+def _mode_counts(L: dict, k: dict, directions: int) -> dict:
+    """Kernel runs of one prompt's kernel in both modes for a run's trajectory (the same in
+    both: the batched rows equal the unbatched passes): unbatched, 2 x directions passes per
+    step, one per early-stopping check and one final loss; batched, one invocation of
+    2 x directions + 1 rows per step and one more (the last check / the final loss)."""
+    n_kernels = max(1, len(L["kernels"]))
+    checks = L.get("check_forward_passes", 0) // n_kernels
+    steps = L["steps"]
+    return {"unbatched": (1, 2 * directions * steps + checks + 1),
+            "batched": (2 * directions + 1, steps + 1)}
+
+
+def _mode(L: dict) -> str:
+    return "batched" if L.get("batched") else "unbatched"
+
+
 def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd8gen3_cpu",
           ops_per_layer: float = 40.0, layer: int | None = None) -> dict:
-    """Both methods on a config alone, with the real run's measured steps and shapes."""
+    """Both methods on a config alone, with the real run's measured steps and shapes; MobiEdit
+    in the run's mode (top level) and in both modes (`modes`: unbatched, one invocation per
+    forward pass; batched, one invocation per ZO step)."""
     from npu_sim.devices import load_cpu, load_npu
     from npu_sim.editing import costs
     from npu_sim.llm.model import load_config
@@ -79,73 +97,71 @@ def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd
     directions = hp.mobiedit.directions
     npu, cpu = load_npu(npu_name), load_cpu(cpu_name)
     zo_rows, bp_rows = runs["mobiedit"], runs["rome-bp"]
-    zo_lat, zo_en, zo_mem, bp_lat, bp_en, bp_mem = [], [], [], [], [], []
-    b_lat, b_en = [], []
+    per_mode = {m: {"lat": [], "en": [], "mem": []} for m in ("unbatched", "batched")}
+    bp_lat, bp_en, bp_mem = [], [], []
     for z, b in zip(zo_rows, bp_rows):
-        lat = en = blat = ben = 0.0
-        session = 0
         L = z["ledger"]
-        for k in L["kernels"]:
-            kc = costs.kernel_cost_from_config(cfg, npu, layer, k["prefix"], k["suffix"],
-                                               k["out_rows"], ops_per_layer)
-            lat += kc.latency_s * k["passes"]
-            en += kc.energy_j * k["passes"]
-            session = max(session, kc.session_bytes)
-            pc = costs.prefix_pass_cost(cfg, npu, k["prefix"] + k["suffix"])
-            lat, en = lat + pc.time_s, en + pc.energy_j
-            # what-if: each step's 2 x directions perturbations in one batched invocation
-            batch = 2 * directions
-            kb = costs.kernel_cost_from_config(cfg, npu, layer, k["prefix"], k["suffix"],
-                                               k["out_rows"], ops_per_layer, batch=batch)
-            singles = k["passes"] - L["steps"] * batch
-            blat += L["steps"] * kb.latency_s + singles * kc.latency_s + pc.time_s
-            ben += L["steps"] * kb.energy_j + singles * kc.energy_j + pc.energy_j
-        b_lat.append(blat), b_en.append(ben)
-        mem = costs.mobiedit_memory(cfg, layer, session,
-                                    max(k["prefix"] for k in z["ledger"]["kernels"]),
-                                    max(k["suffix"] for k in z["ledger"]["kernels"]))["total"]
-        zo_lat.append(lat), zo_en.append(en), zo_mem.append(mem)
+        for mode, acc in per_mode.items():
+            lat = en = 0.0
+            session = 0
+            for k in L["kernels"]:
+                batch, invocations = _mode_counts(L, k, directions)[mode]
+                kc = costs.kernel_cost_from_config(cfg, npu, layer, k["prefix"], k["suffix"],
+                                                   k["out_rows"], ops_per_layer, batch=batch)
+                pc = costs.prefix_pass_cost(cfg, npu, k["prefix"] + k["suffix"])
+                lat += kc.latency_s * invocations + pc.time_s
+                en += kc.energy_j * invocations + pc.energy_j
+                session = max(session, kc.session_bytes)
+            mem = costs.mobiedit_memory(cfg, layer, session,
+                                        max(k["prefix"] for k in L["kernels"]),
+                                        max(k["suffix"] for k in L["kernels"]))["total"]
+            acc["lat"].append(lat), acc["en"].append(en), acc["mem"].append(mem)
         c = b["ledger"]["cost"]
         t = costs.bp_totals(cfg, cpu, layer, c["sequences"], b["steps"], c.get("head_rows"))
         bp_lat.append(t.latency_s), bp_en.append(t.energy_j), bp_mem.append(t.memory_bytes)
-    zo = {"memory_bytes": max(zo_mem), "mean_latency_s": _mean(zo_lat),
-          "mean_energy_j": _mean(zo_en)}
     bp = {"memory_bytes": max(bp_mem), "mean_latency_s": _mean(bp_lat),
           "mean_energy_j": _mean(bp_en)}
-    batched = {"memory_bytes": max(zo_mem), "mean_latency_s": _mean(b_lat),
-               "mean_energy_j": _mean(b_en)}
+    modes = {}
+    for mode, acc in per_mode.items():
+        zo = {"memory_bytes": max(acc["mem"]), "mean_latency_s": _mean(acc["lat"]),
+              "mean_energy_j": _mean(acc["en"])}
+        modes[mode] = {"mobiedit": zo, **ratios(bp, zo)}
+    mode = _mode(zo_rows[0]["ledger"])
     return {"config": cfg.name, "params": cfg.n_params, "edit_layer": cfg_layer,
-            "mobiedit": zo, "rome-bp": bp, **ratios(bp, zo),
-            "what_if_batched_directions": {
-                "note": f"cost model only: the {2 * directions} perturbed deltas of a ZO step "
-                "in one invocation, so the weights stream from DRAM once per step",
-                "mobiedit": batched, **ratios(bp, batched)}}
+            "mobiedit_mode": mode, "mobiedit": modes[mode]["mobiedit"], "rome-bp": bp,
+            **ratios(bp, modes[mode]["mobiedit"]), "modes": modes}
 
 
-def _real_what_if(cfg, runs, hp, ops_per_layer, real) -> dict:
-    """The real model's measured runs with each ZO step's perturbations batched (cost model
-    only; the BP side is the measured one)."""
+def _real_other_mode(cfg, runs, hp, ops_per_layer, real) -> dict:
+    """The real model's measured trajectories costed in the mode they did not run in, from
+    the config-only kernel model (the BP side is the measured one)."""
     from npu_sim.devices import load_npu
     from npu_sim.editing import costs
 
     npu = load_npu("sd8gen3_htp")
-    batch = 2 * hp.mobiedit.directions
-    lat, en = [], []
+    other = "unbatched" if _mode(runs["mobiedit"][0]["ledger"]) == "batched" else "batched"
+    lat, en, mem = [], [], []
     for z in runs["mobiedit"]:
         L = z["ledger"]
         t = e = 0.0
+        session = 0
         for k in L["kernels"]:
-            kb = costs.kernel_cost_from_config(cfg, npu, hp.layer, k["prefix"], k["suffix"],
+            batch, invocations = _mode_counts(L, k, hp.mobiedit.directions)[other]
+            kc = costs.kernel_cost_from_config(cfg, npu, hp.layer, k["prefix"], k["suffix"],
                                                k["out_rows"], ops_per_layer, batch=batch)
-            singles = k["passes"] - L["steps"] * batch
-            t += L["steps"] * kb.latency_s + singles * k["latency_ms_per_pass"] * 1e-3
-            e += L["steps"] * kb.energy_j + singles * k["energy_mj_per_pass"] * 1e-3
+            t += invocations * kc.latency_s
+            e += invocations * kc.energy_j
+            session = max(session, kc.session_bytes)
         t += L["prefix_pass"]["latency_s"]
         e += L["prefix_pass"]["energy_j"]
         lat.append(t), en.append(e)
-    batched = {"memory_bytes": real["mobiedit"]["memory_bytes"], "mean_latency_s": _mean(lat),
-               "mean_energy_j": _mean(en)}
-    return {"mobiedit": batched, **ratios(real["rome-bp"], batched)}
+        m = dict(L["memory"])
+        m["kernel_session_bytes"] = session
+        mem.append(sum(v for key, v in m.items() if key != "total"))
+    zo = {"memory_bytes": max(mem), "mean_latency_s": _mean(lat), "mean_energy_j": _mean(en)}
+    return {"mode": other, "note": "cost model only (kernel_cost_from_config), the measured "
+            "trajectories: the batched rows equal the unbatched passes", "mobiedit": zo,
+            **ratios(real["rome-bp"], zo)}
 
 
 def _edit_layer(config_name: str) -> int:
@@ -158,7 +174,7 @@ def _edit_layer(config_name: str) -> int:
 
 
 def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress: bool = True,
-              log=sys.stderr) -> dict:
+              log=sys.stderr, batched: bool | None = None) -> dict:
     from npu_sim.editing import _hparams_name, edit, load_hparams
     from npu_sim.llm import load_model
     from npu_sim.llm.tf_model import TfLlama
@@ -166,6 +182,11 @@ def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress:
     t0 = time.time()
     model = load_model(model_name)
     hp = load_hparams(_hparams_name(model))
+    if batched is not None:
+        import dataclasses
+
+        hp = dataclasses.replace(hp, mobiedit=dataclasses.replace(hp.mobiedit,
+                                                                  batched=batched))
     tfm = TfLlama(model)
     requests = load_edit_set()[:n_edits] if n_edits else load_edit_set()
     baseline: dict = {}
@@ -217,12 +238,18 @@ def report(model, hp, runs: dict, wall_s: float) -> dict:
              "macs_config_over_graph": _mean([e.macs / k["macs_per_pass"]
                                               for e, k in zip(est, kernels)])}
     scaled = {name: scale(name, runs, hp, ops_per_layer=ops_per_layer) for name in SCALED}
-    real["what_if_batched_directions"] = _real_what_if(model.config, runs, hp, ops_per_layer,
-                                                       real)
+    real["mobiedit_mode"] = _mode(zo_runs[0]["ledger"])
+    real["other_mode"] = _real_other_mode(model.config, runs, hp, ops_per_layer, real)
+    invocations = {"mean_forward_passes": _mean([r["forward_passes"] for r in zo_runs]),
+                   "mean_invocations": _mean([r["ledger"].get("invocations",
+                                                              r["forward_passes"])
+                                              for r in zo_runs]),
+                   "batch": zo_runs[0]["ledger"].get("batch", 1)}
     return {"model": model.config.name, "model_path": model.path, "edit_layer": hp.layer,
             "hparams": hp.source, "edits": len(runs["mobiedit"]),
             "real": real, "memory_ratio": real["memory_ratio"],
             "energy_ratio": real["energy_ratio"], "latency_ratio": real["latency_ratio"],
+            "mobiedit_mode": real["mobiedit_mode"], "mobiedit_invocations": invocations,
             "early_stopping": early, "prefix_cache": prefix, "kernel_model_check": check,
             "scaled": scaled, "runs": runs, "wall_s": round(wall_s, 1)}
 
@@ -239,23 +266,27 @@ def format_bench(b: dict) -> str:
                      ("mean_energy_j", "{:.4g}")):
         vals = [fmt.format(r[m][key]) if r[m][key] is not None else "-" for m in METHODS]
         lines.append(f"{key:22s} {vals[0]:>14s} {vals[1]:>14s}")
+    inv = b["mobiedit_invocations"]
+    lines.append(f"MobiEdit {b['mobiedit_mode']}: {inv['mean_forward_passes']:.0f} forward "
+                 f"passes in {inv['mean_invocations']:.0f} NPU invocations per edit (batch "
+                 f"{inv['batch']})")
     lines.append(f"ratios BP/MobiEdit: memory {b['memory_ratio']:.2f}, energy "
                  f"{b['energy_ratio']:.2f}, latency {b['latency_ratio']:.2f}")
     e, p = b["early_stopping"], b["prefix_cache"]
     lines.append(f"early stopping saved {e['forward_passes_saved']:,} forward passes, "
                  f"{e['macs_saved']:.3g} MACs; prefix cache saved {p['macs_saved']:.3g} of "
                  f"{p['macs_without']:.3g} MACs")
-    w = r["what_if_batched_directions"]
-    lines.append(f"  what-if, each ZO step's perturbations batched: energy "
+    w = r["other_mode"]
+    lines.append(f"  {w['mode']} (cost model): memory {w['memory_ratio']:.2f}, energy "
                  f"{w['energy_ratio']:.2f}, latency {w['latency_ratio']:.2f}")
     for name, s in b["scaled"].items():
         lines.append(f"{s['config']:22s} memory {s['mobiedit']['memory_bytes'] / 2**30:.2f} vs "
                      f"{s['rome-bp']['memory_bytes'] / 2**30:.2f} GiB, ratios memory "
                      f"{s['memory_ratio']:.2f}, energy {s['energy_ratio']:.2f}, latency "
                      f"{s['latency_ratio']:.2f}")
-        w = s["what_if_batched_directions"]
-        lines.append(f"  what-if, each ZO step's perturbations batched: energy "
-                     f"{w['energy_ratio']:.2f}, latency {w['latency_ratio']:.2f}")
+        for mode, w in s["modes"].items():
+            lines.append(f"  {mode:9s}: memory {w['memory_ratio']:.2f}, energy "
+                         f"{w['energy_ratio']:.2f}, latency {w['latency_ratio']:.2f}")
     return "\n".join(lines)
 
 
@@ -269,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "out" / "bench_edit.json"))
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--unbatched", action="store_true", help="MobiEdit with one NPU invocation "
+                   "per forward pass (default: each ZO step's perturbations in one batched "
+                   "invocation)")
     p.add_argument("--rescore", metavar="JSON", help="summarise the runs recorded in an earlier "
                    "bench JSON again (cost model and scaling) instead of editing")
     args = p.parse_args(argv)
@@ -283,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         bench = report(model, load_hparams(old["hparams"]), old["runs"], old["wall_s"])
     else:
         bench = run_bench(args.model, args.edits,
-                          progress=not args.quiet and sys.stderr.isatty())
+                          progress=not args.quiet and sys.stderr.isatty(),
+                          batched=False if args.unbatched else None)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(bench, indent=1))

@@ -38,6 +38,8 @@ def add_parser(subparsers) -> None:
                    help="an unrelated prompt for the locality metric (repeatable)")
     e.add_argument("--hparams", help="editing hyperparameters (.toml; default: the model's "
                    "file in npu_sim/editing/hparams)")
+    e.add_argument("--unbatched", action="store_true", help="mobiedit: one NPU invocation "
+                   "per forward pass (default: each ZO step's perturbations batched in one)")
     e.add_argument("--edits", type=int, help="bench: how many edits of the set to run")
     e.add_argument("--out", help="bench: where to write the JSON (default "
                    "out/bench_edit.json)")
@@ -58,7 +60,7 @@ def run(args) -> int:
 
         argv = ["--model", args.model] + (["--edits", str(args.edits)] if args.edits else []) \
             + (["--out", args.out] if args.out else []) + (["--json"] if args.json else []) \
-            + (["--quiet"] if args.quiet else [])
+            + (["--quiet"] if args.quiet else []) + (["--unbatched"] if args.unbatched else [])
         return bench_main(argv)
     missing = [f"--{n}" for n in ("subject", "prompt", "target") if not getattr(args, n)]
     if missing:
@@ -68,7 +70,20 @@ def run(args) -> int:
 
     req = EditRequest(args.subject, args.prompt, args.target,
                       paraphrases=tuple(args.paraphrase), neighborhood=tuple(args.unrelated))
-    result = edit(args.model, req, args.method, hparams=args.hparams, device=args.device,
+    hparams = args.hparams
+    if args.unbatched:
+        import dataclasses
+
+        from npu_sim.editing import load_hparams
+        from npu_sim.editing import _hparams_name
+        from npu_sim.llm import load_model
+
+        model = load_model(args.model)
+        hp = load_hparams(hparams or _hparams_name(model))
+        hparams = dataclasses.replace(hp, mobiedit=dataclasses.replace(hp.mobiedit,
+                                                                       batched=False))
+        args.model = model
+    result = edit(args.model, req, args.method, hparams=hparams, device=args.device,
                   progress=not args.quiet and sys.stderr.isatty())
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -86,8 +101,9 @@ def format_result(r) -> str:
         f"{r.continuation!r} (before: {r.before!r})",
         f"metrics      efficacy {d['efficacy']:.2f}, generalization "
         f"{_f(d.get('generalization'))}, locality {_f(d.get('locality'))}",
-        f"steps        {L['steps']}, forward passes {L['forward_passes']:,}, "
-        f"MACs {int(L['macs']):,}",
+        f"steps        {L['steps']}, forward passes {L['forward_passes']:,}"
+        + (f" in {L['invocations']:,} NPU invocations (batch {L['batch']})"
+           if "invocations" in L else "") + f", MACs {int(L['macs']):,}",
         f"memory       {int(L['memory_bytes']):,} B ({L['memory_bytes'] / 2**20:.1f} MiB)",
         f"latency      {L['latency_s']:.4f} s",
         f"energy       {L['energy_j']:.6f} J",
