@@ -228,6 +228,13 @@ def test_scaling_to_3b_configs_from_measured_runs(stories, mobiedit_result, bp_r
     assert zo["mean_latency_s"] > 10 * mobiedit_result.ledger["latency_s"]
     for key in ("memory_ratio", "energy_ratio", "latency_ratio"):
         assert out[key] > 0
+    # the run was batched; both modes are costed on the same trajectory: one invocation per
+    # step streams the 3B model's weights once instead of ~11 times
+    assert out["mobiedit_mode"] == "batched"
+    assert out["mobiedit"] == out["modes"]["batched"]["mobiedit"]
+    m = out["modes"]
+    assert m["batched"]["energy_ratio"] > 3 * m["unbatched"]["energy_ratio"]
+    assert m["batched"]["latency_ratio"] > 3 * m["unbatched"]["latency_ratio"]
 
 
 def test_bp_costs_scale_with_the_model():
