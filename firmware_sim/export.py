@@ -16,11 +16,19 @@ import numpy as np
 
 def atomic_write(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` via a temporary file in the same folder and a rename, so an
-    interrupted write never leaves a truncated file behind."""
+    interrupted write never leaves a truncated file behind. The file gets the mode of the
+    file it replaces, else the umask's default (mkstemp alone would leave it 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
