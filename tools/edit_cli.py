@@ -74,8 +74,7 @@ def run(args) -> int:
     if args.unbatched:
         import dataclasses
 
-        from npu_sim.editing import load_hparams
-        from npu_sim.editing import _hparams_name
+        from npu_sim.editing import _hparams_name, load_hparams
         from npu_sim.llm import load_model
 
         model = load_model(args.model)
