@@ -22,12 +22,18 @@ def mlperf(name: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def demo_model(tmp_path_factory) -> Path:
-    """The project's own exported INT8 model (built once per session)."""
-    import os
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """One fresh edgesim cache for the whole run, whatever the order of the tests: nothing
+    is read from (or written to) the user's ~/.cache/edgesim, as on a CI machine."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGESIM_CACHE", str(tmp_path_factory.mktemp("edgesim-cache")))
+        yield
 
+
+@pytest.fixture(scope="session")
+def demo_model() -> Path:
+    """The project's own exported INT8 model (built once per session)."""
     from firmware_sim.demo_model import demo_model_path
 
-    os.environ["EDGESIM_CACHE"] = str(tmp_path_factory.mktemp("edgesim-cache"))
     return demo_model_path()

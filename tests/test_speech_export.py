@@ -25,6 +25,10 @@ def clips():
     return cal, held, note
 
 
+#: The encoders the `exported` fixture built, by name (their float models).
+_BUILT = {}
+
+
 def _near_threshold_generator(name, calibration):
     """A mask generator whose gate bias is shifted so the float model keeps about half of
     the segments of real clips: then int8 rounding can flip decisions and mask agreement
@@ -44,8 +48,11 @@ def exported(tmp_path_factory, clips):
 
     def build(name):
         if name.startswith("mask_generator"):
-            return _near_threshold_generator(name, cal)
-        return ex.build_encoder(name, small=True)
+            enc = _near_threshold_generator(name, cal)
+        else:
+            enc = ex.build_encoder(name, small=True)
+        _BUILT[name] = enc
+        return enc
 
     manifest = ex.export_encoders(out, ex.ENCODERS, cal, held, note, progress=False,
                                   build=build)
@@ -74,16 +81,38 @@ def test_every_file_reloads_as_int8_and_matches_the_manifest(exported):
     assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
 
 
-def test_int8_agrees_with_the_float_model(exported):
-    """Thresholds sit below the measured figures (mask agreement 0.89-0.91 with gates tuned
-    onto the threshold; VAE cosine 0.99; PPSLU cosine on voiced frames 0.77, its per-frame
-    layer norm amplifies int8 error on near-silent frames)."""
-    enc = exported[1]["encoders"]
+def test_int8_agrees_with_the_float_model(exported, clips):
+    """Every segment whose float gate logit lies more than 10 output quantisation steps from
+    the threshold gets the same keep/drop decision in int8 (closer ones may flip: the gate
+    bias is set so that half the segments sit near the threshold). Other thresholds sit
+    below the measured figures (VAE cosine 0.99; PPSLU cosine on voiced frames 0.77, its
+    per-frame layer norm amplifies int8 error on near-silent frames)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, manifest = exported
+    held = clips[1]
+    enc = manifest["encoders"]
     for name in ("mask_generator_s", "mask_generator_m"):
         a = enc[name]["agreement"]
-        assert a["mask_agreement"] >= 0.8, (name, a)
         assert 0.2 < a["kept_float"] < 0.9, a       # the test really is near the threshold
         assert a["relative_rmse"] < 0.02, a
+        built = _BUILT[name]
+        it = Interpreter(model_path=str(out / f"{name}.tflite"))
+        it.allocate_tensors()
+        i, o = it.get_input_details()[0], it.get_output_details()[0]
+        (si, zi), (so, zo) = i["quantization"], o["quantization"]
+        clear_share = []
+        for clip in held:
+            q = np.clip(np.round(clip / si) + zi, -128, 127).astype(np.int8)[None]
+            it.set_tensor(i["index"], q)
+            it.invoke()
+            int8 = (it.get_tensor(o["index"]).astype(np.float32) - zo) * so
+            ref = built.model(clip[None].astype(np.float32)).numpy()
+            clear = np.abs(ref - built.gate_threshold) > 10 * so
+            clear_share.append(clear.mean())
+            np.testing.assert_array_equal((int8 > built.gate_threshold)[clear],
+                                          (ref > built.gate_threshold)[clear])
+        assert np.mean(clear_share) > 0.02, (name, clear_share)   # decisions were compared
     assert enc["vae_encoder"]["agreement"]["cosine"] >= 0.95
     assert enc["ppslu_encoder"]["agreement"]["cosine_voiced"] >= 0.6
 
