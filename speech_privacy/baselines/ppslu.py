@@ -64,10 +64,7 @@ class PpsluConfig:
     @property
     def frames(self) -> int:
         """Output frames for a clip of `samples` samples (199 for 4 s at 16 kHz)."""
-        n = self.samples
-        for k, s in zip(self.conv_kernels, self.conv_strides):
-            n = (n - k) // s + 1
-        return n
+        return conv_frames(self.samples, self.conv_kernels, self.conv_strides)
 
     @property
     def full_size(self) -> bool:
@@ -198,6 +195,14 @@ def transformer_layer(x, heads: int, ffn: int, activation: str = "gelu", dropout
     if dropout:
         f = layers.Dropout(dropout, name=f"{name}_ffn_dropout")(f)
     return LayerNorm(name=f"{name}_norm2")(layers.Add(name=f"{name}_residual2")([x, f]))
+
+
+def conv_frames(samples: int, kernels, strides) -> int:
+    """Frames out of a stack of unpadded 1-D convolutions (kernel k, stride s) over `samples`."""
+    n = samples
+    for k, s in zip(kernels, strides):
+        n = (n - k) // s + 1
+    return n
 
 
 def conv_feature_extractor(audio, channels: int, kernels, strides, prefix: str = "conv"):

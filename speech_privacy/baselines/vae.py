@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from .ppslu import LayerNorm, conv_feature_extractor  # noqa: F401  (LayerNorm: custom object)
+from .ppslu import LayerNorm, conv_feature_extractor, conv_frames  # noqa: F401  (LayerNorm: custom object)
 
 N_MELS = 80
 
@@ -55,10 +55,8 @@ class VaeConfig:
 
     @property
     def frames(self) -> int:
-        n = self.samples
-        for k, s in zip(self.conv_kernels, self.conv_strides):
-            n = (n - k) // s + 1
-        return n
+        """Output frames for a clip of `samples` samples."""
+        return conv_frames(self.samples, self.conv_kernels, self.conv_strides)
 
     @property
     def full_size(self) -> bool:
