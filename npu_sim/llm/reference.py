@@ -8,7 +8,7 @@ Rotary embeddings rotate interleaved pairs (2i, 2i+1), as llama.cpp's GGUF weigh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,13 +49,16 @@ class Trace:
 
     keys: np.ndarray | None = None      # [T, ffn]
     values: np.ndarray | None = None    # [T, dim]
+    resid: np.ndarray | None = None     # residual stream leaving the layer [T, dim]
+    rotated_kv: list = field(default_factory=list)   # (k, v) [T, KVH, hd] of every layer
 
 
 def forward(model: LlamaModel, ids: list[int] | np.ndarray, *, edit_layer: int | None = None,
             edit_pos: int | None = None, delta: np.ndarray | None = None,
             trace: Trace | None = None) -> np.ndarray:
     """Logits [T, vocab] (float32) of token ids `ids`. With `edit_layer`: add `delta` to that
-    layer's MLP output at position `edit_pos`, and/or fill `trace` there."""
+    layer's MLP output at position `edit_pos`, and/or fill `trace` there (and with it the
+    rope-rotated keys and values of every layer)."""
     cfg = model.config
     ids = np.asarray(ids, dtype=np.int64)
     T = len(ids)
@@ -70,6 +73,8 @@ def forward(model: LlamaModel, ids: list[int] | np.ndarray, *, edit_layer: int |
         k = (h @ model.w("attn_k", i).T).reshape(T, cfg.n_kv_heads, cfg.head_dim)
         v = (h @ model.w("attn_v", i).T).reshape(T, cfg.n_kv_heads, cfg.head_dim)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if trace is not None:
+            trace.rotated_kv.append((k, v))
         k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
         scores = np.einsum("qhd,khd->hqk", q, k) * scale + causal
         scores -= scores.max(-1, keepdims=True)
@@ -86,6 +91,8 @@ def forward(model: LlamaModel, ids: list[int] | np.ndarray, *, edit_layer: int |
             if delta is not None:
                 out[edit_pos] += delta
         x = x + out
+        if i == edit_layer and trace is not None:
+            trace.resid = x.copy()
     x = rms_norm(x, model.w("output_norm.weight"), cfg.eps)
     return (x @ model.head.T).astype(np.float32)
 
@@ -96,37 +103,14 @@ def states(model: LlamaModel, ids: list[int], layer: int) -> tuple[np.ndarray, n
     leaving `layer` [T, D], and the rope-rotated keys and values of the later layers
     [layers after `layer`, T, KVH, hd], all without the edit (an edit at position s leaves
     everything before s, and `layer` itself, unchanged)."""
-    cfg = model.config
-    ids = np.asarray(ids, dtype=np.int64)
-    T = len(ids)
-    x = model.w("token_embd.weight")[ids].astype(np.float32)
-    cos, sin = rope_tables(cfg, np.arange(T))
-    group = cfg.n_heads // cfg.n_kv_heads
-    scale = np.float32(1.0 / np.sqrt(cfg.head_dim))
-    causal = np.triu(np.full((T, T), -np.inf, dtype=np.float32), 1)
-    resid, ks, vs = None, [], []
-    for i in range(cfg.n_layers):
-        h = rms_norm(x, model.w("attn_norm", i), cfg.eps)
-        q = (h @ model.w("attn_q", i).T).reshape(T, cfg.n_heads, cfg.head_dim)
-        k = (h @ model.w("attn_k", i).T).reshape(T, cfg.n_kv_heads, cfg.head_dim)
-        v = (h @ model.w("attn_v", i).T).reshape(T, cfg.n_kv_heads, cfg.head_dim)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        if i > layer:
-            ks.append(k)
-            vs.append(v)
-        kr, vr = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
-        scores = np.einsum("qhd,khd->hqk", q, kr) * scale + causal
-        p = np.exp(scores - scores.max(-1, keepdims=True))
-        p /= p.sum(-1, keepdims=True)
-        x = x + np.einsum("hqk,khd->qhd", p, vr).reshape(T, cfg.q_dim) @ \
-            model.w("attn_output", i).T
-        h = rms_norm(x, model.w("ffn_norm", i), cfg.eps)
-        x = x + (silu(h @ model.w("ffn_gate", i).T) * (h @ model.w("ffn_up", i).T)) @ \
-            model.w("ffn_down", i).T
-        if i == layer:
-            resid = x.copy()
-    empty = np.zeros((0, T, cfg.n_kv_heads, cfg.head_dim), np.float32)
-    return resid, (np.stack(ks) if ks else empty), (np.stack(vs) if vs else empty)
+    trace = Trace()
+    forward(model, ids, edit_layer=layer, trace=trace)
+    later = trace.rotated_kv[layer + 1:]
+    if not later:
+        empty = np.zeros((0, len(ids), model.config.n_kv_heads, model.config.head_dim),
+                         np.float32)
+        return trace.resid, empty, empty
+    return trace.resid, np.stack([k for k, _ in later]), np.stack([v for _, v in later])
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
