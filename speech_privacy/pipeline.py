@@ -2,9 +2,11 @@
 attacks on masked audio, and the results JSON and privacy/utility plot.
 
 Stages (on the default corpus's train split; every figure on its test split):
-  1. local SLU on clean clips (the intent model whose output the mask must preserve),
+  1. local SLU (the intent model whose output the mask must preserve), on clean clips and,
+     by default, clips with random segments zeroed (TrainConfig.slu_drop),
   2. ASR attacker (CTC) on clean clips, speaker classifier on clean clips (references),
-  3. mask generators S and M with the DiffMask objective against the local SLU,
+  3. mask generators S and M with the DiffMask objective against the local SLU (gate noise
+     annealed, TrainConfig.mask_anneal),
   4. per masker (S, M, Random at `random_ratio`): deterministic masks, the cloud SLU
      fine-tuned on masked train clips, the clean ASR's WER on masked test clips, the adaptive
      ASR (the clean ASR fine-tuned on masked train clips) and a speaker classifier trained on
@@ -41,11 +43,23 @@ class TrainConfig:
     segments: int = 100
     gamma: float = 0.15
     variants: tuple[str, ...] = ("S", "M")
-    slu_epochs: int = 40
+    slu_epochs: int = 80          # twice the clean-only budget: it also learns sparse audio
     asr_epochs: int = 35
     mask_steps: int = 1000
     mask_batch: int = 16
     mask_lr: float = 3e-3
+    # The local SLU is trained with segment-drop augmentation (a random 40-90% of the
+    # segments zeroed on all but `slu_clean_share` of the clips; slu.train_slu), so that
+    # zeroing speech segments costs KL in proportion to the intent evidence they carry; and
+    # the gate noise is annealed away over the first `mask_anneal` of the generator's steps
+    # (mask.train), so that the KL bound holds for the deterministic mask the device sends.
+    # None and 0.0 give the plain DiffMask setting (clean local SLU, full noise throughout).
+    # Measured (seed 0, default corpus): the S generator went from zeroing 70% of segments
+    # but 4% of speech segments (adaptive WER 0.10, intent 0.93) to 83% / 43% (adaptive WER
+    # 0.56, clean-ASR WER 0.89, intent 0.875 against 0.946 unmasked).
+    slu_drop: tuple[float, float] | None = (0.4, 0.9)
+    slu_clean_share: float = 0.1
+    mask_anneal: float = 0.75
     cloud_epochs: int = 15
     adaptive_epochs: int = 8
     speaker_epochs: int = 300
@@ -124,7 +138,9 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
         f"{len(corpus.intent_names())} intents, {len(corpus.speaker_names())} speakers")
 
     t = time.perf_counter()
-    local = train_slu(train, cfg.slu_epochs, cfg.seed, progress=progress)
+    local = train_slu(train, cfg.slu_epochs, cfg.seed, progress=progress,
+                      drop=tuple(cfg.slu_drop) if cfg.slu_drop else None,
+                      segments=cfg.segments, clean_share=cfg.slu_clean_share)
     clock("local_slu", t)
     t = time.perf_counter()
     asr = train_asr(train, cfg.asr_epochs, cfg.seed, progress=progress)
@@ -157,7 +173,8 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
                                                        segments=cfg.segments), cfg.seed)
         logs[variant] = train_mask_generator(gen, local.keras, train.audio, cfg.mask_steps,
                                              cfg.mask_batch, cfg.mask_lr, cfg.gamma,
-                                             seed=cfg.seed, progress=progress)
+                                             seed=cfg.seed, progress=progress,
+                                             anneal=cfg.mask_anneal)
         clock(f"mask_generator_{variant.lower()}", time.perf_counter() - logs[variant].seconds)
         save_generator(gen, out / generator_path(variant).name)
         generators[variant] = gen

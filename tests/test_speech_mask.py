@@ -250,3 +250,52 @@ def test_speech_mask_ratio_counts_only_loud_segments():
     assert speech_mask_ratio(audio, np.array([[1, 0, 0, 0]], np.float32)) == 0.5
     assert speech_mask_ratio(audio, np.array([[1, 1, 0, 0]], np.float32)) == 0.0
     assert speech_mask_ratio(np.zeros((1, 40), np.float32), np.ones((1, 4), np.float32)) == 0.0
+
+
+# --- noise annealing -------------------------------------------------------------------------
+
+def test_noise_free_gate_rounds_to_the_inference_mask():
+    gate = HardConcrete()
+    la = tf.constant(np.linspace(-4, 4, 81, dtype=np.float32))
+    z = gate.sample(la, tf.random.Generator.from_seed(0), noise_scale=0.0).numpy()
+    assert np.array_equal((z > 0.5).astype(np.float32), gate.binary_mask(la.numpy()))
+    # full noise is the default distribution
+    a = gate.sample(la, tf.random.Generator.from_seed(5)).numpy()
+    b = gate.sample(la, tf.random.Generator.from_seed(5), noise_scale=1.0).numpy()
+    assert np.array_equal(a, b)
+
+
+def test_annealed_training_runs_and_checks_its_fraction():
+    gen = build_generator("S", SMALL)
+    log = train_mask_generator(gen, _toy_slu(6400, False), _noise_clips(), steps=10,
+                               batch_size=8, learning_rate=3e-2, progress=False, anneal=0.5)
+    assert len(log.l0) == 10 and log.l0[-1] < log.l0[0]
+    with pytest.raises(MaskError):
+        train_mask_generator(gen, _toy_slu(6400, False), _noise_clips(), steps=2,
+                             progress=False, anneal=1.5)
+
+
+def test_collapse_guard_restores_the_last_feasible_generator():
+    # A toy SLU whose masked output turns into a constant far from the clean one after 30
+    # calls: from then on the KL has no gradient (as with every segment zeroed), the
+    # multiplier saturates, and the guard returns the last iterate whose KL met the bound.
+    calls = tf.Variable(0.0, trainable=False)
+    weights = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+
+    def logits(a):
+        calls.assign_add(1.0)
+        energy = tf.reduce_mean(tf.reshape(a, [-1, 10, 640]) ** 2, axis=-1)
+        broken = tf.cast(calls > 30, tf.float32)
+        return (1.0 - broken) * tf.matmul(energy, weights) + broken * tf.constant(
+            [[9.0, 0.0, 0.0, 0.0]])
+
+    x = inputs = tf.keras.Input((6400,))
+    slu = tf.keras.Model(inputs, tf.keras.layers.Lambda(logits)(x))
+    gen = build_generator("S", GeneratorConfig(samples=6400, segments=10,
+                                               initial_log_alpha=4.0))
+    log = train_mask_generator(gen, slu, _noise_clips(), steps=60, batch_size=8,
+                               learning_rate=1e-3, lagrange_lr=100.0, progress=False)
+    assert log.multiplier[-1] == LAMBDA_MAX and log.kl[-1] > 1.0
+    assert log.restored_step is not None and 10 <= log.restored_step <= 31
+    assert np.mean(log.kl[log.restored_step - 10:log.restored_step]) <= DEFAULT_GAMMA
+    assert log.to_dict()["restored_step"] == log.restored_step

@@ -47,10 +47,19 @@ class HardConcrete:
         p = (0.5 - self.low) / (self.high - self.low)
         return math.log(p / (1 - p))
 
-    def sample(self, log_alpha: tf.Tensor, rng: tf.random.Generator) -> tf.Tensor:
-        """Relaxed gates z in [0, 1], same shape as log_alpha, differentiable in log_alpha."""
+    def sample(self, log_alpha: tf.Tensor, rng: tf.random.Generator,
+               noise_scale=1.0) -> tf.Tensor:
+        """Relaxed gates z in [0, 1], same shape as log_alpha, differentiable in log_alpha.
+        `noise_scale` in [0, 1] blends towards the inference mask: the logistic noise is
+        multiplied by it and the gate's median shifted by (1 - noise_scale) * (threshold -
+        temperature * logit((0.5 - low) / (high - low))), so that 1 is the hard-concrete
+        distribution and 0 a noise-free gate that exceeds 0.5 exactly where binary_mask
+        keeps a segment (log_alpha > threshold; unshifted, the noise-free gate at
+        temperature 0.2 would cross 0.5 already at log_alpha = 0.067)."""
         u = rng.uniform(tf.shape(log_alpha), 1e-6, 1 - 1e-6)
-        s = tf.sigmoid((tf.math.log(u) - tf.math.log(1 - u) + log_alpha) / self.temperature)
+        noise = (tf.math.log(u) - tf.math.log(1 - u)) * noise_scale
+        shift = (1.0 - noise_scale) * (1.0 - self.temperature) * self.threshold
+        s = tf.sigmoid((noise + log_alpha - shift) / self.temperature)
         return tf.clip_by_value(s * (self.high - self.low) + self.low, 0.0, 1.0)
 
     def keep_probability(self, log_alpha: tf.Tensor) -> tf.Tensor:
