@@ -37,3 +37,14 @@ def count_macs(opcode: str, inputs: list, outputs: list, options: dict) -> int:
         return out.elements * math.prod(w.shape[:4])
     return 0
 
+
+SAME, VALID = 0, 1      # TFLite schema Padding
+
+
+def output_and_padding(padding: int, stride: int, dilation: int, size: int,
+                       kernel: int) -> tuple[int, int]:
+    """(output size, padding before) along one axis of a TFLite conv or pool, as TFLite's
+    ComputePaddingHeightWidth: SAME pads to ceil(size / stride) outputs, VALID not at all."""
+    eff = (kernel - 1) * dilation + 1
+    out = -(-size // stride) if padding == SAME else (size - eff + stride) // stride
+    return out, max(0, (out - 1) * stride + eff - size) // 2

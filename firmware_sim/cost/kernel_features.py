@@ -13,14 +13,7 @@ from __future__ import annotations
 import math
 
 from ..graph import Operator, Subgraph
-
-SAME = 0
-
-
-def _out_and_pad(padding: int, stride: int, dil: int, size: int, k: int) -> tuple[int, int]:
-    eff = (k - 1) * dil + 1
-    out = -(-size // stride) if padding == SAME else (size - eff + stride) // stride
-    return out, max(0, (out - 1) * stride + eff - size) // 2
+from ..ops import SAME, output_and_padding
 
 
 def _valid(out: int, stride: int, pad: int, k: int, dil: int, size: int) -> list[int]:
@@ -41,8 +34,8 @@ def kernel_entry(op: Operator, sg: Subgraph) -> str | None:
         w = sg.tensors[op.inputs[1]]
         x = sg.tensors[op.inputs[0]]
         kh, kw = w.shape[1], w.shape[2]
-        _, ph = _out_and_pad(o.get("padding", SAME), o.get("strideH", 1), 1, x.shape[1], kh)
-        _, pw = _out_and_pad(o.get("padding", SAME), o.get("strideW", 1), 1, x.shape[2], kw)
+        _, ph = output_and_padding(o.get("padding", SAME), o.get("strideH", 1), 1, x.shape[1], kh)
+        _, pw = output_and_padding(o.get("padding", SAME), o.get("strideW", 1), 1, x.shape[2], kw)
         if kh == kw == 1 and ph == pw == 0 and o.get("dilationHFactor", 1) == o.get("dilationWFactor", 1) == 1:
             return "conv_1x1_s8"
         return "conv_s8"
@@ -63,8 +56,8 @@ def features(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
         kh, kw = w.shape[1], w.shape[2]
         sh, sw = o.get("strideH", 1), o.get("strideW", 1)
         dh, dw = o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
-        _, ph = _out_and_pad(o.get("padding", SAME), sh, dh, ih, kh)
-        _, pw = _out_and_pad(o.get("padding", SAME), sw, dw, iw, kw)
+        _, ph = output_and_padding(o.get("padding", SAME), sh, dh, ih, kh)
+        _, pw = output_and_padding(o.get("padding", SAME), sw, dw, iw, kw)
         vy, vx = _valid(oh, sh, ph, kh, dh, ih), _valid(ow, sw, pw, kw, dw, iw)
         P = oh * ow
         T = sum(vy) * sum(vx)                   # valid taps over all output pixels
@@ -99,8 +92,8 @@ def features(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
         _, ih, iw, C = x.shape
         fh, fw = o.get("filterHeight", 1), o.get("filterWidth", 1)
         sh, sw = o.get("strideH", 1), o.get("strideW", 1)
-        oh, ph = _out_and_pad(o.get("padding", SAME), sh, 1, ih, fh)
-        ow, pw = _out_and_pad(o.get("padding", SAME), sw, 1, iw, fw)
+        oh, ph = output_and_padding(o.get("padding", SAME), sh, 1, ih, fh)
+        ow, pw = output_and_padding(o.get("padding", SAME), sw, 1, iw, fw)
         vy, vx = _valid(oh, sh, ph, fh, 1, ih), _valid(ow, sw, pw, fw, 1, iw)
         P, W, Rw = oh * ow, sum(vy) * sum(vx), sum(vy) * ow
         if entry == "avgpool_s8":

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..errors import EdgesimError
 from ..graph import Graph, Operator, Subgraph
+from ..ops import SAME, output_and_padding
 
-SAME, VALID = 0, 1                      # schema Padding
 ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6 = 0, 1, 2, 3   # schema ActivationFunctionType
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
              "ADD", "SOFTMAX", "RESHAPE")
@@ -57,13 +57,6 @@ def activation_range(act: int, out_scale: float, out_zp: int) -> tuple[int, int]
     if act == ACT_RELU_N1_TO_1:
         return max(lo, quantize(-1.0)), min(hi, quantize(1.0))
     return lo, hi
-
-
-def _padding(padding: int, stride: int, dil: int, in_size: int, k: int) -> tuple[int, int]:
-    eff = (k - 1) * dil + 1
-    out = (in_size + stride - 1) // stride if padding == SAME else (in_size - eff + stride) // stride
-    total = max(0, (out - 1) * stride + eff - in_size)
-    return out, total // 2
 
 
 @dataclass
@@ -108,8 +101,8 @@ def prepare(graph: Graph, op: Operator, sg: Subgraph | None = None) -> Prepared:
         k_h, k_w = w.shape[1], w.shape[2]
         sh, sw = o.get("strideH", 1), o.get("strideW", 1)
         dh, dw = o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
-        oh, pad_h = _padding(o.get("padding", SAME), sh, dh, in_h, k_h)
-        ow, pad_w = _padding(o.get("padding", SAME), sw, dw, in_w, k_w)
+        oh, pad_h = output_and_padding(o.get("padding", SAME), sh, dh, in_h, k_h)
+        ow, pad_w = output_and_padding(o.get("padding", SAME), sw, dw, in_w, k_w)
         if (oh, ow) != (out_h, out_w):
             raise UnsupportedLayer(f"operator {op.index}: output shape {y.shape} does not match padding")
         ws = w.quant.scale
@@ -153,8 +146,8 @@ def prepare(graph: Graph, op: Operator, sg: Subgraph | None = None) -> Prepared:
         _, in_h, in_w, ch = x.shape
         fh, fw = o.get("filterHeight", 1), o.get("filterWidth", 1)
         sh, sw = o.get("strideH", 1), o.get("strideW", 1)
-        oh, pad_h = _padding(o.get("padding", SAME), sh, 1, in_h, fh)
-        ow, pad_w = _padding(o.get("padding", SAME), sw, 1, in_w, fw)
+        oh, pad_h = output_and_padding(o.get("padding", SAME), sh, 1, in_h, fh)
+        ow, pad_w = output_and_padding(o.get("padding", SAME), sw, 1, in_w, fw)
         lo, hi = activation_range(o.get("fusedActivationFunction", 0), y.quant.scale[0], y.quant.zero_point[0])
         avg = op.opcode == "AVERAGE_POOL_2D"
         fields = ["in0", "out", "scratch" if avg else 0, in_h, in_w, ch, oh, ow, fh, fw, sh, sw,
