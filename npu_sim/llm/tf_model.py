@@ -152,17 +152,9 @@ class TfLlama:
 
         spec_h = tf.TensorSpec([suffix, c.dim], tf.float32, name="h")
         spec_d = tf.TensorSpec([c.dim], tf.float32, name="delta")
-        if prefix and n:
-            spec_c = tf.TensorSpec([n, prefix, c.n_kv_heads, c.head_dim], tf.float32)
-
-            @tf.function(input_signature=[spec_h, spec_c, spec_c, spec_d])
-            def kernel(h, k_cache, v_cache, delta):
-                return body(h, k_cache, v_cache, delta)
-        else:
-            @tf.function(input_signature=[spec_h, spec_d])
-            def kernel(h, delta):
-                return body(h, None, None, delta)
-        return kernel
+        spec_c = (tf.TensorSpec([n, prefix, c.n_kv_heads, c.head_dim], tf.float32)
+                   if prefix and n else None)
+        return _traced(body, spec_h, spec_d, spec_c)
 
     # -- batched editing kernel: several deltas in one invocation --------------------------
     def _attention_batched(self, q, k, v, kp, vp, batch: int, queries: int, prefix: int):
@@ -237,14 +229,21 @@ class TfLlama:
 
         spec_h = tf.TensorSpec([suffix, c.dim], tf.float32, name="h")
         spec_d = tf.TensorSpec([B, c.dim], tf.float32, name="delta")
-        if prefix and n:
-            spec_c = tf.TensorSpec([n, prefix, c.n_kv_heads, c.head_dim], tf.float32)
+        spec_c = (tf.TensorSpec([n, prefix, c.n_kv_heads, c.head_dim], tf.float32)
+                   if prefix and n else None)
+        return _traced(body, spec_h, spec_d, spec_c)
 
-            @tf.function(input_signature=[spec_h, spec_c, spec_c, spec_d])
-            def kernel(h, k_cache, v_cache, delta):
-                return body(h, k_cache, v_cache, delta)
-        else:
-            @tf.function(input_signature=[spec_h, spec_d])
-            def kernel(h, delta):
-                return body(h, None, None, delta)
-        return kernel
+
+def _traced(body, spec_h, spec_d, spec_c):
+    """`body(h, k_cache, v_cache, delta)` as a tf.function with a fixed signature (the
+    editing kernel's inputs, by name); without a prefix cache (`spec_c` None) it takes only
+    h and delta."""
+    if spec_c is None:
+        @tf.function(input_signature=[spec_h, spec_d])
+        def kernel(h, delta):
+            return body(h, None, None, delta)
+    else:
+        @tf.function(input_signature=[spec_h, spec_c, spec_c, spec_d])
+        def kernel(h, k_cache, v_cache, delta):
+            return body(h, k_cache, v_cache, delta)
+    return kernel
