@@ -51,15 +51,12 @@ class PpsluConfig:
     dropout: float = 0.1
 
     def __post_init__(self):
-        if len(self.conv_kernels) != len(self.conv_strides):
-            raise ValueError("conv_kernels and conv_strides differ in length")
+        self.frames                                   # noqa: B018  (validates the front end)
         if self.hidden % self.heads or self.hidden % self.pos_groups:
             raise ValueError(f"hidden {self.hidden} must be divisible by heads {self.heads} "
                              f"and pos_groups {self.pos_groups}")
         if not 0 < self.intent_dims <= self.hidden:
             raise ValueError(f"intent_dims must lie in 1..{self.hidden}")
-        if self.frames < 1:
-            raise ValueError(f"{self.samples} samples are too short for the feature extractor")
 
     @property
     def frames(self) -> int:
@@ -198,10 +195,15 @@ def transformer_layer(x, heads: int, ffn: int, activation: str = "gelu", dropout
 
 
 def conv_frames(samples: int, kernels, strides) -> int:
-    """Frames out of a stack of unpadded 1-D convolutions (kernel k, stride s) over `samples`."""
+    """Frames out of a stack of unpadded 1-D convolutions (kernel k, stride s) over `samples`;
+    ValueError if the stack is malformed or the clip too short for it."""
+    if len(kernels) != len(strides):
+        raise ValueError("conv_kernels and conv_strides differ in length")
     n = samples
     for k, s in zip(kernels, strides):
         n = (n - k) // s + 1
+    if n < 1:
+        raise ValueError(f"{samples} samples are too short for the feature extractor")
     return n
 
 
