@@ -12,7 +12,10 @@ results.json (schema 1):
             sample_rate, samples},
     segments (k), gamma (the KL bound, nats),
     unmasked {intent_accuracy (the local SLU fine-tuned as long as the cloud SLUs, on clean
-              audio), intent_accuracy_local, wer_asr, speaker_accuracy}   (clean test clips),
+              audio), intent_accuracy_local, wer_asr, speaker_accuracy,
+              wer_intent_oracle (WER of writing, for each test clip's true intent, that
+              intent's most frequent training transcript: what knowing the intent alone
+              gives an attacker)}   (clean test clips),
     maskers {"mask_generator_s" | "mask_generator_m" | "random_mask": {
         mask_ratio          fraction of segments zeroed on the test clips,
         speech_mask_ratio   fraction of the speech segments zeroed (segments within 20 dB

@@ -104,3 +104,22 @@ def test_quick_training_run_writes_results_plot_and_generators(tmp_path):
         (tmp_path / "out" / "results.json").read_text())
     assert (trained / "mask_generator_s.npz").is_file()
     assert (trained / "mask_generator_m.npz").is_file()
+
+
+def test_train_help_states_the_config_defaults(capsys):
+    import re
+
+    from speech_privacy.pipeline import TrainConfig
+
+    with pytest.raises(SystemExit):
+        main(["speech", "train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split("options:")[1].split())
+    cfg = TrainConfig()
+    for flag, field in [("--slu-epochs", "slu_epochs"), ("--asr-epochs", "asr_epochs"),
+                        ("--mask-steps", "mask_steps"), ("--cloud-epochs", "cloud_epochs"),
+                        ("--adaptive-epochs", "adaptive_epochs"), ("--gamma", "gamma"),
+                        ("--segments", "segments"), ("--random-ratio", "random_ratio"),
+                        ("--utterances-per-intent", "utterances_per_intent")]:
+        stated = re.search(re.escape(flag) + r" [A-Z_]+ [^()]*\(default ([0-9.]+)", help_text)
+        assert stated, flag
+        assert float(stated.group(1)) == getattr(cfg, field), flag

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from firmware_sim.errors import InputDataError
-from speech_privacy.metrics import intent_accuracy, word_error_rate, word_errors
+from speech_privacy.metrics import (intent_accuracy, intent_guess_transcripts, word_error_rate,
+                                    word_errors)
 
 
 @pytest.mark.parametrize("ref, hyp, edits", [
@@ -43,3 +44,15 @@ def test_intent_accuracy():
         intent_accuracy(np.array([]), np.array([]))
     with pytest.raises(InputDataError):
         intent_accuracy(np.array([1, 2]), np.array([1]))
+
+
+def test_intent_guess_writes_the_most_frequent_training_wording():
+    texts = ["turn on the lamp", "lamp on", "lamp on", "turn off the lamp"]
+    labels = ["on", "on", "on", "off"]
+    guesses = intent_guess_transcripts(texts, labels, ["on", "off", "volume"])
+    assert guesses == ["lamp on", "turn off the lamp", ""]
+    # against the true wordings "turn on the lamp" and "turn off the lamp": 3 + 0 edits
+    assert word_error_rate(["turn on the lamp", "turn off the lamp"],
+                           guesses[:2]) == pytest.approx(3 / 8)
+    with pytest.raises(InputDataError, match="2 transcripts but 1 intents"):
+        intent_guess_transcripts(texts[:2], labels[:1], ["on"])

@@ -87,18 +87,19 @@ def _add_train(sub):
         "small smoke run of about 2 min whose figures mean little).")
     t.add_argument("--quick", action="store_true", help="tiny corpus and few epochs")
     t.add_argument("--seed", type=int, help="seed of corpus, split and training (default 0)")
-    t.add_argument("--utterances-per-intent", type=_positive(int), help="default 12")
+    t.add_argument("--utterances-per-intent", type=_positive(int),
+                   help="clips per intent of the synthetic corpus (default 12)")
     t.add_argument("--segments", type=_positive(int), help="k, mask segments per 4 s clip "
                    "(default 100: 40 ms each); must divide 64000")
     t.add_argument("--gamma", type=_positive(float), help="KL bound, nats (default 0.15)")
     t.add_argument("--variants", type=_variants, help="generators to train (default S,M)")
-    t.add_argument("--slu-epochs", type=_positive(int), help="local SLU epochs (default 40)")
+    t.add_argument("--slu-epochs", type=_positive(int), help="local SLU epochs (default 80)")
     t.add_argument("--asr-epochs", type=_positive(int), help="ASR attacker epochs (default 35)")
     t.add_argument("--mask-steps", type=_positive(int), help="generator steps (default 1000)")
-    t.add_argument("--cloud-epochs", type=_positive(int),
-                   help="cloud SLU fine-tuning epochs on masked audio (default 15)")
-    t.add_argument("--adaptive-epochs", type=_positive(int),
-                   help="adaptive ASR fine-tuning epochs on masked audio (default 8)")
+    t.add_argument("--cloud-epochs", type=_positive(int), help="cloud SLU fine-tuning epochs "
+                   "on masked audio, at every masker and curve point (default 15)")
+    t.add_argument("--adaptive-epochs", type=_positive(int), help="adaptive ASR fine-tuning "
+                   "epochs on masked audio, at every masker and curve point (default 25)")
     t.add_argument("--random-ratio", type=float, help="Random baseline's mask ratio "
                    "(default 0.5)")
     t.add_argument("--curve-ratios", type=_ratios, help="mask ratios of the curve (default "
@@ -283,7 +284,7 @@ def _train(args) -> int:
     if args.quick:
         cfg = replace(cfg, utterances_per_intent=3, slu_epochs=6, asr_epochs=4, mask_steps=20,
                       cloud_epochs=2, adaptive_epochs=1, speaker_epochs=50,
-                      curve_ratios=(0.5,), curve_slu_epochs=1, curve_asr_epochs=1, fsdd=None)
+                      curve_ratios=(0.5,), fsdd=None)
     overrides = {"seed": args.seed, "utterances_per_intent": args.utterances_per_intent,
                  "segments": args.segments, "gamma": args.gamma, "variants": args.variants,
                  "slu_epochs": args.slu_epochs, "asr_epochs": args.asr_epochs,
@@ -323,6 +324,9 @@ def format_results(r: dict) -> str:
         lines.append(f"{name:<18} {m['mask_ratio']:>10.2f} {m['intent_accuracy']:>10.3f} "
                      f"{m['wer_asr']:>8.3f} {m['wer_adaptive']:>10.3f} "
                      f"{m['speaker_accuracy']:>11.3f}")
+    if "wer_intent_oracle" in u:
+        lines.append(f"WER of an attacker who knows the true intent and writes its most frequent "
+                     f"training wording: {u['wer_intent_oracle']:.3f}")
     lines.append(f"speaker chance {r['speaker_chance']:.3f}; curve points {len(r['curve'])}; "
                  f"plot {r['plot']}")
     if r.get("fsdd"):
