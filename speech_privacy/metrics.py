@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,15 +44,17 @@ def intent_accuracy(pred_ids: np.ndarray, true_ids: np.ndarray) -> float:
 def intent_guess_transcripts(train_transcripts: Sequence[str], train_intents: Sequence[str],
                              intents: Sequence[str]) -> list[str]:
     """The transcripts an attacker who learns only the intent would write: for each of
-    `intents`, the most frequent training transcript of that intent (ties: the first seen);
-    "" for an intent absent from training. On a corpus whose transcripts are a few phrasings
-    per intent, the WER of these guesses bounds the privacy any masker can give while the
-    intent stays recognisable (an attacker can always read the intent and guess the wording)."""
+    `intents`, the training transcript of that intent with the fewest word edits to all of
+    that intent's training transcripts (minimum Bayes risk under WER; ties: alphabetical);
+    "" for an intent absent from training. On a corpus whose transcripts are a few wordings
+    per intent, these guesses' WER bounds the privacy any masker can give while the intent
+    stays recognisable: an adaptive attacker can read the intent and guess the wording."""
     if len(train_transcripts) != len(train_intents):
         raise InputDataError(f"{len(train_transcripts)} transcripts but {len(train_intents)} "
                              "intents")
-    counts: dict[str, Counter] = {}
+    by_intent: dict[str, list[str]] = {}
     for text, intent in zip(train_transcripts, train_intents):
-        counts.setdefault(intent, Counter())[text] += 1
-    best = {i: c.most_common(1)[0][0] for i, c in counts.items()}
+        by_intent.setdefault(intent, []).append(text)
+    best = {i: min(sorted(set(texts)), key=lambda g: sum(word_errors(t, g) for t in texts))
+            for i, texts in by_intent.items()}
     return [best.get(i, "") for i in intents]

@@ -9,8 +9,9 @@ Stages (on the default corpus's train split; every figure on its test split):
      annealed, TrainConfig.mask_anneal),
   4. per masker (S, M, Random at `random_ratio`): deterministic masks, the cloud SLU
      fine-tuned on masked train clips, the clean ASR's WER on masked test clips, the adaptive
-     ASR (the clean ASR fine-tuned on masked train clips) and a speaker classifier trained on
-     masked clips,
+     ASR (the clean ASR fine-tuned on masked train clips), the intent-guess attacker (the
+     cloud SLU's intent, written in that intent's most typical training wording;
+     metrics.intent_guess_transcripts) and a speaker classifier trained on masked clips,
   5. the privacy/utility curve: for each mask ratio in `curve_ratios`, Random masks and the S
      generator's ranking (keep the segments with the highest gate logits), each with its own
      cloud SLU and adaptive ASR fine-tuned at that ratio (the same budgets as in 4),
@@ -190,12 +191,15 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
         cloud = fine_tune_on_masked(local, train, train_masks, slu_epochs, cfg.seed,
                                     progress=progress)
         adaptive = asr.fine_tune(m_train, asr_epochs, cfg.seed, progress=progress)
+        heard = cloud.predict_intents(test, test_masks)
         row = {"mask_ratio": float(1.0 - test_masks.mean()),
                "speech_mask_ratio": speech_mask_ratio(test.audio, test_masks),
                "kl": mask_kl(local.keras, test.audio, test_masks),
                "intent_accuracy_local": local.accuracy(test, test_masks),
-               "intent_accuracy": cloud.accuracy(test, test_masks),
-               "wer_asr": wer(asr, m_test), "wer_adaptive": wer(adaptive, m_test)}
+               "intent_accuracy": float(np.mean(np.array(heard) == np.array(test.intents))),
+               "wer_asr": wer(asr, m_test), "wer_adaptive": wer(adaptive, m_test),
+               "wer_intent_guess": word_error_rate(test.transcripts, intent_guess_transcripts(
+                   train.transcripts, train.intents, heard))}
         if speaker:
             row["speaker_accuracy"] = train_speaker_classifier(
                 m_train, cfg.speaker_epochs, cfg.seed).accuracy(m_test)
@@ -203,7 +207,8 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
         say(f"{name}: mask ratio {row['mask_ratio']:.2f} (speech "
             f"{row['speech_mask_ratio']:.2f}), intent accuracy "
             f"{row['intent_accuracy']:.3f} (local SLU {row['intent_accuracy_local']:.3f}), "
-            f"WER {row['wer_asr']:.3f} / adaptive {row['wer_adaptive']:.3f}"
+            f"WER {row['wer_asr']:.3f} / adaptive {row['wer_adaptive']:.3f} / intent guess "
+            f"{row['wer_intent_guess']:.3f}"
             + (f", speaker accuracy {row['speaker_accuracy']:.3f}" if speaker else ""))
         return row
 
@@ -236,7 +241,7 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
                            cfg.adaptive_epochs, False)
             curve.append({"masker": name, **{k: row[k] for k in (
                 "mask_ratio", "speech_mask_ratio", "intent_accuracy", "intent_accuracy_local",
-                "wer_asr", "wer_adaptive")}})
+                "wer_asr", "wer_adaptive", "wer_intent_guess")}})
 
     fsdd = None
     if cfg.fsdd:

@@ -14,8 +14,8 @@ results.json (schema 1):
     unmasked {intent_accuracy (the local SLU fine-tuned as long as the cloud SLUs, on clean
               audio), intent_accuracy_local, wer_asr, speaker_accuracy,
               wer_intent_oracle (WER of writing, for each test clip's true intent, that
-              intent's most frequent training transcript: what knowing the intent alone
-              gives an attacker)}   (clean test clips),
+              intent's most typical training wording, metrics.intent_guess_transcripts: what
+              knowing the intent alone gives an attacker)}   (clean test clips),
     maskers {"mask_generator_s" | "mask_generator_m" | "random_mask": {
         mask_ratio          fraction of segments zeroed on the test clips,
         speech_mask_ratio   fraction of the speech segments zeroed (segments within 20 dB
@@ -25,9 +25,11 @@ results.json (schema 1):
         intent_accuracy     the cloud SLU fine-tuned on this masker's masked audio,
         wer_asr             WER of the ASR attacker trained on clean audio,
         wer_adaptive        WER of that attacker fine-tuned on masked audio,
+        wer_intent_guess    WER of writing, for the intent the cloud SLU hears, that intent's
+                            most typical training wording (what the utility itself leaks),
         speaker_accuracy    speaker classifier trained and tested on masked clips}},
     speaker_chance, curve [{masker, mask_ratio, speech_mask_ratio, intent_accuracy,
-                            intent_accuracy_local, wer_asr, wer_adaptive}],
+                            intent_accuracy_local, wer_asr, wer_adaptive, wer_intent_guess}],
     fsdd null or {clips, speakers, chance, speaker_accuracy_clean, speaker_accuracy_masked,
                   mask_ratio},
     plot (path of the PNG).

@@ -143,12 +143,17 @@ class SLU:
         """Intent probabilities float32 [N, intents] for clips float32 [N, samples]."""
         return tf.nn.softmax(self.logits(audio)).numpy()
 
+    def predict_intents(self, corpus, masks: np.ndarray | None = None) -> list[str]:
+        """The top intent name of every `corpus` clip; with `masks` [N, k] the clips are
+        masked first (x * repeat(Z))."""
+        best = self.logits(self._corpus_audio(corpus, masks)).argmax(axis=1)
+        return [self.intent_names[i] for i in best]
+
     def accuracy(self, corpus, masks: np.ndarray | None = None) -> float:
-        """Share of `corpus` clips whose top intent is right; with `masks` [N, k] the clips
-        are masked first (x * repeat(Z))."""
-        audio = self._corpus_audio(corpus, masks)
+        """Share of `corpus` clips whose top intent is right (masks as in predict_intents)."""
         truth = self._labels(corpus)
-        return float(np.mean(self.logits(audio).argmax(axis=1) == truth))
+        return float(np.mean(np.array(self.predict_intents(corpus, masks)) ==
+                             np.array(self.intent_names)[truth]))
 
     def _labels(self, corpus) -> np.ndarray:
         lookup = {name: i for i, name in enumerate(self.intent_names)}

@@ -46,7 +46,7 @@ def test_intent_accuracy():
         intent_accuracy(np.array([1, 2]), np.array([1]))
 
 
-def test_intent_guess_writes_the_most_frequent_training_wording():
+def test_intent_guess_writes_the_wording_closest_to_all_of_the_intent():
     texts = ["turn on the lamp", "lamp on", "lamp on", "turn off the lamp"]
     labels = ["on", "on", "on", "off"]
     guesses = intent_guess_transcripts(texts, labels, ["on", "off", "volume"])
@@ -54,5 +54,9 @@ def test_intent_guess_writes_the_most_frequent_training_wording():
     # against the true wordings "turn on the lamp" and "turn off the lamp": 3 + 0 edits
     assert word_error_rate(["turn on the lamp", "turn off the lamp"],
                            guesses[:2]) == pytest.approx(3 / 8)
+    # minimum Bayes risk, not the most frequent wording: "a b c" is 8 edits from the five,
+    # "z z z" 9; "a b d" and "a b e" tie with "a b c", which comes first
+    five = ["a b d", "z z z", "a b e", "z z z", "a b c"]
+    assert intent_guess_transcripts(five, ["x"] * 5, ["x"]) == ["a b c"]
     with pytest.raises(InputDataError, match="2 transcripts but 1 intents"):
         intent_guess_transcripts(texts[:2], labels[:1], ["on"])
