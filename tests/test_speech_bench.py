@@ -112,6 +112,26 @@ def test_results_json_is_passed_through(models, tmp_path):
     assert set(out["encoders"]["mask_generator_s"]["devices"]) == {"stm32h743"}
 
 
+def test_privacy_target_picks_the_most_useful_private_point():
+    results = {"unmasked": {"intent_accuracy": 0.95, "wer_intent_oracle": 0.69},
+               "maskers": {"mask_generator_s": {"mask_ratio": 0.8, "intent_accuracy": 0.9,
+                                                "wer_adaptive": 0.6}},
+               "curve": [{"masker": "random_mask", "mask_ratio": 0.75, "intent_accuracy": 0.8,
+                          "wer_adaptive": 0.8},
+                         {"masker": "mask_generator_s", "mask_ratio": 0.9,
+                          "intent_accuracy": 0.7, "wer_adaptive": 0.9}]}
+    t = sb.privacy_target(results)
+    assert t["value"] == pytest.approx(0.15) and t["met"] is False
+    assert "random_mask at mask ratio 0.75" in t["note"] and "WER 0.690" in t["note"]
+    results["curve"][0]["intent_accuracy"] = 0.9
+    assert sb.privacy_target(results)["met"] is True
+    for p in results["curve"]:
+        p["wer_adaptive"] = 0.5
+    none = sb.privacy_target(results)
+    assert none["value"] is None and none["met"] is False
+    assert sb.privacy_target(None) is None
+
+
 def test_plot_is_a_png(result):
     with open(result["plot"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
