@@ -153,7 +153,9 @@ def test_training_model_heads_and_one_step():
 
     from speech_privacy.baselines import train as tr
 
-    model, encoder, cfg = tr.build_training_model("ppslu", n_intents=5, n_speakers=3)
+    names = ["off|heat|none", "off|lights|none", "on|heat|none", "on|lights|kitchen",
+             "on|lights|none"]
+    model, encoder, cfg = tr.build_training_model("ppslu", names, n_speakers=3)
     x = np.random.default_rng(0).uniform(-0.5, 0.5, (2, cfg.samples)).astype(np.float32)
     out = model(x)
     assert out["intent"].shape == (2, 5) and out["speaker"].shape == (2, 3)
