@@ -212,9 +212,9 @@ def train_baseline(kind: str, train, test, seconds: float = 240.0, batch_size: i
             m = None if mels is None else mels[b]
             x = np.stack([np.roll(train.audio[j], rng.integers(-MAX_SHIFT, MAX_SHIFT + 1))
                           for j in b])
-            progress = (time.perf_counter() - start) / seconds
+            elapsed = (time.perf_counter() - start) / seconds
             reversal.scale.assign(adversary_weight * adversary_ramp(
-                (progress - ADVERSARY_START) / (1.0 - ADVERSARY_START)))
+                (elapsed - ADVERSARY_START) / (1.0 - ADVERSARY_START)))
             steps += 1
             opt.learning_rate.assign(learning_rate * min(1.0, steps / WARMUP_STEPS))
             out = step(x, y_int[b], y_spk[b], _sparse_labels([labels[j] for j in b]), m)
