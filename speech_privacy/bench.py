@@ -283,9 +283,9 @@ def format_table(result: dict) -> str:
                              f"accuracy {_fmt(b['speaker_accuracy_probe'])} (chance "
                              f"{_fmt(b['speaker_chance'])}); {b['train_seconds']} s, "
                              f"{b['epochs']} epochs")
-        ref = base.get("attackers_on_clean_log_mel")
+        ref = base.get("attackers_on_clean_mfcc")
         if isinstance(ref, dict):
-            lines.append(f"  attackers on clean log-mel (yardstick): ASR-probe WER "
+            lines.append(f"  attackers on clean MFCC (yardstick): ASR-probe WER "
                          f"{_fmt(ref.get('wer_asr_probe'))}, speaker-probe accuracy "
                          f"{_fmt(ref.get('speaker_accuracy_probe'))}")
     for key in ("utility_privacy_note", "baselines_note"):

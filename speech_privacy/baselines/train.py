@@ -37,7 +37,12 @@ Privacy is then measured by fresh attackers on the frozen encoder's device outpu
 intent slice; mu): a CTC recogniser (Conv1D + 2 x BiGRU, trained on the training split's
 outputs and transcripts) -> WER on the test split, and a speaker classifier (MLP on the
 time-mean and standard deviation) -> accuracy on the test split. Utility: intent accuracy of
-the trained intent head on the test split.
+the trained intent head on the test split. On the default corpus every (intent, speaker)
+pair occurs once, so each test clip pairs its intent with a voice never heard with that
+intent in training: features that carry the intent but not the voice make the speaker probe
+pick one of the intent's training voices, i.e. score near 0, below the 1/12 chance (measured:
+0.018 PPSLU, 0.000 VAE). Read such figures as "no usable voice information", not as more
+privacy than chance.
 
 Results go to `baselines_path()` (JSON, atomically). Run: `python -m speech_privacy.baselines.train`.
 """
@@ -351,18 +356,23 @@ def probe_speaker(f_train, y_train, f_test, y_test, n_speakers: int, seed: int =
 
 
 def reference_probes(train, test, seed: int = 0, progress: bool = True) -> dict:
-    """The same two attackers on clean log-mel frames (80 bands, 20 ms hop): how strong the
-    attackers are when nothing is hidden, the yardstick for the encoders' figures."""
+    """The same two attackers on clean MFCC frames (13 coefficients, 25 ms windows every
+    20 ms, the encoders' frame rate): how strong the attackers are when nothing is hidden,
+    the yardstick for the encoders' figures. (On 80-band log-mel frames the 45-epoch ASR
+    probe reached only WER 0.87, 0.66 after 90 epochs; on these MFCCs 0.20, measured.)"""
+    from ..features import mfcc
+
     start = time.perf_counter()
-    frames, mels = 199, 80
-    both = _log_mel_targets(np.concatenate([train.audio, test.audio]), frames, mels)
+    frames = 199
+    both = mfcc(np.concatenate([train.audio, test.audio]), train.sample_rate, 13, 320,
+                400)[:, :frames]
     a, b = both[:len(train)], both[len(train):]
     wer = probe_asr(a, train.transcripts, b, test.transcripts, seed, progress)
     spk = probe_speaker(a, train.speaker_ids(), b, _ids(test.speakers, train.speaker_names()),
                         len(train.speaker_names()), seed,
                         voiced_train=_voiced(train.audio, frames),
                         voiced_test=_voiced(test.audio, frames))
-    return {"features": "clean log-mel, 80 bands, 25 ms windows every 20 ms",
+    return {"features": "clean MFCC, 13 coefficients, 25 ms windows every 20 ms",
             "wer_asr_probe": round(wer, 4), "speaker_accuracy_probe": round(spk, 4),
             "speaker_chance": round(1 / len(train.speaker_names()), 4),
             "seconds": round(time.perf_counter() - start, 1)}
@@ -379,7 +389,7 @@ def main(argv=None) -> int:
                    "adversarial training, the utility reference)")
     p.add_argument("--key-suffix", default="", help="store results under <kind><suffix>")
     p.add_argument("--reference", action="store_true", help="only run the attackers on "
-                   "clean log-mel frames (their strength when nothing is hidden)")
+                   "clean MFCC frames (their strength when nothing is hidden)")
     p.add_argument("--out", type=Path, default=None, help="results JSON (default: "
                    "cache/speech/trained/baselines.json)")
     args = p.parse_args(argv)
@@ -399,9 +409,9 @@ def main(argv=None) -> int:
                     "note": "reduced-width copies trained briefly on a shared CPU: "
                             "undertrained; cost figures use the real-size architectures"})
     if args.reference:
-        results["attackers_on_clean_log_mel"] = reference_probes(train, test)
+        results["attackers_on_clean_mfcc"] = reference_probes(train, test)
         atomic_write(out, (json.dumps(results, indent=2) + "\n").encode())
-        print(json.dumps(results["attackers_on_clean_log_mel"]), file=sys.stderr)
+        print(json.dumps(results["attackers_on_clean_mfcc"]), file=sys.stderr)
     for kind in () if args.reference else (args.only or ("ppslu", "vae")):
         key = kind + args.key_suffix
         results[key] = train_baseline(kind, train, test, args.seconds,
