@@ -32,7 +32,6 @@ class ZoParams:
     check_every: int = 1
     early_stop: bool = True
     stop_nll: float = float("inf")     # early stop also needs the target's NLL at most this
-    prefix_cache: bool = True
     # each step's perturbations (and the previous step's check) in one batched invocation
     batched: bool = True
     seed: int = 0
