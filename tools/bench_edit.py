@@ -177,18 +177,13 @@ def _edit_layer(config_name: str) -> int:
 
 def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress: bool = True,
               log=sys.stderr, batched: bool | None = None) -> dict:
-    from npu_sim.editing import _hparams_name, edit, load_hparams
+    from npu_sim.editing import edit, load_hparams
     from npu_sim.llm import load_model
     from npu_sim.llm.tf_model import TfLlama
 
     t0 = time.time()
     model = load_model(model_name)
-    hp = load_hparams(_hparams_name(model))
-    if batched is not None:
-        import dataclasses
-
-        hp = dataclasses.replace(hp, mobiedit=dataclasses.replace(hp.mobiedit,
-                                                                  batched=batched))
+    hp = load_hparams(Path(model.path).stem)
     tfm = TfLlama(model)
     requests = load_edit_set()[:n_edits] if n_edits else load_edit_set()
     baseline: dict = {}
@@ -197,7 +192,7 @@ def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress:
         for method in METHODS:
             t = time.time()
             r = edit(model, req, method, hparams=hp, tfm=tfm, baseline=baseline,
-                     progress=progress)
+                     progress=progress, batched=batched)
             d = r.to_dict()
             d["wall_s"] = round(time.time() - t, 2)
             runs[method].append(d)

@@ -70,20 +70,9 @@ def run(args) -> int:
 
     req = EditRequest(args.subject, args.prompt, args.target,
                       paraphrases=tuple(args.paraphrase), neighborhood=tuple(args.unrelated))
-    hparams = args.hparams
-    if args.unbatched:
-        import dataclasses
-
-        from npu_sim.editing import _hparams_name, load_hparams
-        from npu_sim.llm import load_model
-
-        model = load_model(args.model)
-        hp = load_hparams(hparams or _hparams_name(model))
-        hparams = dataclasses.replace(hp, mobiedit=dataclasses.replace(hp.mobiedit,
-                                                                       batched=False))
-        args.model = model
-    result = edit(args.model, req, args.method, hparams=hparams, device=args.device,
-                  progress=not args.quiet and sys.stderr.isatty())
+    result = edit(args.model, req, args.method, hparams=args.hparams, device=args.device,
+                  progress=not args.quiet and sys.stderr.isatty(),
+                  batched=False if args.unbatched else None)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -11,7 +11,8 @@ W8A16 TFLite editing kernel on the NPU emulator).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -82,10 +83,12 @@ EDITORS = {"mobiedit": MobiEditEditor(), "rome-bp": RomeBpEditor()}
 
 def edit(model, req: EditRequest, method: str = "mobiedit", hparams: HParams | str | None = None,
          device: str | None = None, progress: bool = False, tfm=None,
-         baseline: dict | None = None, evaluate_metrics: bool = True) -> EditResult:
+         baseline: dict | None = None, evaluate_metrics: bool = True,
+         batched: bool | None = None) -> EditResult:
     """Edit `model` (a LlamaModel, a GGUF path or a known name) so that `req.prompt`
     continues with `req.target`; returns the result with its cost ledger and the edited
-    model. `tfm` reuses a TfLlama of the unedited model."""
+    model. `hparams` defaults to the model file's (matched by its stem); `batched`, when
+    given, overrides its `mobiedit.batched`. `tfm` reuses a TfLlama of the unedited model."""
     from npu_sim.llm import LlamaModel, load_model
     from npu_sim.llm.reference import generate_fast
 
@@ -96,7 +99,9 @@ def edit(model, req: EditRequest, method: str = "mobiedit", hparams: HParams | s
     if not isinstance(model, LlamaModel):
         model = load_model(model)
     hp = hparams if isinstance(hparams, HParams) else load_hparams(
-        hparams or _hparams_name(model))
+        hparams or Path(model.path).stem)
+    if batched is not None:
+        hp = replace(hp, mobiedit=replace(hp.mobiedit, batched=batched))
     if not 0 <= hp.layer < model.config.n_layers - 1:
         raise EdgesimError(f"edit layer {hp.layer} out of range for {model.config.n_layers} "
                            "layers (the last layer has no later layer to carry the edit)")
@@ -133,12 +138,3 @@ def edit(model, req: EditRequest, method: str = "mobiedit", hparams: HParams | s
         before=tok.decode_continuation(p_ids, generate_fast(model, p_ids, n)),
         delta_norm=float(np.linalg.norm(delta)), v_init_norm=float(np.linalg.norm(v_init)),
         model=edited)
-
-
-def _hparams_name(model) -> str:
-    from pathlib import Path
-
-    stem = Path(model.path).stem.lower()
-    if "smollm2" in stem:
-        return "smollm2-135m"
-    return stem
