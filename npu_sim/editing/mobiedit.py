@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from npu_sim.devices import load_npu
-from npu_sim.llm.reference import states
+from npu_sim.llm.reference import log_softmax, states
 
 from . import costs
 from .hparams import HParams
@@ -42,8 +42,7 @@ from .rome import EditRequest, clamp, edit_sequences
 
 
 def nll(logits: np.ndarray, target_ids) -> float:
-    m = logits.max(-1, keepdims=True)
-    logp = logits - m - np.log(np.exp(logits - m).sum(-1, keepdims=True))
+    logp = log_softmax(logits)
     return float(-np.mean(logp[np.arange(len(target_ids)), list(target_ids)]))
 
 
@@ -70,23 +69,18 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
         return float(np.mean([nll(k.logits(delta), q.target_ids)
                               for k, q in zip(kernels, seqs)]))
 
-    def succeeded(delta: np.ndarray) -> bool:
-        ok = True
-        for k, q in zip(kernels, seqs):       # one pass per prompt, even after a miss
-            logits = k.logits(delta)
-            ok &= bool(np.array_equal(logits.argmax(-1), q.target_ids)
-                       and nll(logits, q.target_ids) <= zo.stop_nll)
-        return ok
-
     def ok(logits, q) -> bool:
         return bool(np.array_equal(logits.argmax(-1), q.target_ids)
                     and nll(logits, q.target_ids) <= zo.stop_nll)
+
+    def succeeded(delta: np.ndarray) -> bool:
+        # one pass per prompt, even after a miss (a list, not a short-circuiting generator)
+        return all([ok(k.logits(delta), q) for k, q in zip(kernels, seqs)])
 
     rng = np.random.default_rng(zo.seed)
     delta = np.zeros(cfg.dim, np.float32)
     steps, stopped, history, checks = 0, False, [], 0
     if batch:
-        final_loss = None
         for step in range(zo.max_steps + 1):
             us = ([rng.standard_normal(cfg.dim).astype(np.float32)
                    for _ in range(zo.directions)] if step < zo.max_steps else [])
@@ -114,27 +108,27 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(loss=f"{history[-1]:.3f}")
-    for step in range(zo.max_steps if not batch else 0):
-        lr = zo.lr * 0.5 * (1 + math.cos(math.pi * step / zo.max_steps))
-        g = np.zeros(cfg.dim, np.float64)
-        pair = []
-        for _ in range(zo.directions):
-            u = rng.standard_normal(cfg.dim).astype(np.float32)
-            lp, lm = loss(delta + zo.eps * u), loss(delta - zo.eps * u)
-            g += (lp - lm) / (2 * zo.eps) * u
-            pair.append(0.5 * (lp + lm))
-        delta = clamp((delta - lr * g).astype(np.float32), radius)
-        steps = step + 1
-        history.append(float(np.mean(pair)))
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(loss=f"{history[-1]:.3f}")
-        if zo.early_stop and steps % zo.check_every == 0:
-            checks += 1
-            if succeeded(delta):
-                stopped = True
-                break
-    if not batch:
+    else:
+        for step in range(zo.max_steps):
+            lr = zo.lr * 0.5 * (1 + math.cos(math.pi * step / zo.max_steps))
+            g = np.zeros(cfg.dim, np.float64)
+            pair = []
+            for _ in range(zo.directions):
+                u = rng.standard_normal(cfg.dim).astype(np.float32)
+                lp, lm = loss(delta + zo.eps * u), loss(delta - zo.eps * u)
+                g += (lp - lm) / (2 * zo.eps) * u
+                pair.append(0.5 * (lp + lm))
+            delta = clamp((delta - lr * g).astype(np.float32), radius)
+            steps = step + 1
+            history.append(float(np.mean(pair)))
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{history[-1]:.3f}")
+            if zo.early_stop and steps % zo.check_every == 0:
+                checks += 1
+                if succeeded(delta):
+                    stopped = True
+                    break
         final_loss = loss(delta)
 
     # -- the ledger: what ran, what it cost on the NPU, what the optimisations saved ----------
