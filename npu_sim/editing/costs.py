@@ -23,11 +23,11 @@ F32, I16, I8 = 4, 2, 1
 def forward_macs(cfg: LlamaConfig, tokens: int, head_rows: int | None = None) -> int:
     """A full forward pass over `tokens` tokens, with logits for `head_rows` rows (all)."""
     rows = tokens if head_rows is None else head_rows
-    return (cfg.n_layers * (cfg.layer_linear_macs(tokens) + cfg.attention_macs(tokens, tokens))
-            + rows * cfg.dim * cfg.vocab)
+    return layers_macs(cfg, cfg.n_layers, tokens, tokens) + rows * cfg.dim * cfg.vocab
 
 
 def layers_macs(cfg: LlamaConfig, n_layers: int, queries: int, keys: int) -> int:
+    """`n_layers` blocks over `queries` rows, each attending to `keys` keys."""
     return n_layers * (cfg.layer_linear_macs(queries) + cfg.attention_macs(queries, keys))
 
 
@@ -193,7 +193,7 @@ def prefix_pass_cost(cfg: LlamaConfig, npu: NpuProfile, tokens: int) -> Cost:
     """The one forward pass that fills the prefix cache (all layers over the prompt, W8A16,
     weights streamed from DRAM once)."""
     weights = cfg.n_params - (0 if cfg.tied else cfg.vocab * cfg.dim)
-    macs = cfg.n_layers * (cfg.layer_linear_macs(tokens) + cfg.attention_macs(tokens, tokens))
+    macs = layers_macs(cfg, cfg.n_layers, tokens, tokens)
     acts = tokens * cfg.n_layers * (4 * cfg.dim + 3 * cfg.ffn) * I16
     return npu_cost(npu, macs=macs, precision="a16w8", vtcm_bytes=acts,
                     dram_bytes=weights * I8, overhead_s=npu.invoke_s)

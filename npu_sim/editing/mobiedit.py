@@ -143,8 +143,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     energy = sum(k.invocations * r.energy_mj * 1e-3 for k, r in zip(kernels, reports))
     kernel_macs = sum(k.invocations * r.macs for k, r in zip(kernels, reports))
     prefix = [costs.prefix_pass_cost(cfg, npu, len(q.ids)) for q in seqs]
-    prefix_macs = sum(cfg.n_layers * (cfg.layer_linear_macs(len(q.ids))
-                                      + cfg.attention_macs(len(q.ids), len(q.ids)))
+    prefix_macs = sum(costs.layers_macs(cfg, cfg.n_layers, len(q.ids), len(q.ids))
                       for q in seqs)
     latency += sum(c.time_s for c in prefix)
     energy += sum(c.energy_j for c in prefix)
