@@ -163,11 +163,20 @@ def _instructions(op: Operator, sg: Subgraph, impl: str) -> tuple[float, bool]:
     return out_elems * per_elem, True
 
 
-def _flash_line_fill(device: DeviceProfile) -> float:
-    """Core cycles to fill one cache line from flash."""
+def flash_line_fill(device: DeviceProfile) -> float:
+    """Core cycles to fill one D-cache line from flash."""
     f = device.flash
     words = max(1, device.cache.line_bytes // FLASH_WORD_BYTES)
     return (BUS_LATENCY_CYCLES + words * (f.wait_states + 1)) * device.clock_hz / f.bus_clock_hz
+
+
+def ram_line_fill(device: DeviceProfile, region: MemoryRegion) -> tuple[float, float]:
+    """Core cycles to fill one D-cache line from bus RAM `region`, and to write a dirty one
+    back (the same beats without the bus latency)."""
+    beats = device.cache.line_bytes / BUS_WIDTH_BYTES[region.kind]
+    fill = (BUS_LATENCY_CYCLES + beats * (1 + region.wait_states)) * device.clock_hz / region.bus_clock_hz
+    writeback = beats * (1 + region.wait_states) * device.clock_hz / region.bus_clock_hz
+    return fill, writeback
 
 
 def _weight_stalls(op: Operator, sg: Subgraph, device: DeviceProfile) -> float:
@@ -180,7 +189,7 @@ def _weight_stalls(op: Operator, sg: Subgraph, device: DeviceProfile) -> float:
         # ones are streamed again on every pass (LRU evicts them before reuse).
         passes = 1 if op.weight_bytes <= dcache // 2 else weight_passes(op, sg)
         lines = math.ceil(op.weight_bytes / device.cache.line_bytes) * passes
-        return lines * _flash_line_fill(device)
+        return lines * flash_line_fill(device)
     # No data cache: every flash read of one flash word pays the wait states.
     f = device.flash
     reads = math.ceil(op.weight_bytes / 8) * weight_passes(op, sg)  # 64-bit flash reads
@@ -196,8 +205,7 @@ def _activation_stalls(op: Operator, sg: Subgraph, device: DeviceProfile,
     written = sum(t.nbytes for t in sg.op_tensors(op, "outputs"))
     line = device.cache.line_bytes
     if arena.cached and device.cache.dcache_bytes and line:
-        beats = line / BUS_WIDTH_BYTES[arena.kind]
-        fill = (BUS_LATENCY_CYCLES + beats * (1 + arena.wait_states)) * device.clock_hz / arena.bus_clock_hz
+        fill, _ = ram_line_fill(device, arena)
         # Compulsory misses on inputs and outputs, plus the write-back of dirty output lines.
         return (math.ceil(moved / line) + 2 * math.ceil(written / line)) * fill
     extra = access_cycles(arena, device.clock_hz) - 1   # per uncached 32-bit access
@@ -209,9 +217,18 @@ def _activation_stalls(op: Operator, sg: Subgraph, device: DeviceProfile,
 
 #: Cortex-M7 L1 D-cache associativity (DDI 0489 section 5.1: 4-way data cache).
 DCACHE_WAYS = 4
-#: STM32L4/L4+ ART data cache: 8 lines of 4 x 64 bits (RM0351 3.3.4); the kernels'
-#: instruction-level runs model it the same way (firmware_sim/kernels/machine.py).
+#: Cortex-M4 parts have no core cache; STM32L4/L4+ flash data reads go through the ART
+#: accelerator's data cache, 8 lines of 4 x 64 bits (RM0351 3.3.4; see stm32l4r5.toml). A
+#: miss reads the line as four 64-bit flash words, each (wait states + 1) HCLK cycles; the
+#: core waits for all of them (no data prefetch): conservative. The kernels'
+#: instruction-level runs use the same constants (firmware_sim/kernels/machine.py).
 ART_LINES, ART_LINE_BYTES, ART_READ_BYTES = 8, 32, 8
+
+
+def art_line_fill(device: DeviceProfile) -> float:
+    """Core cycles to fill one ART data-cache line from flash."""
+    f = device.flash
+    return (ART_LINE_BYTES // ART_READ_BYTES) * (f.wait_states + 1) * device.clock_hz / f.bus_clock_hz
 
 
 @cache
@@ -254,7 +271,6 @@ def _kernel_stalls(entry: str, op: Operator, sg: Subgraph, device: DeviceProfile
     ins = [t for t in sg.op_tensors(op, "inputs") if not t.constant]
     outs = sg.op_tensors(op, "outputs")
     in_bytes, out_bytes = sum(t.nbytes for t in ins), sum(t.nbytes for t in outs)
-    f = device.flash
     clock = device.clock_hz
     line = device.cache.line_bytes
     stall = 0.0
@@ -266,13 +282,10 @@ def _kernel_stalls(entry: str, op: Operator, sg: Subgraph, device: DeviceProfile
         else:
             misses = 0
         misses += -(-other_const // line)
-        stall += misses * _flash_line_fill(device)
+        stall += misses * flash_line_fill(device)
         if arena.kind != "tcm":
             if arena.cached:
-                beats = line / BUS_WIDTH_BYTES[arena.kind]
-                cyc = clock / arena.bus_clock_hz
-                fill = (BUS_LATENCY_CYCLES + beats * (1 + arena.wait_states)) * cyc
-                wb = beats * (1 + arena.wait_states) * cyc
+                fill, wb = ram_line_fill(device, arena)
                 in_lines = -(-in_bytes // line)
                 passes = 1
                 if entry == "conv_1x1_s8":
@@ -284,7 +297,7 @@ def _kernel_stalls(entry: str, op: Operator, sg: Subgraph, device: DeviceProfile
                 stall += (in_bytes + out_bytes) / 4 * (access_cycles(arena, clock) - 1)
         return stall
     # no core cache (Cortex-M4): flash data through the ART data cache
-    art_fill = (ART_LINE_BYTES // ART_READ_BYTES) * (f.wait_states + 1) * clock / f.bus_clock_hz - 1
+    art_fill = art_line_fill(device) - 1      # the load's own cycle is in the fitted count
     if weights is not None:
         stall += _art_misses(entry, op, sg, weights.nbytes) * art_fill
     stall += -(-other_const // ART_LINE_BYTES) * art_fill

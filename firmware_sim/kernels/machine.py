@@ -25,28 +25,15 @@ import numpy as np
 import unicorn as uc
 from unicorn import arm_const as A
 
+from ..cost.cortex_m import (ART_LINE_BYTES, ART_LINES, DCACHE_WAYS, art_line_fill,
+                             flash_line_fill, ram_line_fill)
 from ..devices import DeviceProfile
+from ..memory.regions import access_cycles
 from .build import CODE_BASE, KernelImage
 from .timing import (CLASSES, Decoded, block_cycles_m4, block_cycles_m7, branch_penalty, decode)
 
 PAGE = 0x1000
 STACK_BYTES = 8192
-
-#: Bus latency before the first beat of a line fill, in bus cycles (same figure as the fast
-#: model's cost/cortex_m.py BUS_LATENCY_CYCLES: an estimate, RM0433 gives none).
-BUS_LATENCY_CYCLES = 2
-#: Data bus width: AXI 64-bit (RM0433 2.1), AHB 32-bit; TCM 64-bit (DDI 0489 1.2).
-BUS_WIDTH_BYTES = {"axi": 8, "ahb": 4, "tcm": 8}
-#: STM32H7/F7 flash delivers a 256-bit flash word per access (RM0433 4.3.6), so one
-#: wait-state penalty per 32-byte line.
-FLASH_WORD_BYTES = 32
-#: Cortex-M7 L1 D-cache: 4-way set associative (DDI 0489 section 5.1), line size per profile.
-DCACHE_WAYS = 4
-#: Cortex-M4 parts have no core cache; STM32L4/L4+ flash data reads go through the ART
-#: accelerator's data cache, 8 lines of 4 x 64 bits (RM0351 3.3.4; see stm32l4r5.toml). A
-#: miss reads the line as four 64-bit flash words, each (wait states + 1) HCLK cycles; the
-#: core waits for all of them (no data prefetch): conservative.
-ART_LINES, ART_LINE_BYTES, ART_READ_BYTES = 8, 32, 8
 
 
 def _counter(c: list):
@@ -265,7 +252,7 @@ class Machine:
             accesses[name] = accesses.get(name, 0) + c[0]
             r = by_name[name]
             if r.kind != "tcm":              # uncached bus RAM: its wait states per access
-                stall += c[0] * ((1 + r.wait_states) * self.device.clock_hz / r.bus_clock_hz - 1)
+                stall += c[0] * (access_cycles(r, self.device.clock_hz) - 1)
         accesses = {k: v for k, v in accesses.items() if v}
         by_class = {c: int(v) for c, v in zip(CLASSES, hist)}
         return CallRecord(int(hist.sum()), by_class, n_taken, n_not, mispred, n_ret, accesses,
@@ -275,7 +262,6 @@ class Machine:
         """Replay non-TCM accesses through the D-cache (M7) or the flash ART (M4)."""
         dev = self.device
         clock = dev.clock_hz
-        f = dev.flash
         accesses: dict[str, int] = {}
         misses: dict[str, int] = {}
         if not len(self._mem):
@@ -291,13 +277,9 @@ class Machine:
             wb = {}
             for name, lo, hi, r in regions:
                 if r is None:
-                    words = max(1, line // FLASH_WORD_BYTES)
-                    fill[name] = (BUS_LATENCY_CYCLES + words * (f.wait_states + 1)) * clock / f.bus_clock_hz
-                    wb[name] = 0.0
+                    fill[name], wb[name] = flash_line_fill(dev), 0.0
                 else:
-                    beats = line / BUS_WIDTH_BYTES[r.kind]
-                    fill[name] = (BUS_LATENCY_CYCLES + beats * (1 + r.wait_states)) * clock / r.bus_clock_hz
-                    wb[name] = beats * (1 + r.wait_states) * clock / r.bus_clock_hz
+                    fill[name], wb[name] = ram_line_fill(dev, r)
             cache = [[] for _ in range(sets)]
             dirty = set()
             region_of_line = {}
@@ -330,7 +312,7 @@ class Machine:
             return accesses, misses, stall
         # no core cache: flash through the ART data cache, RAM at its wait states
         art: list[int] = []
-        art_fill = (ART_LINE_BYTES // ART_READ_BYTES) * (f.wait_states + 1) * clock / f.bus_clock_hz
+        art_fill = art_line_fill(dev)
         for v in self._mem:
             addr = v >> 1
             name, reg = None, None
@@ -350,5 +332,5 @@ class Machine:
                         art.pop(0)
                 art.append(ln)
             else:
-                stall += (1 + reg.wait_states) * clock / reg.bus_clock_hz - 1
+                stall += access_cycles(reg, clock) - 1
         return accesses, misses, stall
