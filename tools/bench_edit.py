@@ -321,9 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         bench = run_bench(args.model, args.edits,
                           progress=not args.quiet and sys.stderr.isatty(),
                           batched=False if args.unbatched else None)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(bench, indent=1))
+    from firmware_sim.export import atomic_write
+
+    atomic_write(args.out, json.dumps(bench, indent=1).encode())
     summary = {k: v for k, v in bench.items() if k != "runs"}
     print(json.dumps(summary, indent=2) if args.json else format_bench(bench))
     return 0
