@@ -30,7 +30,7 @@ from ..cost.cortex_m import (ART_LINE_BYTES, ART_LINES, DCACHE_WAYS, art_line_fi
 from ..devices import DeviceProfile
 from ..memory.regions import access_cycles
 from .build import CODE_BASE, KernelImage
-from .timing import (CLASSES, Decoded, block_cycles_m4, block_cycles_m7, branch_penalty, decode)
+from .timing import (CLASSES, block_cycles_m4, block_cycles_m7, branch_penalty, decode)
 
 PAGE = 0x1000
 STACK_BYTES = 8192
@@ -49,7 +49,6 @@ def _align(n: int, a: int = PAGE) -> int:
 @dataclass
 class BlockInfo:
     address: int
-    instrs: list[Decoded]
     histogram: np.ndarray          # instructions per class (CLASSES order)
     cycles: int                    # issue cycles (timing model of the core)
     fallthrough: int
@@ -108,7 +107,6 @@ class Machine:
         self._trace = array("I")
         self._mem = array("Q")
         self._tcm_counts: dict[str, list] = {}
-        self._hooks_installed = False
         dc = device.cache
         self.cached = self.core == "cortex-m7" and dc.dcache_bytes > 0
         self._install_hooks()
@@ -123,14 +121,6 @@ class Machine:
             if not (arena[0] < hi and lo < arena[1]):
                 return r.end - 16
         raise ValueError("no RAM region leaves room for the stack beside the arena")
-
-    def region_of(self, address: int) -> str:
-        if self.flash_range[0] <= address < self.flash_range[1]:
-            return "flash"
-        for r in self.device.memory:
-            if r.base <= address < r.end:
-                return r.name
-        return "?"
 
     def write(self, address: int, data: bytes) -> None:
         self.uc.mem_write(address, bytes(data))
@@ -202,7 +192,7 @@ class Machine:
             hist[CLASSES.index(d.cls)] += 1
         cycles = block_cycles_m7(instrs) if self.core == "cortex-m7" else block_cycles_m4(instrs)
         last = instrs[-1]
-        info = BlockInfo(address, instrs, hist, cycles, address + size,
+        info = BlockInfo(address, hist, cycles, address + size,
                          last.cls == "branch" and last.conditional_branch,
                          last.cls == "branch" and not last.conditional_branch and not last.is_return,
                          last.is_return)
@@ -261,15 +251,14 @@ class Machine:
     def _memory(self) -> tuple[dict, dict, float]:
         """Replay non-TCM accesses through the D-cache (M7) or the flash ART (M4)."""
         dev = self.device
-        clock = dev.clock_hz
         accesses: dict[str, int] = {}
         misses: dict[str, int] = {}
         if not len(self._mem):
             return accesses, misses, 0.0
-        regions = [("flash", self.flash_range[0], self.flash_range[1], None)] + [
-            (r.name, r.base, r.end, r) for r in dev.memory if r.kind != "tcm"]
         stall = 0.0
         if self.cached:
+            regions = [("flash", self.flash_range[0], self.flash_range[1], None)] + [
+                (r.name, r.base, r.end, r) for r in dev.memory if r.kind != "tcm"]
             line = dev.cache.line_bytes
             sets = dev.cache.dcache_bytes // (line * DCACHE_WAYS)
             shift = line.bit_length() - 1
@@ -310,27 +299,19 @@ class Machine:
                 if v & 1:
                     dirty.add(ln)
             return accesses, misses, stall
-        # no core cache: flash through the ART data cache, RAM at its wait states
+        # no core cache: only flash accesses are recorded (_install_hooks counts every RAM
+        # region's), and they go through the ART data cache
+        accesses["flash"] = len(self._mem)
         art: list[int] = []
         art_fill = art_line_fill(dev)
         for v in self._mem:
-            addr = v >> 1
-            name, reg = None, None
-            for nm, lo, hi, r in regions:
-                if lo <= addr < hi:
-                    name, reg = nm, r
-                    break
-            accesses[name] = accesses.get(name, 0) + 1
-            if reg is None:
-                ln = addr // ART_LINE_BYTES
-                if ln in art:
-                    art.remove(ln)
-                else:
-                    misses["flash"] = misses.get("flash", 0) + 1
-                    stall += art_fill - 1          # the load's own cycle is in the issue count
-                    if len(art) >= ART_LINES:
-                        art.pop(0)
-                art.append(ln)
+            ln = (v >> 1) // ART_LINE_BYTES
+            if ln in art:
+                art.remove(ln)
             else:
-                stall += access_cycles(reg, clock) - 1
+                misses["flash"] = misses.get("flash", 0) + 1
+                stall += art_fill - 1          # the load's own cycle is in the issue count
+                if len(art) >= ART_LINES:
+                    art.pop(0)
+            art.append(ln)
         return accesses, misses, stall

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..devices import DeviceProfile, load_device
-from ..graph import Graph, load_graph
+from ..graph import Graph
 from ..memory.arena import plan_arena
 from ..memory.lifetimes import align_up
 from ..memory.regions import largest_span, place_arena
@@ -167,9 +166,3 @@ class ModelMachine:
         layers = [self.run_layer(i) for i in range(len(self.sg.operators))]
         outs = [self.get_tensor(i) for i in self.sg.outputs]
         return ModelRun(self.device.name, layers, outs, time.perf_counter() - t0)
-
-
-def run_model(model: str | Path | bytes | Graph, device: str | DeviceProfile = "stm32h743",
-              inputs: list[np.ndarray] | None = None) -> ModelRun:
-    graph = model if isinstance(model, Graph) else load_graph(model)
-    return ModelMachine(graph, device).run(inputs)
