@@ -206,7 +206,7 @@ def _exact_cycles(graph: Graph, dev: DeviceProfile, stack: str, notes: list[str]
     from .kernels.runner import ModelMachine
 
     run = ModelMachine(graph, dev).run()
-    dispatch = math.ceil(cortex_m.DISPATCH_INSTRUCTIONS / cortex_m.IPC[dev.core])
+    dispatch = cortex_m.dispatch_cycles(dev.core)
     notes.append(f"cycles from instruction-level emulation: {run.instructions:,} instructions "
                  f"in {run.wall_s:.1f} s (+ {dispatch} dispatch cycles per layer, estimated)")
     return [cortex_m.LayerCost(instructions=l.record.instructions,

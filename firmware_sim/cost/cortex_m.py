@@ -126,8 +126,14 @@ def layer_cost(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
     return LayerCost(instructions=round(instructions),
                      compute_cycles=math.ceil(instructions / ipc),
                      stall_cycles=math.ceil(stalls),
-                     dispatch_cycles=math.ceil(DISPATCH_INSTRUCTIONS / ipc),
+                     dispatch_cycles=dispatch_cycles(device.core),
                      calibrated=calibrated)
+
+
+def dispatch_cycles(core: str) -> int:
+    """Cycles TFLM spends per operator outside the kernel (DISPATCH_INSTRUCTIONS at the
+    core's IPC)."""
+    return math.ceil(DISPATCH_INSTRUCTIONS / IPC[core])
 
 
 def _mac_variant(op: Operator, sg: Subgraph, impl: str) -> str:
@@ -256,7 +262,7 @@ def _fitted(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
     stalls = _kernel_stalls(entry, op, sg, device, arena)
     return LayerCost(instructions=max(0, round(instructions)), compute_cycles=max(0, math.ceil(compute)),
                      stall_cycles=math.ceil(stalls),
-                     dispatch_cycles=math.ceil(DISPATCH_INSTRUCTIONS / IPC[device.core]),
+                     dispatch_cycles=dispatch_cycles(device.core),
                      calibrated=True)
 
 
