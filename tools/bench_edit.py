@@ -229,7 +229,7 @@ def report(model, hp, runs: dict, wall_s: float) -> dict:
                                          k["out_rows"], ops_per_layer, batch=k.get("batch", 1))
            for k in kernels]
 
-    def inv(k, key):        # per invocation (unbatched ledgers carry per-pass figures only)
+    def inv(k, key):        # per invocation (ledgers recorded before batching: per pass)
         return k.get(f"{key}_per_invocation", k[f"{key}_per_pass"])
 
     check = {"ops_per_layer": ops_per_layer, "batch": kernels[0].get("batch", 1),
