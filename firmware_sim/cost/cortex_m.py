@@ -116,11 +116,10 @@ class LayerCost:
 def layer_cost(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
                arena: MemoryRegion) -> LayerCost:
     """Cycles of one operator on `device` with kernel `stack`, activations in `arena`."""
-    impl = kernel_for(stack, op)
     fitted = _fitted(op, sg, device, stack, arena)
     if fitted is not None:
         return fitted
-    instructions, calibrated = _instructions(op, sg, impl)
+    instructions, calibrated = _instructions(op, sg, kernel_for(stack, op))
     ipc = IPC[device.core]
     stalls = _weight_stalls(op, sg, device) + _activation_stalls(op, sg, device, arena)
     return LayerCost(instructions=round(instructions),
@@ -259,17 +258,18 @@ def _fitted(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
         return None
     compute = sum(c * f.get(n, 0) for n, c in zip(row["features"], row["cycles"]))
     instructions = sum(c * f.get(n, 0) for n, c in zip(row["features"], row["instructions"]))
-    stalls = _kernel_stalls(entry, op, sg, device, arena)
+    stalls = _kernel_stalls(entry, f, op, sg, device, arena)
     return LayerCost(instructions=max(0, round(instructions)), compute_cycles=max(0, math.ceil(compute)),
                      stall_cycles=math.ceil(stalls),
                      dispatch_cycles=dispatch_cycles(device.core),
                      calibrated=True)
 
 
-def _kernel_stalls(entry: str, op: Operator, sg: Subgraph, device: DeviceProfile,
-                   arena: MemoryRegion) -> float:
-    """Stall cycles of one kernel call: flash and cached-RAM line fills (Cortex-M7 D-cache,
-    LRU), flash reads through the ART (Cortex-M4 parts), uncached RAM wait states."""
+def _kernel_stalls(entry: str, feats: dict[str, float], op: Operator, sg: Subgraph,
+                   device: DeviceProfile, arena: MemoryRegion) -> float:
+    """Stall cycles of one kernel call (`feats`: its kf.features): flash and cached-RAM line
+    fills (Cortex-M7 D-cache, LRU), flash reads through the ART (Cortex-M4 parts), uncached
+    RAM wait states."""
     weights = sg.tensors[op.inputs[1]] if entry in ("conv_s8", "conv_1x1_s8", "depthwise_s8",
                                                    "fully_connected_s8") else None
     consts = [t for t in sg.op_tensors(op, "inputs") if t.constant]
@@ -305,7 +305,7 @@ def _kernel_stalls(entry: str, op: Operator, sg: Subgraph, device: DeviceProfile
     # no core cache (Cortex-M4): flash data through the ART data cache
     art_fill = art_line_fill(device) - 1      # the load's own cycle is in the fitted count
     if weights is not None:
-        stall += _art_misses(entry, op, sg, weights.nbytes) * art_fill
+        stall += _art_misses(entry, feats, op, sg, weights.nbytes) * art_fill
     stall += -(-other_const // ART_LINE_BYTES) * art_fill
     if arena.kind != "tcm":
         extra = access_cycles(arena, clock) - 1
@@ -313,7 +313,8 @@ def _kernel_stalls(entry: str, op: Operator, sg: Subgraph, device: DeviceProfile
     return stall
 
 
-def _art_misses(entry: str, op: Operator, sg: Subgraph, nbytes: int) -> float:
+def _art_misses(entry: str, feats: dict[str, float], op: Operator, sg: Subgraph,
+                nbytes: int) -> float:
     lines = -(-nbytes // ART_LINE_BYTES) + 1
     if lines <= ART_LINES:
         return lines
@@ -323,10 +324,9 @@ def _art_misses(entry: str, op: Operator, sg: Subgraph, nbytes: int) -> float:
         pair_lines = 2 * (-(-k // ART_LINE_BYTES) + 1)
         return lines if pair_lines <= ART_LINES else lines * max(1, rows // 2)
     if entry == "depthwise_s8":
-        f = kf.features(entry, op, sg)
         w = sg.tensors[op.inputs[1]]
         kh, kw, c = w.shape[1], w.shape[2], w.shape[3]
         if kh * kw > ART_LINES:        # a group's taps cycle through more lines than the ART holds
-            return f["tap_groups"]
-        return f["pixels"] * kh * kw * -(-c // ART_LINE_BYTES)
+            return feats["tap_groups"]
+        return feats["pixels"] * kh * kw * -(-c // ART_LINE_BYTES)
     return lines * kf.weight_passes(entry, op, sg)
