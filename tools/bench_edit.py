@@ -67,7 +67,7 @@ def ratios(bp: dict, zo: dict, prefix: str = "") -> dict:
             "latency_ratio": bp[prefix + "mean_latency_s"] / zo[prefix + "mean_latency_s"]}
 
 
-def _mode_counts(L: dict, k: dict, directions: int) -> dict:
+def _mode_counts(L: dict, directions: int) -> dict:
     """Kernel runs of one prompt's kernel in both modes for a run's steps and checks:
     unbatched, 2 x directions passes per
     step, one per early-stopping check and one final loss; batched, one invocation of
@@ -81,6 +81,27 @@ def _mode_counts(L: dict, k: dict, directions: int) -> dict:
 
 def _mode(L: dict) -> str:
     return "batched" if L.get("batched") else "unbatched"
+
+
+def _kernel_totals(cfg, npu, layer: int, L: dict, directions: int, mode: str,
+                   ops_per_layer: float, prefix_passes: bool) -> tuple[float, float, int]:
+    """A run's editing kernels costed from the config alone (kernel_cost_from_config) for
+    its steps and checks in `mode`: latency (s), energy (J) and the largest NPU session
+    (bytes); with `prefix_passes`, each prompt's prefix pass costed from the config too."""
+    from npu_sim.editing import costs
+
+    lat = en = 0.0
+    session = 0
+    for k in L["kernels"]:
+        batch, invocations = _mode_counts(L, directions)[mode]
+        kc = costs.kernel_cost_from_config(cfg, npu, layer, k["prefix"], k["suffix"],
+                                           k["out_rows"], ops_per_layer, batch=batch)
+        pc = costs.prefix_pass_cost(cfg, npu, k["prefix"] + k["suffix"]) if prefix_passes \
+            else None
+        lat += kc.latency_s * invocations + (pc.time_s if pc else 0.0)
+        en += kc.energy_j * invocations + (pc.energy_j if pc else 0.0)
+        session = max(session, kc.session_bytes)
+    return lat, en, session
 
 
 def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd8gen3_cpu",
@@ -102,16 +123,8 @@ def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd
     for z, b in zip(zo_rows, bp_rows):
         L = z["ledger"]
         for mode, acc in per_mode.items():
-            lat = en = 0.0
-            session = 0
-            for k in L["kernels"]:
-                batch, invocations = _mode_counts(L, k, directions)[mode]
-                kc = costs.kernel_cost_from_config(cfg, npu, layer, k["prefix"], k["suffix"],
-                                                   k["out_rows"], ops_per_layer, batch=batch)
-                pc = costs.prefix_pass_cost(cfg, npu, k["prefix"] + k["suffix"])
-                lat += kc.latency_s * invocations + pc.time_s
-                en += kc.energy_j * invocations + pc.energy_j
-                session = max(session, kc.session_bytes)
+            lat, en, session = _kernel_totals(cfg, npu, layer, L, directions, mode,
+                                              ops_per_layer, prefix_passes=True)
             mem = costs.mobiedit_memory(cfg, layer, session,
                                         max(k["prefix"] for k in L["kernels"]),
                                         max(k["suffix"] for k in L["kernels"]))["total"]
@@ -136,22 +149,14 @@ def _real_other_mode(cfg, runs, hp, ops_per_layer, real) -> dict:
     """The real model's measured trajectories costed in the mode they did not run in, from
     the config-only kernel model (the BP side is the measured one)."""
     from npu_sim.devices import load_npu
-    from npu_sim.editing import costs
 
     npu = load_npu("sd8gen3_htp")
     other = "unbatched" if _mode(runs["mobiedit"][0]["ledger"]) == "batched" else "batched"
     lat, en, mem = [], [], []
     for z in runs["mobiedit"]:
         L = z["ledger"]
-        t = e = 0.0
-        session = 0
-        for k in L["kernels"]:
-            batch, invocations = _mode_counts(L, k, hp.mobiedit.directions)[other]
-            kc = costs.kernel_cost_from_config(cfg, npu, hp.layer, k["prefix"], k["suffix"],
-                                               k["out_rows"], ops_per_layer, batch=batch)
-            t += invocations * kc.latency_s
-            e += invocations * kc.energy_j
-            session = max(session, kc.session_bytes)
+        t, e, session = _kernel_totals(cfg, npu, hp.layer, L, hp.mobiedit.directions, other,
+                                       ops_per_layer, prefix_passes=False)
         t += L["prefix_pass"]["latency_s"]
         e += L["prefix_pass"]["energy_j"]
         lat.append(t), en.append(e)
