@@ -114,7 +114,8 @@ def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd
     from npu_sim.llm.model import load_config
 
     cfg = load_config(config_name)
-    layer = cfg_layer = _edit_layer(config_name) if layer is None else layer
+    if layer is None:
+        layer = 5 if cfg.edit_layer is None else cfg.edit_layer
     directions = hp.mobiedit.directions
     npu, cpu = load_npu(npu_name), load_cpu(cpu_name)
     zo_rows, bp_rows = runs["mobiedit"], runs["rome-bp"]
@@ -140,7 +141,7 @@ def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd
               "mean_energy_j": _mean(acc["en"])}
         modes[mode] = {"mobiedit": zo, **ratios(bp, zo)}
     mode = _mode(zo_rows[0]["ledger"])
-    return {"config": cfg.name, "params": cfg.n_params, "edit_layer": cfg_layer,
+    return {"config": cfg.name, "params": cfg.n_params, "edit_layer": layer,
             "mobiedit_mode": mode, "mobiedit": modes[mode]["mobiedit"], "rome-bp": bp,
             **ratios(bp, modes[mode]["mobiedit"]), "modes": modes}
 
@@ -169,15 +170,6 @@ def _real_other_mode(cfg, runs, hp, ops_per_layer, real) -> dict:
             "batched graph's int16 scales differ from the unbatched graph's in the last "
             "digits)", "mobiedit": zo,
             **ratios(real["rome-bp"], zo)}
-
-
-def _edit_layer(config_name: str) -> int:
-    import tomllib
-
-    from npu_sim.llm.model import CONFIGS_DIR
-
-    data = tomllib.loads((CONFIGS_DIR / f"{config_name}.toml").read_text(encoding="utf-8"))
-    return int(data.get("edit_layer", 5))
 
 
 def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress: bool = True,

@@ -46,6 +46,7 @@ class LlamaConfig:
     eps: float = 1e-5
     tied: bool = True
     context_length: int = 2048
+    edit_layer: int | None = None  # the layer MobiEdit edits, where a config file names it
 
     def __post_init__(self):
         if not self.head_dim:
@@ -84,7 +85,8 @@ class LlamaConfig:
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> "LlamaConfig":
-        """A config file (``configs/*.toml``: the model's Hugging Face config.json values)."""
+        """A config file (``configs/*.toml``: the model's Hugging Face config.json values,
+        and optionally `edit_layer`)."""
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
