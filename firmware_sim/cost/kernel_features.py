@@ -11,6 +11,7 @@ cache and flash model the instruction-level runs replay (firmware_sim/kernels/ma
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from ..graph import Operator, Subgraph
 from ..ops import SAME, output_and_padding
@@ -25,18 +26,49 @@ def _valid(out: int, stride: int, pad: int, k: int, dil: int, size: int) -> list
     return res
 
 
+class Geometry(NamedTuple):
+    """The spatial arithmetic of a 2-D convolution or pooling layer (NHWC input)."""
+
+    in_h: int
+    in_w: int
+    in_c: int
+    k_h: int              # kernel (weights) or pooling filter size
+    k_w: int
+    stride_h: int
+    stride_w: int
+    dil_h: int            # 1 for pooling
+    dil_w: int
+    out_h: int            # from the padding rule, as TFLite computes it
+    out_w: int
+    pad_h: int            # padding before
+    pad_w: int
+
+
+def conv_geometry(op: Operator, sg: Subgraph) -> Geometry:
+    """Geometry of a CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D or MAX_POOL_2D layer."""
+    o = op.options
+    x = sg.tensors[op.inputs[0]]
+    if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        w = sg.tensors[op.inputs[1]]
+        kh, kw = w.shape[1], w.shape[2]
+        dh, dw = o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
+    else:
+        kh, kw = o.get("filterHeight", 1), o.get("filterWidth", 1)
+        dh = dw = 1
+    sh, sw = o.get("strideH", 1), o.get("strideW", 1)
+    ih, iw = x.shape[1], x.shape[2]
+    oh, ph = output_and_padding(o.get("padding", SAME), sh, dh, ih, kh)
+    ow, pw = output_and_padding(o.get("padding", SAME), sw, dw, iw, kw)
+    return Geometry(ih, iw, x.shape[-1], kh, kw, sh, sw, dh, dw, oh, ow, ph, pw)
+
+
 def kernel_entry(op: Operator, sg: Subgraph) -> str | None:
     """The C kernel the instruction-level path runs for `op` (None: no such kernel)."""
-    o = op.options
     if op.opcode == "DEPTHWISE_CONV_2D":
         return "depthwise_s8"
     if op.opcode == "CONV_2D":
-        w = sg.tensors[op.inputs[1]]
-        x = sg.tensors[op.inputs[0]]
-        kh, kw = w.shape[1], w.shape[2]
-        _, ph = output_and_padding(o.get("padding", SAME), o.get("strideH", 1), 1, x.shape[1], kh)
-        _, pw = output_and_padding(o.get("padding", SAME), o.get("strideW", 1), 1, x.shape[2], kw)
-        if kh == kw == 1 and ph == pw == 0 and o.get("dilationHFactor", 1) == o.get("dilationWFactor", 1) == 1:
+        g = conv_geometry(op, sg)
+        if g.k_h == g.k_w == 1 and g.pad_h == g.pad_w == 0 and g.dil_h == g.dil_w == 1:
             return "conv_1x1_s8"
         return "conv_s8"
     return {"FULLY_CONNECTED": "fully_connected_s8", "AVERAGE_POOL_2D": "avgpool_s8",
@@ -46,19 +78,15 @@ def kernel_entry(op: Operator, sg: Subgraph) -> str | None:
 
 def features(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
     """Loop-trip counts of `entry` on this layer (names match cortex_m_table.toml)."""
-    o = op.options
     x = sg.tensors[op.inputs[0]]
     y = sg.tensors[op.outputs[0]]
     if entry in ("conv_s8", "conv_1x1_s8", "depthwise_s8"):
-        w = sg.tensors[op.inputs[1]]
         _, ih, iw, cin = x.shape
         _, oh, ow, cout = y.shape
-        kh, kw = w.shape[1], w.shape[2]
-        sh, sw = o.get("strideH", 1), o.get("strideW", 1)
-        dh, dw = o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
-        _, ph = output_and_padding(o.get("padding", SAME), sh, dh, ih, kh)
-        _, pw = output_and_padding(o.get("padding", SAME), sw, dw, iw, kw)
-        vy, vx = _valid(oh, sh, ph, kh, dh, ih), _valid(ow, sw, pw, kw, dw, iw)
+        g = conv_geometry(op, sg)
+        kh, kw = g.k_h, g.k_w
+        vy = _valid(oh, g.stride_h, g.pad_h, kh, g.dil_h, ih)
+        vx = _valid(ow, g.stride_w, g.pad_w, kw, g.dil_w, iw)
         P = oh * ow
         T = sum(vy) * sum(vx)                   # valid taps over all output pixels
         Rv = sum(vy) * ow                       # valid kernel rows over all output pixels
@@ -90,11 +118,10 @@ def features(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
                 "tail": B * (U // 2) * (K % 4), "upairs": B * (U // 2), "oddu": B * (U % 2) * K}
     if entry in ("avgpool_s8", "maxpool_s8"):
         _, ih, iw, C = x.shape
-        fh, fw = o.get("filterHeight", 1), o.get("filterWidth", 1)
-        sh, sw = o.get("strideH", 1), o.get("strideW", 1)
-        oh, ph = output_and_padding(o.get("padding", SAME), sh, 1, ih, fh)
-        ow, pw = output_and_padding(o.get("padding", SAME), sw, 1, iw, fw)
-        vy, vx = _valid(oh, sh, ph, fh, 1, ih), _valid(ow, sw, pw, fw, 1, iw)
+        g = conv_geometry(op, sg)
+        oh, ow = g.out_h, g.out_w
+        vy = _valid(oh, g.stride_h, g.pad_h, g.k_h, 1, ih)
+        vx = _valid(ow, g.stride_w, g.pad_w, g.k_w, 1, iw)
         P, W, Rw = oh * ow, sum(vy) * sum(vx), sum(vy) * ow
         if entry == "avgpool_s8":
             return {"const": 1, "rows": oh, "pixels": P, "chans": P * C, "win": W,

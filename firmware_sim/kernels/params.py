@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..cost.kernel_features import conv_geometry
 from ..errors import EdgesimError
 from ..graph import Graph, Operator, Subgraph
-from ..ops import SAME, output_and_padding
 
 ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6 = 0, 1, 2, 3   # schema ActivationFunctionType
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
@@ -96,32 +96,28 @@ def prepare(graph: Graph, op: Operator, sg: Subgraph | None = None) -> Prepared:
         x, w = _q(sg, op.inputs[0]), _q(sg, op.inputs[1])
         y = _q(sg, op.outputs[0])
         bias = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else -1
-        _, in_h, in_w, in_c = x.shape
         _, out_h, out_w, out_c = y.shape
-        k_h, k_w = w.shape[1], w.shape[2]
-        sh, sw = o.get("strideH", 1), o.get("strideW", 1)
-        dh, dw = o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
-        oh, pad_h = output_and_padding(o.get("padding", SAME), sh, dh, in_h, k_h)
-        ow, pad_w = output_and_padding(o.get("padding", SAME), sw, dw, in_w, k_w)
-        if (oh, ow) != (out_h, out_w):
+        g = conv_geometry(op, sg)
+        if (g.out_h, g.out_w) != (out_h, out_w):
             raise UnsupportedLayer(f"operator {op.index}: output shape {y.shape} does not match padding")
         ws = w.quant.scale
         mult, shift = zip(*(quantize_multiplier(x.quant.scale[0] * ws[c if len(ws) > 1 else 0]
                                                 / y.quant.scale[0]) for c in range(out_c)))
         lo, hi = activation_range(o.get("fusedActivationFunction", 0), y.quant.scale[0], y.quant.zero_point[0])
         if op.opcode == "DEPTHWISE_CONV_2D":
-            if o.get("depthMultiplier", 1) != 1 or in_c != out_c:
+            if o.get("depthMultiplier", 1) != 1 or g.in_c != out_c:
                 raise UnsupportedLayer(f"operator {op.index}: depth multiplier != 1")
             entry, scratch = "depthwise_s8", 0
-        elif k_h == k_w == 1 and pad_h == pad_w == 0 and dh == dw == 1:
+        elif g.k_h == g.k_w == 1 and g.pad_h == g.pad_w == 0 and g.dil_h == g.dil_w == 1:
             entry, scratch = "conv_1x1_s8", 0
         else:
-            if w.shape[3] != in_c:
+            if w.shape[3] != g.in_c:
                 raise UnsupportedLayer(f"operator {op.index}: grouped convolution")
-            entry, scratch = "conv_s8", 2 * (k_h * k_w * in_c) * 2
+            entry, scratch = "conv_s8", 2 * (g.k_h * g.k_w * g.in_c) * 2
         fields = ["in0", f"c{op.inputs[1]}", f"c{bias}" if bias >= 0 else 0, "out", "mult", "shift",
-                  "scratch" if scratch else 0, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w,
-                  sh, sw, pad_h, pad_w, dh, dw, -x.quant.zero_point[0], y.quant.zero_point[0], lo, hi]
+                  "scratch" if scratch else 0, g.in_h, g.in_w, g.in_c, out_h, out_w, out_c,
+                  g.k_h, g.k_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w,
+                  -x.quant.zero_point[0], y.quant.zero_point[0], lo, hi]
         return Prepared(op, entry, fields, [op.inputs[0]], op.outputs[0],
                         [op.inputs[1]] + ([bias] if bias >= 0 else []),
                         {"mult": np.array(mult, np.int32), "shift": np.array(shift, np.int32)}, scratch)
@@ -143,17 +139,13 @@ def prepare(graph: Graph, op: Operator, sg: Subgraph | None = None) -> Prepared:
                         {"mult": np.array(mult, np.int32), "shift": np.array(shift, np.int32)})
     if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         x, y = _q(sg, op.inputs[0]), _q(sg, op.outputs[0])
-        _, in_h, in_w, ch = x.shape
-        fh, fw = o.get("filterHeight", 1), o.get("filterWidth", 1)
-        sh, sw = o.get("strideH", 1), o.get("strideW", 1)
-        oh, pad_h = output_and_padding(o.get("padding", SAME), sh, 1, in_h, fh)
-        ow, pad_w = output_and_padding(o.get("padding", SAME), sw, 1, in_w, fw)
+        g = conv_geometry(op, sg)
         lo, hi = activation_range(o.get("fusedActivationFunction", 0), y.quant.scale[0], y.quant.zero_point[0])
         avg = op.opcode == "AVERAGE_POOL_2D"
-        fields = ["in0", "out", "scratch" if avg else 0, in_h, in_w, ch, oh, ow, fh, fw, sh, sw,
-                  pad_h, pad_w, lo, hi]
+        fields = ["in0", "out", "scratch" if avg else 0, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w,
+                  g.k_h, g.k_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w, lo, hi]
         return Prepared(op, "avgpool_s8" if avg else "maxpool_s8", fields, [op.inputs[0]],
-                        op.outputs[0], [], {}, ch * 4 if avg else 0)
+                        op.outputs[0], [], {}, g.in_c * 4 if avg else 0)
     if op.opcode == "ADD":
         a, b, y = _q(sg, op.inputs[0]), _q(sg, op.inputs[1]), _q(sg, op.outputs[0])
         if a.shape != b.shape or a.constant or b.constant:
