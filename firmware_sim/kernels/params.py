@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..cost.kernel_features import conv_geometry
+from ..cost.kernel_features import conv_geometry, kernel_entry
 from ..errors import EdgesimError
 from ..graph import Graph, Operator, Subgraph
 
@@ -104,16 +104,13 @@ def prepare(graph: Graph, op: Operator, sg: Subgraph | None = None) -> Prepared:
         mult, shift = zip(*(quantize_multiplier(x.quant.scale[0] * ws[c if len(ws) > 1 else 0]
                                                 / y.quant.scale[0]) for c in range(out_c)))
         lo, hi = activation_range(o.get("fusedActivationFunction", 0), y.quant.scale[0], y.quant.zero_point[0])
-        if op.opcode == "DEPTHWISE_CONV_2D":
-            if o.get("depthMultiplier", 1) != 1 or g.in_c != out_c:
-                raise UnsupportedLayer(f"operator {op.index}: depth multiplier != 1")
-            entry, scratch = "depthwise_s8", 0
-        elif g.k_h == g.k_w == 1 and g.pad_h == g.pad_w == 0 and g.dil_h == g.dil_w == 1:
-            entry, scratch = "conv_1x1_s8", 0
-        else:
+        entry, scratch = kernel_entry(op, sg), 0
+        if entry == "depthwise_s8" and (o.get("depthMultiplier", 1) != 1 or g.in_c != out_c):
+            raise UnsupportedLayer(f"operator {op.index}: depth multiplier != 1")
+        if entry == "conv_s8":
             if w.shape[3] != g.in_c:
                 raise UnsupportedLayer(f"operator {op.index}: grouped convolution")
-            entry, scratch = "conv_s8", 2 * (g.k_h * g.k_w * g.in_c) * 2
+            scratch = 2 * (g.k_h * g.k_w * g.in_c) * 2
         fields = ["in0", f"c{op.inputs[1]}", f"c{bias}" if bias >= 0 else 0, "out", "mult", "shift",
                   "scratch" if scratch else 0, g.in_h, g.in_w, g.in_c, out_h, out_w, out_c,
                   g.k_h, g.k_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w,
