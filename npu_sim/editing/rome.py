@@ -89,10 +89,15 @@ def key_and_value(model: LlamaModel, layer: int, ids, pos: int) -> tuple[np.ndar
 
 
 def compute_k_star(model: LlamaModel, layer: int, req: EditRequest,
-                   templates: tuple[str, ...]) -> np.ndarray:
-    """k*: the key at the subject's last token, averaged over the context templates."""
+                   templates: tuple[str, ...], prompt_key: np.ndarray | None = None) \
+        -> np.ndarray:
+    """k*: the key at the subject's last token, averaged over the context templates;
+    `prompt_key`, the prompt's own key when the caller has it, stands for template "{}"."""
     keys = []
     for t in templates:
+        if t == "{}" and prompt_key is not None:
+            keys.append(prompt_key)
+            continue
         ids, pos = subject_last_index(model, t.format(req.prompt), req.subject)
         keys.append(key_and_value(model, layer, ids, pos)[0])
     return np.mean(keys, axis=0).astype(np.float32)
