@@ -17,7 +17,7 @@ import numpy as np
 
 from ..cost.kernel_features import conv_geometry, kernel_entry
 from ..errors import EdgesimError
-from ..graph import Graph, Operator, Subgraph
+from ..graph import Graph, Operator, Subgraph, Tensor
 
 ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6 = 0, 1, 2, 3   # schema ActivationFunctionType
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
@@ -86,6 +86,23 @@ def _q(sg: Subgraph, i: int):
     return t
 
 
+def _bias(op: Operator) -> int:
+    """The bias tensor of a conv or fully connected layer, -1 when it has none."""
+    return op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else -1
+
+
+def _output_quantisation(op: Operator, x: Tensor, w: Tensor, y: Tensor,
+                         channels: int) -> tuple[dict, int, int]:
+    """A conv or fully connected layer's OpData (per-channel output multipliers and shifts)
+    and activation range (PopulateConvolutionQuantizationParams)."""
+    ws = w.quant.scale
+    mult, shift = zip(*(quantize_multiplier(x.quant.scale[0] * ws[c if len(ws) > 1 else 0]
+                                            / y.quant.scale[0]) for c in range(channels)))
+    lo, hi = activation_range(op.options.get("fusedActivationFunction", 0), y.quant.scale[0],
+                              y.quant.zero_point[0])
+    return {"mult": np.array(mult, np.int32), "shift": np.array(shift, np.int32)}, lo, hi
+
+
 def prepare(graph: Graph, op: Operator, sg: Subgraph | None = None) -> Prepared:
     sg = sg or graph.main
     o = op.options
@@ -95,15 +112,12 @@ def prepare(graph: Graph, op: Operator, sg: Subgraph | None = None) -> Prepared:
     if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         x, w = _q(sg, op.inputs[0]), _q(sg, op.inputs[1])
         y = _q(sg, op.outputs[0])
-        bias = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else -1
+        bias = _bias(op)
         _, out_h, out_w, out_c = y.shape
         g = conv_geometry(op, sg)
         if (g.out_h, g.out_w) != (out_h, out_w):
             raise UnsupportedLayer(f"operator {op.index}: output shape {y.shape} does not match padding")
-        ws = w.quant.scale
-        mult, shift = zip(*(quantize_multiplier(x.quant.scale[0] * ws[c if len(ws) > 1 else 0]
-                                                / y.quant.scale[0]) for c in range(out_c)))
-        lo, hi = activation_range(o.get("fusedActivationFunction", 0), y.quant.scale[0], y.quant.zero_point[0])
+        opdata, lo, hi = _output_quantisation(op, x, w, y, out_c)
         entry, scratch = kernel_entry(op, sg), 0
         if entry == "depthwise_s8" and (o.get("depthMultiplier", 1) != 1 or g.in_c != out_c):
             raise UnsupportedLayer(f"operator {op.index}: depth multiplier != 1")
@@ -116,24 +130,19 @@ def prepare(graph: Graph, op: Operator, sg: Subgraph | None = None) -> Prepared:
                   g.k_h, g.k_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w,
                   -x.quant.zero_point[0], y.quant.zero_point[0], lo, hi]
         return Prepared(op, entry, fields, [op.inputs[0]], op.outputs[0],
-                        [op.inputs[1]] + ([bias] if bias >= 0 else []),
-                        {"mult": np.array(mult, np.int32), "shift": np.array(shift, np.int32)}, scratch)
+                        [op.inputs[1]] + ([bias] if bias >= 0 else []), opdata, scratch)
     if op.opcode == "FULLY_CONNECTED":
         x, w, y = _q(sg, op.inputs[0]), _q(sg, op.inputs[1]), _q(sg, op.outputs[0])
-        bias = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else -1
+        bias = _bias(op)
         depth = w.shape[1]
         units = w.shape[0]
         if x.elements % depth:
             raise UnsupportedLayer(f"operator {op.index}: input size not a multiple of the depth")
-        ws = w.quant.scale
-        mult, shift = zip(*(quantize_multiplier(x.quant.scale[0] * ws[c if len(ws) > 1 else 0]
-                                                / y.quant.scale[0]) for c in range(units)))
-        lo, hi = activation_range(o.get("fusedActivationFunction", 0), y.quant.scale[0], y.quant.zero_point[0])
+        opdata, lo, hi = _output_quantisation(op, x, w, y, units)
         fields = ["in0", f"c{op.inputs[1]}", f"c{bias}" if bias >= 0 else 0, "out", "mult", "shift",
                   x.elements // depth, depth, units, -x.quant.zero_point[0], y.quant.zero_point[0], lo, hi]
         return Prepared(op, "fully_connected_s8", fields, [op.inputs[0]], op.outputs[0],
-                        [op.inputs[1]] + ([bias] if bias >= 0 else []),
-                        {"mult": np.array(mult, np.int32), "shift": np.array(shift, np.int32)})
+                        [op.inputs[1]] + ([bias] if bias >= 0 else []), opdata)
     if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         x, y = _q(sg, op.inputs[0]), _q(sg, op.outputs[0])
         g = conv_geometry(op, sg)
