@@ -100,11 +100,6 @@ class Totals:
     forward_passes: int
     parts: dict
 
-    def to_dict(self) -> dict:
-        return {"memory_bytes": int(self.memory_bytes), "latency_s": self.latency_s,
-                "energy_j": self.energy_j, "macs": int(self.macs),
-                "forward_passes": int(self.forward_passes), "parts": self.parts}
-
 
 def bp_totals(cfg: LlamaConfig, cpu: CpuProfile, layer: int, lengths: list[int],
               steps: int, head_rows: list[int] | None = None) -> Totals:
@@ -131,7 +126,6 @@ class KernelCost:
     latency_s: float
     energy_j: float
     session_bytes: int            # graph + activation arena
-    source: str                   # "graph" (check_npu of the exported TFLite) or "config"
 
 
 def kernel_cost_from_config(cfg: LlamaConfig, npu: NpuProfile, layer: int, prefix: int,
@@ -150,8 +144,7 @@ def kernel_cost_from_config(cfg: LlamaConfig, npu: NpuProfile, layer: int, prefi
         # attention runs per delta: batch x (suffix queries against prefix + suffix keys)
         extra = (cfg.attention_macs(suffix * batch, prefix + suffix * batch)
                  - batch * cfg.attention_macs(suffix, prefix + suffix)) * n
-        return KernelCost(one.macs - extra, one.latency_s, one.energy_j, one.session_bytes,
-                          "config")
+        return KernelCost(one.macs - extra, one.latency_s, one.energy_j, one.session_bytes)
     wb = weight_bits / 8
     layer_w = int((cfg.layer_params - 2 * cfg.dim) * wb)
     head_w = int(cfg.vocab * cfg.dim * wb)
@@ -186,7 +179,7 @@ def kernel_cost_from_config(cfg: LlamaConfig, npu: NpuProfile, layer: int, prefi
                           dram_bytes=(0 if resident else head_w) + out_rows * cfg.vocab * a))
     return KernelCost(kernel_macs(cfg, layer, prefix, suffix, out_rows),
                       sum(c.time_s for c in costs), sum(c.energy_j for c in costs),
-                      weights + arena, "config")
+                      weights + arena)
 
 
 def prefix_pass_cost(cfg: LlamaConfig, npu: NpuProfile, tokens: int) -> Cost:

