@@ -31,6 +31,7 @@ from firmware_sim.cost.kernel_features import features, kernel_entry  # noqa: E4
 from firmware_sim.graph import load_graph  # noqa: E402
 from firmware_sim.kernels import synth  # noqa: E402
 from firmware_sim.kernels.runner import ModelMachine  # noqa: E402
+from firmware_sim.ops import SAME, VALID  # noqa: E402
 
 TABLE = ROOT / "firmware_sim" / "cost" / "cortex_m_table.toml"
 CORES = {"cortex-m7": "stm32h743", "cortex-m4": "stm32l4r5"}
@@ -58,16 +59,17 @@ def sweep(quick: bool = False) -> dict[str, list[bytes]]:
     out = {
         "conv_s8": [synth.conv_model(hw, ci, co, k, s, seed=i)
                     for i, (hw, ci, co, k, s) in enumerate(pick(conv, 12))],
-        "conv_1x1_s8": [synth.conv_model(hw, ci, co, (1, 1), s, padding=1, seed=i)
+        "conv_1x1_s8": [synth.conv_model(hw, ci, co, (1, 1), s, padding=VALID, seed=i)
                         for i, (hw, ci, co, s) in enumerate(pick(c1, 10))],
         "depthwise_s8": [synth.conv_model(hw, c, c, k, s, depthwise=True, seed=i)
                          for i, (hw, c, k, s) in enumerate(pick(dw, 10))],
         "fully_connected_s8": [synth.fc_model(d, u, seed=i) for i, (d, u) in enumerate(pick(fc, 8))],
-        "avgpool_s8": [synth.pool_model(hw, c, f, s, padding=p, seed=i)
-                       for i, ((hw, c, f, s), p) in enumerate(zip(pick(pools, 8), itertools.cycle([1, 0])))]
+        "avgpool_s8": [synth.pool_model(hw, c, f, s, padding=p, seed=i) for i, ((hw, c, f, s), p)
+                       in enumerate(zip(pick(pools, 8), itertools.cycle([VALID, SAME])))]
                       + [synth.pool_model((25, 5), 64, 5, 5, seed=99), synth.pool_model((8, 8), 16, 8, 8, seed=98)],
         "maxpool_s8": [synth.pool_model(hw, c, f, s, padding=p, average=False, seed=i)
-                       for i, ((hw, c, f, s), p) in enumerate(zip(pick(pools, 8), itertools.cycle([1, 0])))],
+                       for i, ((hw, c, f, s), p)
+                       in enumerate(zip(pick(pools, 8), itertools.cycle([VALID, SAME])))],
         "add_s8": [synth.add_model((1, h, w, c), seed=i) for i, (h, w, c) in
                    enumerate(pick([(4, 4, 3), (5, 5, 8), (8, 8, 16), (7, 3, 5), (16, 16, 8), (3, 3, 1)], 4))],
         "softmax_s8": [synth.softmax_model(r, d, seed=i) for i, (r, d) in

@@ -10,6 +10,8 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as s
 
+from ..ops import SAME, VALID, output_and_padding
+
 
 def _quant(scale, zp, axis=0):
     q = s.QuantizationParametersT()
@@ -61,16 +63,14 @@ def _act_quant(rng):
     return _quant(rng.uniform(0.02, 0.1), int(rng.integers(-20, 20)))
 
 
-def conv_model(in_hw, cin, cout, k, stride=1, padding=0, depthwise=False, seed=0) -> bytes:
+def conv_model(in_hw, cin, cout, k, stride=1, padding=SAME, depthwise=False, seed=0) -> bytes:
     """CONV_2D (or DEPTHWISE_CONV_2D with cout = cin) on a 1 x H x W x cin input."""
     rng = np.random.default_rng(seed)
     b = _Builder()
     h, w = in_hw
     kh, kw = k
-    if padding == 0:   # SAME
-        oh, ow = -(-h // stride), -(-w // stride)
-    else:
-        oh, ow = (h - kh + stride) // stride, (w - kw + stride) // stride
+    oh, _ = output_and_padding(padding, stride, 1, h, kh)
+    ow, _ = output_and_padding(padding, stride, 1, w, kw)
     x = b.tensor((1, h, w, cin), "int8", _act_quant(rng))
     wshape = (1, kh, kw, cout) if depthwise else (cout, kh, kw, cin)
     wscale = rng.uniform(0.002, 0.02, cout)
@@ -107,15 +107,13 @@ def fc_model(depth, units, seed=0) -> bytes:
     return b.finish(s.BuiltinOperator.FULLY_CONNECTED, [x, wt, bs], [y], s.BuiltinOptions.FullyConnectedOptions, o)
 
 
-def pool_model(in_hw, ch, f, stride, padding=1, average=True, seed=0) -> bytes:
+def pool_model(in_hw, ch, f, stride, padding=VALID, average=True, seed=0) -> bytes:
     rng = np.random.default_rng(seed)
     b = _Builder()
     h, w = in_hw
     q = _act_quant(rng)
-    if padding == 0:
-        oh, ow = -(-h // stride), -(-w // stride)
-    else:
-        oh, ow = (h - f + stride) // stride, (w - f + stride) // stride
+    oh, _ = output_and_padding(padding, stride, 1, h, f)
+    ow, _ = output_and_padding(padding, stride, 1, w, f)
     x = b.tensor((1, h, w, ch), "int8", q)
     y = b.tensor((1, oh, ow, ch), "int8", _quant(q.scale[0], q.zeroPoint[0]))
     o = s.Pool2DOptionsT()
