@@ -4,8 +4,9 @@ emulator import, so `edgesim check` stays fast.
 
 `tools/calibrate_cortex_m.py` runs each kernel instruction by instruction over a sweep of
 shapes and fits cycles = sum(coefficient x feature) per core; `cortex_m_table.toml` holds
-the coefficients. Memory stalls are estimated separately (`stall_estimate`), from the same
-cache and flash model the instruction-level runs replay (firmware_sim/kernels/machine.py).
+the coefficients. Memory stalls are estimated separately (cortex_m._kernel_stalls, with the
+closed forms below), from the same cache and flash model the instruction-level runs replay
+(firmware_sim/kernels/machine.py).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ instruction by instruction on unicorn: the ground truth behind the fast cycle mo
 build.py  compile + disassemble (cached by source hash and flags)
 params.py TFLM Prepare(): quantisation parameters and argument blocks per operator
 machine.py unicorn core with the device's memory map, per-block counting, cache simulation
-timing.py  Cortex-M7 / Cortex-M4 timing models (cycles from the recorded execution)
+timing.py  Cortex-M7 / Cortex-M4 pipeline timing (block issue cycles, branch penalties)
 runner.py  run one layer or a whole model through the kernels
+synth.py   single-operator int8 models with random weights (the calibration sweep's shapes)
 """

@@ -1,11 +1,13 @@
 """Cycles from an instruction-level run: Cortex-M7 and Cortex-M4 timing models.
 
 The run (machine.py) records how often every basic block executed, the outcome sequence of
-its closing branch, and every data access outside the TCMs with its address. This module
-turns that into cycles:
+its closing branch, and every data access outside the TCMs with its address. Its cycles are
 
   cycles = sum over blocks (executions x issue cycles of the block's instructions)
          + branch penalties + memory stall cycles (cache misses, flash wait states)
+
+This module gives the first two terms (block issue cycles, branch penalties); machine.py
+replays the data accesses for the stalls.
 
 Issue cycles of a block come from an in-order scoreboard over its instructions (operand
 registers parsed from the disassembly), restarted at each block entry.
