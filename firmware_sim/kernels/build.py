@@ -166,7 +166,10 @@ def _parse_disassembly(text: str, code: bytes) -> dict:
     return out
 
 
+@cache
 def _load(core: str, out: Path) -> KernelImage:
+    """The build in `out`, read and its disassembly parsed once per process (the folder
+    name carries the hash of sources, flags and compiler, so its contents never change)."""
     meta = json.loads((out / "image.json").read_text())
     code = (out / "kernels.bin").read_bytes()
     return KernelImage(core=core, path=out, code=code, symbols=meta["symbols"],
