@@ -17,6 +17,7 @@ from firmware_sim.errors import EdgesimError
 from firmware_sim.graph import load_graph
 from firmware_sim.kernels import synth
 from firmware_sim.kernels.build import APT_HINT, ToolchainMissing, build
+from firmware_sim.kernels.params import UnsupportedLayer
 from firmware_sim.kernels.runner import ModelMachine
 from firmware_sim.kernels.timing import (Decoded, block_cycles_m4, block_cycles_m7, decode)
 from firmware_sim.kernels.build import Instr
@@ -179,6 +180,16 @@ def test_exact_refuses_reference_stack_and_cpus():
         check(mlperf("ad01_int8"), "stm32h743", kernels="reference", exact=True)
     with pytest.raises(EdgesimError, match="Cortex-M"):
         check(mlperf("ad01_int8"), "rpi4b", exact=True)
+
+
+def test_unsupported_layer_reports_its_own_reason():
+    g = load_graph(mlperf("kws_ref_model_float32"))      # float32: no layer has a kernel
+    mm = ModelMachine(g, "stm32h743")
+    layer2_input = g.main.operators[2].inputs[0]
+    with pytest.raises(UnsupportedLayer, match=f"^tensor {layer2_input} .* is float32"):
+        mm.run_layer(2)
+    with pytest.raises(UnsupportedLayer, match=f"^tensor {g.main.inputs[0]} "):
+        mm.run()                                          # the first layer that fails
 
 
 def test_calibration_regenerates_a_usable_table(tmp_path):

@@ -56,14 +56,13 @@ class ModelMachine:
         self.device = device if isinstance(device, DeviceProfile) else load_device(device)
         self.sg = sg = graph.main
         self.prepared: list[Prepared | None] = []
-        errors = []
+        self.unsupported: dict[int, str] = {}       # operator index -> why it has no kernel
         for op in sg.operators:
             try:
                 self.prepared.append(prepare(graph, op, sg))
             except UnsupportedLayer as exc:
                 self.prepared.append(None)
-                errors.append(str(exc))
-        self.unsupported = errors
+                self.unsupported[op.index] = str(exc)
         plan = plan_arena(graph, "cmsis-nn")
         placement = place_arena(self.device, plan.total_bytes) or largest_span(self.device)
         if arena_region is not None:
@@ -149,14 +148,14 @@ class ModelMachine:
     def run_layer(self, i: int) -> LayerRun:
         prep = self.prepared[i]
         if prep is None:
-            raise UnsupportedLayer(self.unsupported[0])
+            raise UnsupportedLayer(self.unsupported[i])
         rec = self.machine.call(prep.entry, self.args[i])
         return LayerRun(i, prep.op.opcode, prep.entry, rec, self.get_tensor(prep.output))
 
     def run(self, inputs: list[np.ndarray] | None = None, seed: int = 0) -> ModelRun:
         """One inference, layer after layer; `inputs` default to seeded random int8 data."""
         if self.unsupported:
-            raise UnsupportedLayer(self.unsupported[0])
+            raise UnsupportedLayer(next(iter(self.unsupported.values())))
         t0 = time.perf_counter()
         rng = np.random.default_rng(seed)
         for k, idx in enumerate(self.sg.inputs):
