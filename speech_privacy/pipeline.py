@@ -95,12 +95,14 @@ def ranked_masks(log_alpha: np.ndarray, mask_ratio: float) -> np.ndarray:
 
 def speech_mask_ratio(audio: np.ndarray, masks: np.ndarray, floor_db: float = -20.0) -> float:
     """Fraction of the speech segments that the masks zero, where a segment counts as speech
-    when its mean power lies within `floor_db` dB of the loudest segment of its clip (this
-    leaves out the zero padding and most of the background noise around the command)."""
+    when its RMS lies within `floor_db` dB of the loudest segment of its clip
+    (features.voiced_frames; this leaves out the zero padding and most of the background
+    noise around the command)."""
+    from .features import voiced_frames
+
     k = masks.shape[1]
-    power = np.mean(audio.reshape(len(audio), k, -1).astype(np.float64) ** 2, axis=2)
-    speech = power >= power.max(axis=1, keepdims=True) * 10 ** (floor_db / 10)
-    speech &= power > 0
+    length = audio.shape[1] // k
+    speech = voiced_frames(audio, k, hop=length, win=length, floor_db=floor_db)
     return float(1.0 - masks[speech].mean()) if speech.any() else 0.0
 
 
@@ -124,7 +126,7 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
     from .corpus import load_default_corpus
     from .mask.gate import MaskError
     from .mask.generator import GeneratorConfig, RandomMask, build_generator, save_generator
-    from .mask.train import mask_kl, train_mask_generator
+    from .mask.train import mean_kl, train_mask_generator
     from .metrics import intent_guess_transcripts, word_error_rate
     from .slu import fine_tune_on_masked, train_slu
 
@@ -136,6 +138,9 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
     clock = Stopwatch()
     t_all = t = time.perf_counter()
     corpus = load_default_corpus(cfg.utterances_per_intent, cfg.seed, progress)
+    if cfg.segments < 1 or corpus.audio.shape[1] % cfg.segments:
+        raise MaskError(f"segments={cfg.segments} does not divide a "
+                        f"{corpus.audio.shape[1]}-sample clip")
     train, test = corpus.split(seed=cfg.seed)
     clock("corpus", t)
     say(f"corpus: {len(corpus)} clips ({len(train)} train, {len(test)} test), "
@@ -160,12 +165,13 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
     # local SLU fine-tuned cloud_epochs more, here on clean audio), so that differences in
     # intent accuracy come from the masks, not from the training budget.
     t = time.perf_counter()
-    cloud_clean = fine_tune_on_masked(local, train, np.ones((len(train), cfg.segments),
-                                                            np.float32),
-                                      cfg.cloud_epochs, cfg.seed, progress=progress)
+    cloud_clean = fine_tune_on_masked(local, train, None, cfg.cloud_epochs, cfg.seed,
+                                      progress=progress)
     clock("cloud_slu_clean", t)
+    local_clean = local.logits(test.audio)       # KL reference of every masker below
     unmasked = {"intent_accuracy": cloud_clean.accuracy(test),
-                "intent_accuracy_local": local.accuracy(test), "wer_asr": wer(asr, test),
+                "intent_accuracy_local": _accuracy(local, local_clean, test),
+                "wer_asr": wer(asr, test),
                 "wer_intent_oracle": word_error_rate(test.transcripts, intent_guess_transcripts(
                     train.transcripts, train.intents, test.intents)),
                 "speaker_accuracy": speaker_clean.accuracy(test)}
@@ -190,14 +196,15 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
                  speaker: bool) -> dict:
         t0 = time.perf_counter()
         m_train, m_test = masked(train, train_masks), masked(test, test_masks)
-        cloud = fine_tune_on_masked(local, train, train_masks, slu_epochs, cfg.seed,
+        cloud = fine_tune_on_masked(local, m_train, None, slu_epochs, cfg.seed,
                                     progress=progress)
         adaptive = asr.fine_tune(m_train, asr_epochs, cfg.seed, progress=progress)
-        heard = cloud.predict_intents(test, test_masks)
+        heard = cloud.predict_intents(m_test)
+        local_masked = local.logits(m_test.audio)
         row = {"mask_ratio": float(1.0 - test_masks.mean()),
                "speech_mask_ratio": speech_mask_ratio(test.audio, test_masks),
-               "kl": mask_kl(local.keras, test.audio, test_masks),
-               "intent_accuracy_local": local.accuracy(test, test_masks),
+               "kl": mean_kl(local_clean, local_masked),
+               "intent_accuracy_local": _accuracy(local, local_masked, test),
                "intent_accuracy": float(np.mean(np.array(heard) == np.array(test.intents))),
                "wer_asr": wer(asr, m_test), "wer_adaptive": wer(adaptive, m_test),
                "wer_intent_guess": word_error_rate(test.transcripts, intent_guess_transcripts(
@@ -273,6 +280,13 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
     return results
 
 
+def _accuracy(slu, logits: np.ndarray, corpus) -> float:
+    """Share of `corpus` clips whose top intent in `logits` (of `slu`, on those clips) is
+    right."""
+    heard = np.array(slu.intent_names)[logits.argmax(axis=1)]
+    return float(np.mean(heard == np.array(corpus.intents)))
+
+
 def fsdd_speaker_privacy(folder: Path, generator, cfg: TrainConfig, progress: bool) -> dict:
     """Speaker accuracy on FSDD (train takes 5-49, test takes 0-4, 1 s clips): clean, masked
     by `generator`'s per-segment weights (its segment length, 1 s / k' segments) and by Random
@@ -281,34 +295,28 @@ def fsdd_speaker_privacy(folder: Path, generator, cfg: TrainConfig, progress: bo
     from .datasets import load_fsdd
     from .mask.generator import GeneratorConfig, RandomMask, build_generator
 
-    data = load_fsdd(folder, clip_seconds=1.0, progress=progress)
-    takes_test = np.array([int(name) < 5 for name in _fsdd_takes(folder, data)])
-    train, test = data.subset(~takes_test), data.subset(takes_test)
-    out = {"clips": len(data), "train": len(train), "test": len(test),
-           "speakers": len(data.speaker_names()), "chance": 1.0 / len(data.speaker_names())}
+    test = load_fsdd(folder, clip_seconds=1.0, takes=range(5), progress=progress)
+    train = load_fsdd(folder, clip_seconds=1.0, takes=range(5, 50), progress=progress)
+    speakers = len(set(train.speakers) | set(test.speakers))
+    out = {"clips": len(train) + len(test), "train": len(train), "test": len(test),
+           "speakers": speakers, "chance": 1.0 / speakers}
     out["speaker_accuracy_clean"] = train_speaker_classifier(
         train, cfg.speaker_epochs, cfg.seed).accuracy(test)
     seg = generator.config.segment_samples if generator is not None else 640
-    k = data.audio.shape[1] // seg
+    k = train.audio.shape[1] // seg
     rand = RandomMask(k, 1.0 - cfg.random_ratio, cfg.seed)
     m_tr, m_te = rand.masks(train.audio), rand.masks(test.audio)
     out["speaker_accuracy_random"] = train_speaker_classifier(
         masked(train, m_tr), cfg.speaker_epochs, cfg.seed).accuracy(masked(test, m_te))
     out["speaker_accuracy_masked"] = out["mask_ratio"] = None
-    if generator is not None and generator.variant == "S" and data.audio.shape[1] % seg == 0:
-        small = build_generator("S", GeneratorConfig(samples=data.audio.shape[1], segments=k))
+    if generator is not None and generator.variant == "S" and train.audio.shape[1] % seg == 0:
+        small = build_generator("S", GeneratorConfig(samples=train.audio.shape[1], segments=k))
         small.keras.set_weights(generator.keras.get_weights())
         m_tr, m_te = small.masks(train.audio), small.masks(test.audio)
         out["mask_ratio"] = float(1.0 - m_te.mean())
         out["speaker_accuracy_masked"] = train_speaker_classifier(
             masked(train, m_tr), cfg.speaker_epochs, cfg.seed).accuracy(masked(test, m_te))
     return out
-
-
-def _fsdd_takes(folder: Path, data) -> list[str]:
-    """The take number of every FSDD clip, in load_fsdd's (sorted file name) order."""
-    recordings = folder / "recordings" if (folder / "recordings").is_dir() else folder
-    return [p.stem.split("_")[2] for p in sorted(recordings.glob("*.wav"))]
 
 
 def plot_curve(results: dict) -> bytes:

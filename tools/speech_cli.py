@@ -271,14 +271,12 @@ def write_wavs(corpus, folder, progress: bool = True):
 
 
 def _train(args) -> int:
-    import os
-    import shutil
     from dataclasses import replace
     from pathlib import Path
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from firmware_sim.export import atomic_write
     from speech_privacy.pipeline import TrainConfig, train_all
-    from speech_privacy.results import trained_dir
+    from speech_privacy.results import results_path, trained_dir
 
     cfg = TrainConfig()
     if args.quick:
@@ -294,18 +292,11 @@ def _train(args) -> int:
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     if args.no_fsdd:
         cfg = replace(cfg, fsdd=None)
-    if cfg.segments < 1 or 64000 % cfg.segments:
-        from speech_privacy.mask.gate import MaskError
-
-        raise MaskError(f"--segments {cfg.segments} does not divide a 64000-sample clip")
     results = train_all(cfg, progress=not args.no_progress, say=_say(args))
-    results["results_json"] = str(trained_dir() / "results.json")
+    results["results_json"] = str(results_path())
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("results.json", "privacy_utility.png"):
-            shutil.copyfile(trained_dir() / name, out / f".{name}.tmp")
-            os.replace(out / f".{name}.tmp", out / name)
+        for source in (results_path(), trained_dir() / "privacy_utility.png"):
+            atomic_write(Path(args.out) / source.name, source.read_bytes())
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -340,7 +331,6 @@ def format_results(r: dict) -> str:
 def _export(args) -> int:
     import os
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from speech_privacy.export import ENCODERS, corpus_clips, export_encoders
 
     say = _say(args)
@@ -365,21 +355,18 @@ def _export(args) -> int:
 
 
 def _bench(args) -> int:
-    import os
     from pathlib import Path
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from firmware_sim.demo_model import cache_dir
     from speech_privacy.bench import bench, format_table, missing_models, write_json
-    from speech_privacy.export import corpus_clips, export_encoders
+    from speech_privacy.export import export_encoders
 
     say = _say(args)
     models = Path(args.models) if args.models else cache_dir() / "speech" / "export"
     missing = missing_models(models)
     if missing:
         say(f"exporting {', '.join(missing)} into {models} first")
-        cal, held, note = corpus_clips(32, 16, progress=not args.no_progress)
-        export_encoders(models, missing, cal, held, note, progress=not args.no_progress)
+        export_encoders(models, missing, progress=not args.no_progress)
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     result = bench(models, devices, plot_dir=args.out or models)
     if args.out:
@@ -397,4 +384,7 @@ HANDLERS = {"corpus": _corpus, "train": _train, "export": _export, "bench": _ben
 
 def run(args) -> int:
     """Run the parsed `speech` command; returns the exit status."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")     # before any handler imports TF
     return HANDLERS[args.speech_command](args)

@@ -178,12 +178,11 @@ def train_mask_generator(generator: MaskGenerator, slu_model, audio: np.ndarray,
     return log
 
 
-def mask_kl(slu_model, audio: np.ndarray, masks: np.ndarray, batch_size: int = 32) -> float:
-    """Mean KL(SLU(clean) || SLU(masked)) in nats over the clips, for binary masks [N, k]."""
+def mean_kl(p_logits: np.ndarray, q_logits: np.ndarray, batch_size: int = 32) -> float:
+    """Mean KL(p || q) in nats over the rows of two logit arrays [N, classes], e.g. the local
+    SLU's logits on clean clips and on the same clips masked."""
     total = 0.0
-    for i in range(0, len(audio), batch_size):
-        x = audio[i:i + batch_size]
-        p = slu_model(x, training=False)
-        q = slu_model(apply_mask(x, masks[i:i + batch_size]), training=False)
-        total += float(tf.reduce_sum(kl_divergence(p, q)))
-    return total / len(audio)
+    for i in range(0, len(p_logits), batch_size):
+        total += float(tf.reduce_sum(kl_divergence(p_logits[i:i + batch_size],
+                                                   q_logits[i:i + batch_size])))
+    return total / len(p_logits)
