@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -36,8 +35,12 @@ import numpy as np
 from firmware_sim.errors import EdgesimError
 from firmware_sim.export import atomic_write
 
+from .features import voiced_frames
+
 ENCODERS = ("mask_generator_s", "mask_generator_m", "ppslu_encoder", "vae_encoder")
 MANIFEST = "manifest.json"
+HEAVY_PARAMETERS = 10_000_000     # encoders above this are calibrated and checked on fewer
+HEAVY_CALIBRATION, HEAVY_HELDOUT = 8, 4     # clips (float PPSLU: about 28 GMAC a clip)
 MANIFEST_SCHEMA = 1
 SAMPLES = 64000
 
@@ -154,16 +157,6 @@ def int8_outputs(path: str | Path, clips: np.ndarray, threads: int = 2) -> np.nd
     return np.concatenate(out)
 
 
-def voiced_frames(clips: np.ndarray, frames: int, hop: int = 320, win: int = 400,
-                  floor_db: float = -20.0) -> np.ndarray:
-    """bool [clips, frames]: output frames (20 ms hop, 25 ms window) whose input RMS is within
-    `floor_db` of the clip's loudest frame."""
-    idx = np.arange(frames)[:, None] * hop + np.arange(win)[None, :]
-    idx = np.minimum(idx, clips.shape[1] - 1)
-    rms = np.sqrt((clips[:, idx].astype(np.float64) ** 2).mean(-1))
-    return rms >= rms.max(axis=1, keepdims=True) * 10 ** (floor_db / 20) + 1e-12
-
-
 def agreement(float_out: np.ndarray, int8_out: np.ndarray,
               gate_threshold: float | None = None, clips: np.ndarray | None = None) -> dict:
     """Agreement figures of int8 against float outputs [clips, ...] (see module docstring).
@@ -216,14 +209,13 @@ def corpus_clips(calibration: int, heldout: int, seed: int = 0,
 def export_encoders(out_dir: str | Path, names: Sequence[str] = ENCODERS,
                     calibration: np.ndarray | None = None, heldout: np.ndarray | None = None,
                     data_note: str = "", small: bool = False, progress: bool = True,
-                    calibration_clips: int | None = None, heldout_clips: int | None = None,
                     build: Callable[[str], Encoder] | None = None,
                     write: Callable[[Path, bytes], Path] = atomic_write) -> dict:
     """Export `names` into `out_dir` and return the manifest (also written there).
 
     `calibration` / `heldout`: float32 clips [N, 64000]; None takes them from the default
-    corpus. Full-size PPSLU and VAE are calibrated and checked on at most
-    `calibration_clips` / `heldout_clips` clips (default 8 / 4; every float forward pass of
+    corpus. Encoders of over HEAVY_PARAMETERS (the full-size PPSLU and VAE) are calibrated and
+    checked on at most HEAVY_CALIBRATION / HEAVY_HELDOUT clips (every float forward pass of
     PPSLU is about 28 GMAC). `build` replaces `build_encoder` (tests); `write` replaces the
     atomic writer (tests)."""
     names = list(dict.fromkeys(names))
@@ -231,7 +223,6 @@ def export_encoders(out_dir: str | Path, names: Sequence[str] = ENCODERS,
     if unknown or not names:
         raise ExportError(f"unknown encoder(s) {', '.join(unknown) or '(none)'} "
                           f"(known: {', '.join(ENCODERS)})")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if calibration is None or heldout is None:
         calibration, heldout, data_note = corpus_clips(32, 16, progress=progress)
     for what, clips in (("calibration", calibration), ("held-out", heldout)):
@@ -249,9 +240,9 @@ def export_encoders(out_dir: str | Path, names: Sequence[str] = ENCODERS,
 
     for name in tqdm(names, desc="export", unit="encoder", disable=not progress):
         enc = (build or (lambda n: build_encoder(n, small)))(name)
-        heavy = enc.parameters > 10_000_000
-        cal = calibration[:calibration_clips or (8 if heavy else len(calibration))]
-        held = heldout[:heldout_clips or (4 if heavy else len(heldout))]
+        heavy = enc.parameters > HEAVY_PARAMETERS
+        cal = calibration[:HEAVY_CALIBRATION] if heavy else calibration
+        held = heldout[:HEAVY_HELDOUT] if heavy else heldout
         entries[name] = export_one(enc, out, cal, held, write)
         manifest["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())

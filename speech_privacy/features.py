@@ -52,6 +52,17 @@ def frame_energy(audio: np.ndarray, hop: int = 160, win: int = 400) -> np.ndarra
     return np.mean(frames.astype(np.float64) ** 2, axis=-2).astype(np.float32)
 
 
+def voiced_frames(clips: np.ndarray, frames: int, hop: int = 320, win: int = 400,
+                  floor_db: float = -20.0) -> np.ndarray:
+    """bool [clips, frames]: frames (`win` samples every `hop`; by default the encoders' 25 ms
+    windows every 20 ms at 16 kHz) whose RMS is within `floor_db` dB of the clip's loudest
+    frame; never an all-zero frame."""
+    idx = np.arange(frames)[:, None] * hop + np.arange(win)[None, :]
+    idx = np.minimum(idx, clips.shape[1] - 1)
+    rms = np.sqrt((clips[:, idx].astype(np.float64) ** 2).mean(-1))
+    return rms >= rms.max(axis=1, keepdims=True) * 10 ** (floor_db / 20) + 1e-12
+
+
 def _n_fft(win: int) -> int:
     """FFT size: the next power of two at or above the window length."""
     return 1 << (win - 1).bit_length()

@@ -59,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..features import voiced_frames
 from .ppslu import PpsluConfig
 from .results import BASELINES_SCHEMA, baselines_path, load_baseline_results
 from .vae import VaeConfig
@@ -242,8 +243,8 @@ def train_baseline(kind: str, train, test, seconds: float = 240.0, batch_size: i
     wer = probe_asr(f_train, train.transcripts, f_test, test.transcripts, seed, progress)
     spk_acc = probe_speaker(f_train, y_spk, f_test, _ids(test.speakers, train.speaker_names()),
                             n_spk, seed,
-                            voiced_train=_voiced(train.audio, cfg.frames),
-                            voiced_test=_voiced(test.audio, cfg.frames))
+                            voiced_train=voiced_frames(train.audio, cfg.frames),
+                            voiced_test=voiced_frames(test.audio, cfg.frames))
     return {"architecture": "REDUCED width for training (not the real size): "
                             + _describe(cfg),
             "parameters_trained_encoder": int(encoder.count_params()),
@@ -267,12 +268,6 @@ def _ids(labels, names: list[str]) -> np.ndarray:
     `speaker_ids()` numbers only the speakers it contains, so its ids can differ."""
     lookup = {n: i for i, n in enumerate(names)}
     return np.array([lookup.get(x, -1) for x in labels], np.int64)
-
-
-def _voiced(audio: np.ndarray, frames: int) -> np.ndarray:
-    from ..export import voiced_frames
-
-    return voiced_frames(audio, frames)
 
 
 def _describe(cfg) -> str:
@@ -363,15 +358,15 @@ def reference_probes(train, test, seed: int = 0, progress: bool = True) -> dict:
     from ..features import mfcc
 
     start = time.perf_counter()
-    frames = 199
+    frames = TRAIN_PPSLU.frames       # the encoders' frame count (199 for 4 s)
     both = mfcc(np.concatenate([train.audio, test.audio]), train.sample_rate, 13, 320,
                 400)[:, :frames]
     a, b = both[:len(train)], both[len(train):]
     wer = probe_asr(a, train.transcripts, b, test.transcripts, seed, progress)
     spk = probe_speaker(a, train.speaker_ids(), b, _ids(test.speakers, train.speaker_names()),
                         len(train.speaker_names()), seed,
-                        voiced_train=_voiced(train.audio, frames),
-                        voiced_test=_voiced(test.audio, frames))
+                        voiced_train=voiced_frames(train.audio, frames),
+                        voiced_test=voiced_frames(test.audio, frames))
     return {"features": "clean MFCC, 13 coefficients, 25 ms windows every 20 ms",
             "wer_asr_probe": round(wer, 4), "speaker_accuracy_probe": round(spk, 4),
             "speaker_chance": round(1 / len(train.speaker_names()), 4),
