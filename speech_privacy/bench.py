@@ -52,6 +52,8 @@ def cost_encoders(model_dir: str | Path, devices=DEVICES, names=ENCODERS) -> dic
     from firmware_sim.devices import load_device
     from firmware_sim.graph import load_graph
 
+    profiles = {device: load_device(device) for device in devices}
+    keys = ("latency_ms", "ram_bytes", "flash_bytes", "fits", "arena_bytes", "energy_mj", "macs")
     out: dict[str, dict] = {}
     for name in names:
         path = Path(model_dir) / f"{name}.tflite"
@@ -59,15 +61,11 @@ def cost_encoders(model_dir: str | Path, devices=DEVICES, names=ENCODERS) -> dic
             raise BenchError(f"{path}: missing; run `edgesim speech export --out {model_dir}`")
         graph = load_graph(path)
         out[name] = {}
-        for device in devices:
-            dev = load_device(device)
-            r = check(graph, dev)
-            out[name][device] = {
-                "latency_ms": round(r.latency_ms, 6), "ram_bytes": r.ram_bytes,
-                "flash_bytes": r.flash.total_bytes, "fits": r.fits,
-                "arena_bytes": r.arena.total_bytes, "energy_mj": round(r.energy_mj, 6),
-                "macs": r.macs, "model_ram_bytes": r.ram_bytes - dev.stack_bytes - dev.static_bytes,
-                "violations": [{"kind": v.kind, "message": v.message} for v in r.violations]}
+        for device, dev in profiles.items():
+            r = check(graph, dev).to_dict()
+            out[name][device] = {**{k: r[k] for k in keys},
+                                 "model_ram_bytes": r["ram_bytes"] - dev.stack_bytes
+                                 - dev.static_bytes, "violations": r["violations"]}
     return out
 
 

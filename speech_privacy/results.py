@@ -21,7 +21,8 @@ results.json (schema 1):
         speech_mask_ratio   fraction of the speech segments zeroed (segments within 20 dB
                             of the clip's loudest; padding and background noise left out),
         kl                  mean KL(local SLU on clean || on masked), nats,
-        intent_accuracy_local   the clean-trained local SLU on masked test clips,
+        intent_accuracy_local   the local SLU (not fine-tuned on this masker) on masked
+                            test clips,
         intent_accuracy     the cloud SLU fine-tuned on this masker's masked audio,
         wer_asr             WER of the ASR attacker trained on clean audio,
         wer_adaptive        WER of that attacker fine-tuned on masked audio,
@@ -30,8 +31,8 @@ results.json (schema 1):
         speaker_accuracy    speaker classifier trained and tested on masked clips}},
     speaker_chance, curve [{masker, mask_ratio, speech_mask_ratio, intent_accuracy,
                             intent_accuracy_local, wer_asr, wer_adaptive, wer_intent_guess}],
-    fsdd null or {clips, speakers, chance, speaker_accuracy_clean, speaker_accuracy_masked,
-                  mask_ratio},
+    fsdd null or {clips, train, test, speakers, chance, speaker_accuracy_clean,
+                  speaker_accuracy_random, speaker_accuracy_masked, mask_ratio},
     plot (path of the PNG).
 WERs are fractions (1.0 = 100%), accuracies fractions of test clips.
 """

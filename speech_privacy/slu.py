@@ -139,10 +139,6 @@ class SLU:
         return np.concatenate([self.keras(audio[i:i + batch_size], training=False).numpy()
                                for i in range(0, len(audio), batch_size)])
 
-    def predict_proba(self, audio: np.ndarray) -> np.ndarray:
-        """Intent probabilities float32 [N, intents] for clips float32 [N, samples]."""
-        return tf.nn.softmax(self.logits(audio)).numpy()
-
     def predict_intents(self, corpus, masks: np.ndarray | None = None) -> list[str]:
         """The top intent name of every `corpus` clip; with `masks` [N, k] the clips are
         masked first (x * repeat(Z))."""

@@ -27,11 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--devices", default="stm32h743,rpi4b")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(speech_command="bench")
     args = p.parse_args(argv)
     from firmware_sim.errors import EdgesimError
 
     try:
-        return speech_cli.HANDLERS["bench"](args)
+        return speech_cli.run(args)
     except EdgesimError as exc:
         print(f"bench_speech: error: {exc}", file=sys.stderr)
         return 2

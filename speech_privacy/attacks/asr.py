@@ -10,7 +10,6 @@ space and the CTC blank (last class). Decoding is greedy (best path).
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -107,7 +106,6 @@ def train_asr(corpus: SpeechCorpus, epochs: int = 40, seed: int = 0,
 def build_network(mean: np.ndarray, variance: np.ndarray):
     """The recogniser's Keras network: MFCC [batch, frames, N_MFCC] -> logits
     [batch, ceil(frames / STRIDE), len(ALPHABET) + 1]."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     L = tf.keras.layers

@@ -8,7 +8,6 @@ is trained with Adam on standardised summaries.
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -68,7 +67,6 @@ def train_speaker_classifier(corpus: SpeechCorpus, epochs: int = 300, seed: int 
                              hidden: int = 128, learning_rate: float = 3e-3
                              ) -> SpeakerClassifier:
     """Train on `corpus` (e.g. masked clips): full-batch Adam for `epochs` steps."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     names = corpus.speaker_names()
