@@ -192,6 +192,38 @@ def test_unsupported_layer_reports_its_own_reason():
         mm.run()                                          # the first layer that fails
 
 
+def _fc_with_dangling_tensor() -> bytes:
+    """synth.fc_model(8, 4, seed=3) plus a non-constant tensor no operator uses (named like
+    the output, listed before it): TFLM plans no buffer for it."""
+    from ai_edge_litert import schema_py_generated as s
+
+    rng = np.random.default_rng(3)
+    b = synth._Builder()
+    x = b.tensor((1, 8), "int8", synth._act_quant(rng))
+    wscale = rng.uniform(0.002, 0.02)
+    wt = b.tensor((4, 8), "int8", synth._quant(wscale, 0),
+                  rng.integers(-127, 128, (4, 8)).astype(np.int8))
+    bs = b.tensor((4,), "int32", synth._quant(b.tensors[x].quantization.scale[0] * wscale, 0),
+                  rng.integers(-3000, 3000, 4).astype(np.int32))
+    unused = b.tensor((1, 64), "int8", synth._quant(0.1, 0))
+    y = b.tensor((1, 4), "int8", synth._act_quant(rng))
+    b.tensors[unused].name = b.tensors[y].name
+    o = s.FullyConnectedOptionsT()
+    o.fusedActivationFunction = 1
+    return b.finish(s.BuiltinOperator.FULLY_CONNECTED, [x, wt, bs], [y],
+                    s.BuiltinOptions.FullyConnectedOptions, o)
+
+
+def test_unused_tensor_does_not_shift_arena_addresses():
+    g, ref = load_graph(_fc_with_dangling_tensor()), load_graph(synth.fc_model(8, 4, seed=3))
+    mm = ModelMachine(g, "stm32h743")
+    y = g.main.outputs[0]
+    assert 3 not in mm.addr and mm.addr[y] == ModelMachine(ref, "stm32h743").addr[ref.main.outputs[0]]
+    x = np.arange(-4, 4, dtype=np.int8).reshape(1, 8)
+    np.testing.assert_array_equal(mm.run([x]).outputs[0],
+                                  ModelMachine(ref, "stm32h743").run([x]).outputs[0])
+
+
 def test_calibration_regenerates_a_usable_table(tmp_path):
     import tomllib
 

@@ -74,20 +74,14 @@ class ModelMachine:
             regions = placement.regions
         self.arena_regions = regions
         self.arena_name = "+".join(r.name for r in regions)
-        # tensor and scratch offsets from the plan (same order as lifetimes.buffer_requests)
-        tensors = [t.index for t in sg.tensors if not t.constant and not t.variable and t.nbytes]
+        # tensor and scratch offsets from the plan
         self.addr: dict[int, int] = {}
-        scratch: dict[int, tuple[int, int]] = {}
-        names = {t: sg.tensors[t].name or f"tensor{t}" for t in tensors}
-        it = iter(plan.placements)
+        scratch: dict[int, tuple[int, int]] = {}       # op index -> (address, bytes)
         for p in plan.placements:
-            if p.request.name.startswith("scratch:op"):
-                scratch[int(p.request.name.split(":")[1][2:])] = (base + p.offset, p.request.size)
-        for t in tensors:
-            for p in it:
-                if p.request.name == names[t]:
-                    self.addr[t] = base + p.offset
-                    break
+            if p.request.tensor is not None:
+                self.addr[p.request.tensor] = base + p.offset
+            elif p.request.op is not None:
+                scratch[p.request.op] = (base + p.offset, p.request.size)
         tail = base + align_up(plan.head_bytes, 16)
         self.args: list[int] = []
         self.opdata: list[dict] = []

@@ -36,12 +36,12 @@ def buffer_requests(sg: Subgraph, scratch: dict[int, int] | None = None) -> list
         first.setdefault(t, end)
         last[t] = end
     requests = [BufferRequest(t.name or f"tensor{t.index}", align_up(t.nbytes), first[t.index],
-                              last.get(t.index, first[t.index]))
+                              last.get(t.index, first[t.index]), tensor=t.index)
                 for t in sg.tensors
                 if not t.constant and not t.variable and t.nbytes and t.index in first]
     for op_index, size in sorted((scratch or {}).items()):
         if size:
             step = op_index + 1
             requests.append(BufferRequest(f"scratch:op{op_index}:{sg.operators[op_index].opcode}",
-                                          align_up(size), step, step))
+                                          align_up(size), step, step, op=op_index))
     return requests

@@ -12,12 +12,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class BufferRequest:
-    """One buffer to place: `size` bytes alive from step `first` to step `last` (inclusive)."""
+    """One buffer to place: `size` bytes alive from step `first` to step `last` (inclusive).
+    `tensor` is the tensor index of an activation buffer, `op` the operator index of a kernel's
+    scratch buffer (None where they do not apply); planners ignore both."""
 
     name: str
     size: int
     first: int
     last: int
+    tensor: int | None = None
+    op: int | None = None
 
 
 @dataclass(frozen=True)
