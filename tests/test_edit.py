@@ -253,6 +253,35 @@ def test_bp_costs_scale_with_the_model():
     assert 0 < s.backward_macs < s.forward_macs
 
 
+def test_batched_kernel_cost_is_each_deltas_work_plus_the_shared_weights():
+    """A batch of B deltas: the matrices and the head over B x the rows, the weights and the
+    prefix cache read once, and B independent attentions (each delta's suffix against the
+    shared prefix and its own suffix, never the other deltas' suffixes)."""
+    from npu_sim.devices import load_npu
+    from npu_sim.editing import costs
+    from npu_sim.llm.model import LlamaConfig, load_config
+
+    npu = load_npu("sd8gen3_htp")
+    tiny = LlamaConfig("stories260K", 5, 64, 8, 4, 172, 512)      # weights stay in VTCM
+    for cfg, layer in ((tiny, 2), (load_config("qwen2.5-3b-instruct"), 5)):
+        def cost(batch, prefix=12):
+            return costs.kernel_cost_from_config(cfg, npu, layer, prefix, 8, 3, batch=batch)
+
+        for b in (2, 3, 11):
+            assert cost(b).macs == b * cost(1).macs
+            # only the attention products depend on the prefix length: a longer prefix
+            # costs each of the b deltas what it costs one
+            for key in ("latency_s", "energy_j"):
+                one = getattr(cost(1, 40), key) - getattr(cost(1), key)
+                assert getattr(cost(b, 40), key) - getattr(cost(b), key) == \
+                    pytest.approx(b * one, rel=1e-9)
+            # each added delta adds its own int16 activations to the session (8 rows through
+            # a block, its scores against 12 + 8 keys, its 3 rows of logits), not the
+            # weights or the prefix cache
+            assert cost(b).session_bytes - cost(1).session_bytes == (b - 1) * 2 * (
+                8 * (3 * cfg.ffn + 4 * cfg.dim + cfg.n_heads * 20) + 3 * cfg.vocab)
+
+
 def test_hparams_files(tmp_path):
     from npu_sim.editing import load_hparams
 

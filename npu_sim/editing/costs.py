@@ -136,23 +136,19 @@ def kernel_cost_from_config(cfg: LlamaConfig, npu: NpuProfile, layer: int, prefi
     costs a graph: weight matrices at a{act}w{weight}, attention products at a16w16,
     the other `ops_per_layer` - 9 operators per block on the vector unit. `batch` > 1 costs
     one invocation that runs `batch` deltas at once (e.g. all 2 x directions perturbations
-    of a ZO step): activations and MACs scale with it, the weights are read once."""
+    of a ZO step): the matrices and the head see `batch` x the rows, each delta attends
+    over its own suffix and the shared prefix, the weights and the prefix cache are read
+    once."""
     n = cfg.n_layers - layer - 1
-    if batch > 1:
-        one = kernel_cost_from_config(cfg, npu, layer, prefix, suffix * batch,
-                                      out_rows * batch, ops_per_layer, weight_bits, act_bits)
-        # attention runs per delta: batch x (suffix queries against prefix + suffix keys)
-        extra = (cfg.attention_macs(suffix * batch, prefix + suffix * batch)
-                 - batch * cfg.attention_macs(suffix, prefix + suffix)) * n
-        return KernelCost(one.macs - extra, one.latency_s, one.energy_j, one.session_bytes)
+    rows, head_rows = suffix * batch, out_rows * batch
     wb = weight_bits / 8
     layer_w = int((cfg.layer_params - 2 * cfg.dim) * wb)
     head_w = int(cfg.vocab * cfg.dim * wb)
     weights = n * layer_w + head_w
     keys = prefix + suffix
     a = act_bits // 8
-    arena = a * (suffix * (3 * cfg.ffn + 4 * cfg.dim + cfg.n_heads * keys)
-                 + out_rows * cfg.vocab) + n * 2 * prefix * cfg.kv_dim * a
+    arena = a * (rows * (3 * cfg.ffn + 4 * cfg.dim + cfg.n_heads * keys)
+                 + head_rows * cfg.vocab) + n * 2 * prefix * cfg.kv_dim * a
     resident = weights + arena <= npu.vtcm.size_bytes
     prec = f"a{act_bits}w{weight_bits}"
     costs: list[Cost] = [invoke_cost(npu)]
@@ -161,23 +157,23 @@ def kernel_cost_from_config(cfg: LlamaConfig, npu: NpuProfile, layer: int, prefi
     for _ in range(n):
         for fan_in, fan_out in mats:
             w = int(fan_in * fan_out * wb)
-            act = suffix * (fan_in + fan_out) * a
-            costs.append(npu_cost(npu, macs=suffix * fan_in * fan_out, precision=prec,
+            act = rows * (fan_in + fan_out) * a
+            costs.append(npu_cost(npu, macs=rows * fan_in * fan_out, precision=prec,
                                   vtcm_bytes=act + (w if resident else 0),
                                   dram_bytes=0 if resident else w))
-        att = cfg.attention_macs(suffix, keys) // 2
+        att = batch * cfg.attention_macs(suffix, keys) // 2
         for _ in range(2):
             costs.append(npu_cost(npu, macs=att, precision="a16w16",
-                                  vtcm_bytes=a * (suffix * cfg.q_dim + keys * cfg.kv_dim
-                                                  + cfg.n_heads * suffix * keys)))
+                                  vtcm_bytes=batch * a * (suffix * cfg.q_dim + keys * cfg.kv_dim
+                                                          + cfg.n_heads * suffix * keys)))
         for _ in range(max(0, int(round(ops_per_layer)) - 9)):
-            costs.append(npu_cost(npu, vector_bytes=suffix * cfg.dim * a,
-                                  vtcm_bytes=2 * suffix * cfg.dim * a))
-    costs.append(npu_cost(npu, macs=out_rows * cfg.dim * cfg.vocab, precision=prec,
-                          vtcm_bytes=out_rows * (cfg.dim + cfg.vocab) * a
+            costs.append(npu_cost(npu, vector_bytes=rows * cfg.dim * a,
+                                  vtcm_bytes=2 * rows * cfg.dim * a))
+    costs.append(npu_cost(npu, macs=head_rows * cfg.dim * cfg.vocab, precision=prec,
+                          vtcm_bytes=head_rows * (cfg.dim + cfg.vocab) * a
                           + (head_w if resident else 0),
-                          dram_bytes=(0 if resident else head_w) + out_rows * cfg.vocab * a))
-    return KernelCost(kernel_macs(cfg, layer, prefix, suffix, out_rows),
+                          dram_bytes=(0 if resident else head_w) + head_rows * cfg.vocab * a))
+    return KernelCost(batch * kernel_macs(cfg, layer, prefix, suffix, out_rows),
                       sum(c.time_s for c in costs), sum(c.energy_j for c in costs),
                       weights + arena)
 
