@@ -13,7 +13,7 @@ from .graph import Graph, load_graph
 from .kernel_stacks import TFLM_OPS, dtype_violation, kernel_for
 from .memory.arena import ArenaPlan, plan_arena
 from .memory.flash import FlashUse, flash_use
-from .memory.regions import largest_span, place_arena
+from .memory.regions import ArenaPlacement, largest_span, place_arena
 
 
 @dataclass(frozen=True)
@@ -167,13 +167,15 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
                                     f"stack {dev.stack_bytes} + static {dev.static_bytes}) "
                                     f"exceeds {ram_limit} bytes"))
 
-    exact_cycles = _exact_cycles(graph, dev, stack, notes) if exact else None
+    exact_cycles = _exact_cycles(graph, dev, stack, arena, placement, notes) if exact else None
     layers = []
     for op in sg.operators:
-        cost = (cortex_m.layer_cost(op, sg, dev, stack, region) if dev.is_mcu
-                else cortex_a.layer_cost(op, sg, dev))
         if exact_cycles is not None:
             cost = exact_cycles[op.index]
+        elif dev.is_mcu:
+            cost = cortex_m.layer_cost(op, sg, dev, stack, region)
+        else:
+            cost = cortex_a.layer_cost(op, sg, dev)
         ms = cost.cycles / dev.clock_hz * 1e3
         out = sg.tensors[op.outputs[0]] if op.outputs else None
         layers.append(Layer(
@@ -196,16 +198,18 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
                   violations=tuple(violations), notes=tuple(notes))
 
 
-def _exact_cycles(graph: Graph, dev: DeviceProfile, stack: str, notes: list[str]) -> list:
+def _exact_cycles(graph: Graph, dev: DeviceProfile, stack: str, arena: ArenaPlan,
+                  placement: ArenaPlacement, notes: list[str]) -> list:
     """Per-layer costs from instruction-level runs of the kernels (one inference on seeded
-    random int8 inputs), plus the same per-operator dispatch figure as the fast model."""
+    random int8 inputs, with check's arena plan and placement), plus the same per-operator
+    dispatch figure as the fast model."""
     if not dev.is_mcu:
         raise EdgesimError(f"--exact emulates Cortex-M cores; {dev.name} is a {dev.core}")
     if stack != "cmsis-nn":
         raise EdgesimError("--exact runs the CMSIS-NN-style kernels: use the cmsis-nn stack")
     from .kernels.runner import ModelMachine
 
-    run = ModelMachine(graph, dev).run()
+    run = ModelMachine(graph, dev, plan=arena, placement=placement).run()
     dispatch = cortex_m.dispatch_cycles(dev.core)
     notes.append(f"cycles from instruction-level emulation: {run.instructions:,} instructions "
                  f"in {run.wall_s:.1f} s (+ {dispatch} dispatch cycles per layer, estimated)")

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..devices import DeviceProfile, load_device
 from ..graph import Graph
-from ..memory.arena import plan_arena
+from ..memory.arena import ArenaPlan, plan_arena
 from ..memory.lifetimes import align_up
-from ..memory.regions import largest_span, place_arena
+from ..memory.regions import ArenaPlacement, largest_span, place_arena
 from .build import build
 from .machine import CallRecord, Machine
 from .params import Prepared, UnsupportedLayer, prepare
@@ -49,9 +49,14 @@ class ModelRun:
 
 
 class ModelMachine:
-    """A model loaded into an emulated device: flash holds code + flatbuffer, RAM the arena."""
+    """A model loaded into an emulated device: flash holds code + flatbuffer, RAM the arena.
 
-    def __init__(self, graph: Graph, device: DeviceProfile | str, arena_region: str | None = None):
+    plan / placement: the cmsis-nn arena plan and its RAM span when the caller has them
+    already (check() does); by default planned and placed here. arena_region names a region
+    to put the arena in instead of the placement's."""
+
+    def __init__(self, graph: Graph, device: DeviceProfile | str, arena_region: str | None = None,
+                 plan: ArenaPlan | None = None, placement: ArenaPlacement | None = None):
         self.graph = graph
         self.device = device if isinstance(device, DeviceProfile) else load_device(device)
         self.sg = sg = graph.main
@@ -63,8 +68,10 @@ class ModelMachine:
             except UnsupportedLayer as exc:
                 self.prepared.append(None)
                 self.unsupported[op.index] = str(exc)
-        plan = plan_arena(graph, "cmsis-nn")
-        placement = place_arena(self.device, plan.total_bytes) or largest_span(self.device)
+        if plan is None:
+            plan = plan_arena(graph, "cmsis-nn")
+        if placement is None:
+            placement = place_arena(self.device, plan.total_bytes) or largest_span(self.device)
         if arena_region is not None:
             region = next(r for r in self.device.memory if r.name == arena_region)
             base = region.base
