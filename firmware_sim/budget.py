@@ -48,6 +48,21 @@ class Layer:
 
 
 @dataclass(frozen=True)
+class ExactRun:
+    """The instruction-level run behind `check(..., exact=True)`."""
+
+    instructions: int            # retired over the whole inference
+    wall_s: float                # host seconds the emulation took
+    dispatch_cycles: int         # per layer, estimated (added to each layer's cycles)
+
+    @property
+    def note(self) -> str:
+        return (f"cycles from instruction-level emulation: {self.instructions:,} instructions "
+                f"in {self.wall_s:.1f} s (+ {self.dispatch_cycles} dispatch cycles per layer, "
+                "estimated)")
+
+
+@dataclass(frozen=True)
 class Report:
     model: str
     device: DeviceProfile = field(repr=False)
@@ -60,6 +75,7 @@ class Report:
     layers: tuple[Layer, ...]
     violations: tuple[Violation, ...]
     notes: tuple[str, ...]
+    exact: ExactRun | None = None    # None: cycles from the fast model
 
     @property
     def fits(self) -> bool:
@@ -167,7 +183,10 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
                                     f"stack {dev.stack_bytes} + static {dev.static_bytes}) "
                                     f"exceeds {ram_limit} bytes"))
 
-    exact_cycles = _exact_cycles(graph, dev, stack, arena, placement, notes) if exact else None
+    exact_run, exact_cycles = None, None
+    if exact:
+        exact_run, exact_cycles = _exact_cycles(graph, dev, stack, arena, placement)
+        notes.append(exact_run.note)
     layers = []
     for op in sg.operators:
         if exact_cycles is not None:
@@ -195,11 +214,11 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
     return Report(model=graph.path, device=dev, kernels=stack, limits=limits, arena=arena,
                   arena_region=None if any(v.kind == "arena" for v in violations)
                   else placement.name, flash=flash, ram_bytes=ram, layers=tuple(layers),
-                  violations=tuple(violations), notes=tuple(notes))
+                  violations=tuple(violations), notes=tuple(notes), exact=exact_run)
 
 
 def _exact_cycles(graph: Graph, dev: DeviceProfile, stack: str, arena: ArenaPlan,
-                  placement: ArenaPlacement, notes: list[str]) -> list:
+                  placement: ArenaPlacement) -> tuple[ExactRun, list]:
     """Per-layer costs from instruction-level runs of the kernels (one inference on seeded
     random int8 inputs, with check's arena plan and placement), plus the same per-operator
     dispatch figure as the fast model."""
@@ -211,9 +230,8 @@ def _exact_cycles(graph: Graph, dev: DeviceProfile, stack: str, arena: ArenaPlan
 
     run = ModelMachine(graph, dev, plan=arena, placement=placement).run()
     dispatch = cortex_m.dispatch_cycles(dev.core)
-    notes.append(f"cycles from instruction-level emulation: {run.instructions:,} instructions "
-                 f"in {run.wall_s:.1f} s (+ {dispatch} dispatch cycles per layer, estimated)")
-    return [cortex_m.LayerCost(instructions=l.record.instructions,
-                               compute_cycles=l.record.issue_cycles + l.record.branch_cycles,
-                               stall_cycles=math.ceil(l.record.stall_cycles),
-                               dispatch_cycles=dispatch, calibrated=True) for l in run.layers]
+    costs = [cortex_m.LayerCost(instructions=l.record.instructions,
+                                compute_cycles=l.record.issue_cycles + l.record.branch_cycles,
+                                stall_cycles=math.ceil(l.record.stall_cycles),
+                                dispatch_cycles=dispatch, calibrated=True) for l in run.layers]
+    return ExactRun(run.instructions, run.wall_s, dispatch), costs

@@ -35,9 +35,7 @@ def bench(model: str, device: str) -> dict:
     t0 = time.perf_counter()
     exact = check(path, device, exact=True)
     exact_s = time.perf_counter() - t0
-    note = next(n for n in exact.notes if n.startswith("cycles from instruction-level"))
-    instructions = int(note.split(":")[1].split("instructions")[0].replace(",", ""))
-    emu_s = float(note.split(" in ")[1].split(" s")[0])
+    instructions, emu_s = exact.exact.instructions, exact.exact.wall_s
     layers = [{"id": f.index, "op": f.op, "fast_cycles": f.cycles, "exact_cycles": e.cycles,
                "error_pct": round(100 * (f.cycles - e.cycles) / e.cycles, 2)}
               for f, e in zip(fast.layers, exact.layers)]
@@ -45,7 +43,8 @@ def bench(model: str, device: str) -> dict:
             "fast_cycles": fast.cycles, "exact_cycles": exact.cycles,
             "error_pct": round(100 * (fast.cycles - exact.cycles) / exact.cycles, 2),
             "fast_latency_ms": round(fast.latency_ms, 4), "exact_latency_ms": round(exact.latency_ms, 4),
-            "instructions": instructions, "instructions_per_s": round(instructions / emu_s),
+            "instructions": instructions,
+            "instructions_per_s": round(instructions / emu_s) if emu_s > 0 else 0,
             "exact_wall_s": round(exact_s, 2), "fast_check_s": round(fast_s, 4), "layers": layers}
 
 
