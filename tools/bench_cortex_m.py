@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from firmware_sim.budget import check  # noqa: E402
+from firmware_sim.export import atomic_write  # noqa: E402
 
 MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8"]
 DEVICES = ["stm32h743", "stm32h7a3", "stm32f746", "stm32l4r5"]
@@ -70,8 +71,7 @@ def main(argv=None) -> int:
                 for l in r["layers"]:
                     print(f"    {l['id']:>3} {l['op']:<20} {l['fast_cycles']:>12,} "
                           f"{l['exact_cycles']:>12,} {l['error_pct']:>7.2f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rows, indent=1))
+    atomic_write(args.out, json.dumps(rows, indent=1).encode())
     print(f"wrote {args.out}")
     return 0
 

@@ -11,6 +11,9 @@ with the loop-trip features of firmware_sim/cost/kernel_features.py. Memory stal
 the fit: the fast model computes them from the cache model in closed form.
 
     python tools/calibrate_cortex_m.py [--quick] [--cores ...] [--kernels ...] [--out PATH]
+
+The table at --out is updated in place (atomically): rows for cores and kernels the run
+does not regenerate are kept.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from firmware_sim.cost.cortex_m import kernel_table  # noqa: E402
 from firmware_sim.cost.kernel_features import features, kernel_entry  # noqa: E402
+from firmware_sim.export import atomic_write  # noqa: E402
 from firmware_sim.graph import load_graph  # noqa: E402
 from firmware_sim.kernels import synth  # noqa: E402
 from firmware_sim.kernels.runner import ModelMachine  # noqa: E402
@@ -105,10 +110,19 @@ def fit(rows):
     return names, c, n, float(err.max()), len(rows)
 
 
+def _row_lines(core: str, entry: str, row: dict) -> list[str]:
+    return [f"[{core}.{entry}]", f"device = \"{row['device']}\"", f"points = {row['points']}",
+            f"max_fit_error = {row['max_fit_error']:.5f}",
+            "features = [" + ", ".join(f'"{x}"' for x in row["features"]) + "]",
+            "cycles = [" + ", ".join(f"{v:.6g}" for v in row["cycles"]) + "]",
+            "instructions = [" + ", ".join(f"{v:.6g}" for v in row["instructions"]) + "]", ""]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a few shapes per kernel (for tests)")
-    ap.add_argument("--out", type=Path, default=TABLE)
+    ap.add_argument("--out", type=Path, default=TABLE,
+                    help="table to update: rows not regenerated are kept")
     ap.add_argument("--cores", nargs="*", default=list(CORES), choices=list(CORES))
     ap.add_argument("--kernels", nargs="*", help="only these kernels (default: all)")
     args = ap.parse_args(argv)
@@ -121,17 +135,20 @@ def main(argv=None) -> int:
              "# Fitted (least squares) to instruction-level runs of the compiled kernels over a sweep of",
              "# shapes (tools/calibrate_cortex_m.py). Memory stalls are added by the fast model itself.",
              "# Regenerate: python tools/calibrate_cortex_m.py", ""]
+    table = {core: dict(rows) for core, rows in kernel_table(args.out).items()}
     for core in args.cores:
         device = CORES[core]
         for entry, ms in models.items():
             names, c, n, err, pts = fit(measure(ms, device))
-            lines += [f"[{core}.{entry}]", f"device = \"{device}\"", f"points = {pts}",
-                      f"max_fit_error = {err:.5f}",
-                      "features = [" + ", ".join(f'"{x}"' for x in names) + "]",
-                      "cycles = [" + ", ".join(f"{v:.6g}" for v in c) + "]",
-                      "instructions = [" + ", ".join(f"{v:.6g}" for v in n) + "]", ""]
+            table.setdefault(core, {})[entry] = {
+                "device": device, "points": pts, "max_fit_error": err, "features": names,
+                "cycles": list(c), "instructions": list(n)}
             print(f"{core:10} {entry:20} {pts:3} shapes  max fit error {100 * err:5.2f}%", flush=True)
-    args.out.write_text("\n".join(lines))
+    for core, rows in table.items():
+        for entry, row in rows.items():
+            lines += _row_lines(core, entry, row)
+    atomic_write(args.out, "\n".join(lines).encode())
+    kernel_table.cache_clear()       # this process now reads the table just written
     print(f"wrote {args.out} in {time.perf_counter() - t0:.0f} s")
     return 0
 
