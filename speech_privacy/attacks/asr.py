@@ -78,8 +78,9 @@ class AsrModel:
         network = tf.keras.models.clone_model(self.network)
         network.set_weights(self.network.get_weights())
         start = time.perf_counter()
-        losses = _fit(network, corpus, epochs, seed, learning_rate, batch_size, progress,
-                      "fine-tuning ASR")
+        losses = fit_ctc(network, _features(corpus.audio, corpus.sample_rate),
+                         corpus.transcripts, epochs, seed, learning_rate, batch_size, progress,
+                         "fine-tuning ASR")
         return AsrModel(network, self.history + losses,
                         self.train_seconds + time.perf_counter() - start)
 
@@ -98,8 +99,8 @@ def train_asr(corpus: SpeechCorpus, epochs: int = 40, seed: int = 0,
     if not len(voiced):
         raise AudioError("cannot train the recogniser on a corpus of silent clips")
     network = build_network(voiced.mean(axis=0), voiced.var(axis=0) + 1e-6)
-    losses = _fit(network, corpus, epochs, seed, learning_rate, batch_size, progress,
-                  "training ASR", feats)
+    losses = fit_ctc(network, feats, corpus.transcripts, epochs, seed, learning_rate,
+                     batch_size, progress, "training ASR")
     return AsrModel(network, losses, time.perf_counter() - start)
 
 
@@ -123,21 +124,23 @@ def _features(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return mfcc(audio, sample_rate, N_MFCC, HOP, WIN)
 
 
-def _fit(network, corpus: SpeechCorpus, epochs: int, seed: int, learning_rate: float,
-         batch_size: int, progress: bool, desc: str, feats: np.ndarray | None = None
-         ) -> list[float]:
-    """Adam on the mean CTC loss; returns the mean loss of every epoch."""
+def fit_ctc(network, feats: np.ndarray, transcripts, epochs: int, seed: int,
+            learning_rate: float, batch_size: int, progress: bool, desc: str,
+            stride: int = STRIDE) -> list[float]:
+    """Train `network` (features [batch, frames, d] -> CTC logits over ALPHABET + blank, one
+    output frame per `stride` input frames) on `feats` [clips, frames, d] and their
+    `transcripts`: Adam (clipnorm 5) on the mean CTC loss, the clips shuffled every epoch;
+    returns the mean loss of every epoch."""
     import tensorflow as tf
     from tqdm import tqdm
 
     if epochs < 1:
         raise AudioError(f"epochs must be >= 1, got {epochs}")
-    feats = _features(corpus.audio, corpus.sample_rate) if feats is None else feats
-    labels = [encode_text(t) for t in corpus.transcripts]
+    labels = [encode_text(t) for t in transcripts]
     lengths = np.array([len(x) for x in labels], np.int32)
-    frames = -(-feats.shape[1] // STRIDE)
+    frames = -(-feats.shape[1] // stride)
     if lengths.min() == 0:
-        raise AudioError(f"transcript {corpus.transcripts[int(lengths.argmin())]!r} has no "
+        raise AudioError(f"transcript {transcripts[int(lengths.argmin())]!r} has no "
                          "letters to recognise")
     if lengths.max() > frames:
         raise AudioError(f"a {lengths.max()}-character transcript does not fit the "

@@ -67,7 +67,6 @@ def train_speaker_classifier(corpus: SpeechCorpus, epochs: int = 300, seed: int 
                              hidden: int = 128, learning_rate: float = 3e-3
                              ) -> SpeakerClassifier:
     """Train on `corpus` (e.g. masked clips): full-batch Adam for `epochs` steps."""
-    import tensorflow as tf
 
     names = corpus.speaker_names()
     if len(names) < 2:
@@ -75,14 +74,25 @@ def train_speaker_classifier(corpus: SpeechCorpus, epochs: int = 300, seed: int 
     if epochs < 1:
         raise AudioError(f"epochs must be >= 1, got {epochs}")
     start = time.perf_counter()
+    network, mean, std = fit_mlp(clip_statistics(corpus.audio), corpus.speaker_ids(),
+                                 len(names), epochs, seed, hidden, learning_rate)
+    return SpeakerClassifier(network, mean, std, names, time.perf_counter() - start)
+
+
+def fit_mlp(x: np.ndarray, labels: np.ndarray, classes: int, epochs: int, seed: int = 0,
+            hidden: int = 128, learning_rate: float = 3e-3, batch_size: int | None = None):
+    """(network, mean, std): an MLP (Dense `hidden` relu, dropout 0.3, Dense `classes`)
+    trained with Adam on the standardised rows of `x` [N, d] ((x - mean) / std) to predict
+    `labels`; full batch and unshuffled by default, else shuffled batches of `batch_size`."""
+    import tensorflow as tf
+
     tf.keras.utils.set_random_seed(seed)
-    stats = clip_statistics(corpus.audio)
-    mean, std = stats.mean(axis=0), stats.std(axis=0) + 1e-6
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     L = tf.keras.layers
-    network = tf.keras.Sequential([L.Input((stats.shape[1],)), L.Dense(hidden, activation="relu"),
-                                   L.Dropout(0.3), L.Dense(len(names))], name="speaker_mlp")
+    network = tf.keras.Sequential([L.Input((x.shape[1],)), L.Dense(hidden, activation="relu"),
+                                   L.Dropout(0.3), L.Dense(classes)], name="speaker_mlp")
     network.compile(tf.keras.optimizers.Adam(learning_rate),
                     tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    network.fit((stats - mean) / std, corpus.speaker_ids(), batch_size=len(stats),
-                epochs=epochs, verbose=0, shuffle=False)
-    return SpeakerClassifier(network, mean, std, names, time.perf_counter() - start)
+    network.fit((x - mean) / std, labels, batch_size=batch_size or len(x), epochs=epochs,
+                verbose=0, shuffle=batch_size is not None)
+    return network, mean, std

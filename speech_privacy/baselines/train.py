@@ -281,10 +281,11 @@ def _encode(encoder, audio: np.ndarray) -> np.ndarray:
 
 def probe_asr(f_train, t_train, f_test, t_test, seed: int = 0, progress: bool = True,
               epochs: int = 45) -> float:
-    """WER on the test features of a CTC recogniser trained on the training features."""
+    """WER on the test features of a CTC recogniser (Conv1D + 2 x BiGRU, one output per
+    frame) trained on the training features with attacks.asr.fit_ctc."""
     import tensorflow as tf
 
-    from ..attacks.asr import BLANK, _sparse_labels, encode_text, greedy_decode
+    from ..attacks.asr import BLANK, fit_ctc, greedy_decode
     from ..metrics import word_error_rate
 
     tf.keras.utils.set_random_seed(seed)
@@ -295,31 +296,10 @@ def probe_asr(f_train, t_train, f_test, t_test, seed: int = 0, progress: bool = 
     for _ in range(2):
         x = L.Bidirectional(L.GRU(64, return_sequences=True))(x)
     net = tf.keras.Model(inp, L.Dense(BLANK + 1)(x))
-    opt = tf.keras.optimizers.Adam(1e-3, clipnorm=5.0)
-    labels = [encode_text(t) for t in t_train]
     a = ((f_train - mean) / std).astype(np.float32)
     b = ((f_test - mean) / std).astype(np.float32)
-
-    @tf.function(reduce_retracing=True)
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            logits = net(x, training=True)
-            n = tf.fill([tf.shape(x)[0]], tf.shape(logits)[1])
-            loss = tf.reduce_mean(tf.nn.ctc_loss(y, logits, None, n, logits_time_major=False,
-                                                 blank_index=BLANK))
-        opt.apply_gradients(zip(tape.gradient(loss, net.trainable_variables),
-                                net.trainable_variables))
-        return loss
-
-    from tqdm import tqdm
-
-    rng = np.random.default_rng(seed)
-    for _ in tqdm(range(epochs), desc="ASR attacker on encoder output", unit="epoch",
-                  disable=not progress):
-        order = rng.permutation(len(a))
-        for i in range(0, len(order), 32):
-            j = order[i:i + 32]
-            step(a[j], _sparse_labels([labels[k] for k in j]))
+    fit_ctc(net, a, list(t_train), epochs, seed, 1e-3, 32, progress,
+            "ASR attacker on encoder output", stride=1)
     hyp = [greedy_decode(x) for x in net(b, training=False).numpy()]
     return word_error_rate(list(t_test), hyp)
 
@@ -329,7 +309,7 @@ def probe_speaker(f_train, y_train, f_test, y_test, n_speakers: int, seed: int =
     """Accuracy on the test features of an MLP speaker classifier on the mean and standard
     deviation over time (over the voiced frames when `voiced_*` masks [clips, frames] are
     given, so the noise-only lead-in and padding do not dilute the voice)."""
-    import tensorflow as tf
+    from ..attacks.speaker import fit_mlp
 
     def stats(f, voiced):
         out = []
@@ -339,14 +319,8 @@ def probe_speaker(f_train, y_train, f_test, y_test, n_speakers: int, seed: int =
         return np.array(out, np.float32)
 
     a, b = stats(f_train, voiced_train), stats(f_test, voiced_test)
-    mean, std = a.mean(0), a.std(0) + 1e-6
-    tf.keras.utils.set_random_seed(seed)
-    L = tf.keras.layers
-    net = tf.keras.Sequential([L.Input((a.shape[1],)), L.Dense(128, activation="relu"),
-                               L.Dropout(0.3), L.Dense(n_speakers)])
-    net.compile(tf.keras.optimizers.Adam(1e-3),
-                tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    net.fit((a - mean) / std, y_train, epochs=epochs, batch_size=32, verbose=0)
+    net, mean, std = fit_mlp(a, y_train, n_speakers, epochs, seed, learning_rate=1e-3,
+                             batch_size=32)
     return float((net.predict((b - mean) / std, verbose=0).argmax(1) == y_test).mean())
 
 
