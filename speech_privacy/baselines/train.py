@@ -41,7 +41,7 @@ the trained intent head on the test split. On the default corpus every (intent, 
 pair occurs once, so each test clip pairs its intent with a voice never heard with that
 intent in training: features that carry the intent but not the voice make the speaker probe
 pick one of the intent's training voices, i.e. score near 0, below the 1/12 chance (measured:
-0.018 PPSLU, 0.000 VAE). Read such figures as "no usable voice information", not as more
+0.018-0.036 for PPSLU and the VAE). Read such figures as "no usable voice information", not as more
 privacy than chance.
 
 Results go to `baselines_path()` (JSON, atomically). Run: `python -m speech_privacy.baselines.train`.
