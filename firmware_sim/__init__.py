@@ -6,7 +6,7 @@ graph through TFLM; devices holds the profiles. TensorFlow is never imported on 
 
 from .budget import Limits, Report, Violation, check
 from .devices import DeviceProfile, list_devices, load_device
-from .errors import EdgesimError, InputDataError, ModelFormatError
+from edgesim.errors import EdgesimError, InputDataError, ModelFormatError
 from .graph import Graph, load_graph
 from .assertions import BudgetExceeded, assert_fits
 from .emulator import Emulator

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .cost import cortex_a, cortex_m
 from .devices import DeviceProfile, load_device
-from .errors import EdgesimError
+from edgesim.errors import EdgesimError
 from .graph import Graph, load_graph
 from .kernel_stacks import TFLM_OPS, dtype_violation, kernel_for
 from .memory.arena import ArenaPlan, plan_arena

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import atomic_write, convert_int8
+from edgesim.io import atomic_write
+from edgesim.paths import cache_dir
+
+from .export import convert_int8
 
 INPUT_SHAPE = (49, 10, 1)
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("EDGESIM_CACHE", Path.home() / ".cache" / "edgesim"))
 
 
 def build_dscnn(seed: int = 0):

@@ -12,7 +12,7 @@ import numpy as np
 
 from .budget import Limits, Report, check
 from .devices import DeviceProfile
-from .errors import EdgesimError, InputDataError
+from edgesim.errors import EdgesimError, InputDataError
 from .graph import Graph, load_graph
 from .memory.arena import plan_arena
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from .errors import ModelFormatError
+from edgesim.errors import ModelFormatError
 from .ops import count_macs
 
 #: Largest tensor (bytes) a model may declare. TFLite itself caps buffers at 2 GiB

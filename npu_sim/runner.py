@@ -16,7 +16,7 @@ import numpy as np
 
 from firmware_sim.budget import Limits
 from firmware_sim.emulator import ensure_runnable, prepare_inputs
-from firmware_sim.errors import EdgesimError
+from edgesim.errors import EdgesimError
 from firmware_sim.graph import Graph, load_graph
 
 from .check import UNRUNNABLE, NpuReport, check_npu

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_sim.errors import InputDataError
+from edgesim.errors import InputDataError
 
 SAMPLE_RATE = 16000   # Hz, the rate of every corpus and model in speech_privacy
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from firmware_sim.errors import EdgesimError
+from edgesim.errors import EdgesimError
 
 from .export import ENCODERS, MANIFEST, _read_manifest
 
@@ -217,7 +217,7 @@ def plot(costs: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from firmware_sim.export import atomic_write
+    from edgesim.io import atomic_write
 
     names = list(costs)
     devices = list(next(iter(costs.values())))
@@ -299,6 +299,6 @@ def _fmt(x) -> str:
 
 
 def write_json(result: dict, path: str | Path) -> Path:
-    from firmware_sim.export import atomic_write
+    from edgesim.io import atomic_write
 
     return atomic_write(path, (json.dumps(result, indent=2) + "\n").encode())

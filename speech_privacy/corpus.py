@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_sim.demo_model import cache_dir
-from firmware_sim.export import atomic_write
+from edgesim.paths import cache_dir
+from edgesim.io import atomic_write
 
 from .audio import SAMPLE_RATE, AudioError, fit_length, resample
 

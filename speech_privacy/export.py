@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_sim.errors import EdgesimError
-from firmware_sim.export import atomic_write
+from edgesim.errors import EdgesimError
+from edgesim.io import atomic_write
 
 from .features import voiced_frames
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from firmware_sim.errors import InputDataError
+from edgesim.errors import InputDataError
 
 
 def word_errors(reference: str, hypothesis: str) -> int:

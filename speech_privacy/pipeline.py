@@ -32,9 +32,6 @@ import numpy as np
 
 from .results import MASKERS, SCHEMA, generator_path, results_path, trained_dir
 
-DEFAULT_FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"
-
-
 @dataclass
 class TrainConfig:
     """Sizes of every stage (defaults: 24 min measured on 2 CPU cores shared with another
@@ -73,7 +70,7 @@ class TrainConfig:
     speaker_epochs: int = 300
     random_ratio: float = 0.5
     curve_ratios: tuple[float, ...] = (0.5, 0.75, 0.85, 0.9)
-    fsdd: str | None = str(DEFAULT_FSDD) if DEFAULT_FSDD.is_dir() else None
+    fsdd: str | None = None       # FSDD folder (edgesim.paths.fsdd_dir); None skips it
 
 
 @dataclass
@@ -121,7 +118,7 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
               out_dir: str | Path | None = None) -> dict:
     """Run every stage, save the generators, results.json and the PNG into `out_dir`
     (default results.trained_dir()) and return the results (schema in speech_privacy.results)."""
-    from firmware_sim.export import atomic_write
+    from edgesim.io import atomic_write
 
     from .attacks.asr import train_asr
     from .attacks.speaker import train_speaker_classifier

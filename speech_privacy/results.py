@@ -42,8 +42,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from firmware_sim.demo_model import cache_dir
-from firmware_sim.errors import InputDataError
+from edgesim.paths import cache_dir
+from edgesim.errors import InputDataError
 
 SCHEMA = 1
 MASKERS = ("mask_generator_s", "mask_generator_m", "random_mask")

@@ -5,11 +5,11 @@ import sys
 import pytest
 
 from conftest import mlperf
-from tools.cli import main
+from edgesim.cli import main
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "tools.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "edgesim.cli", *args], capture_output=True,
                           text=True, timeout=120)
 
 
@@ -72,7 +72,7 @@ def test_devices_lists_profiles(capsys):
 
 
 def test_check_path_does_not_import_tensorflow_or_tflm():
-    code = ("import sys; from tools.cli import main; "
+    code = ("import sys; from edgesim.cli import main; "
             f"rc = main(['check', {str(mlperf('kws_ref_model'))!r}, '--device', 'stm32h743', '--json']); "
             "bad = [m for m in ('tensorflow', 'tflite_micro', 'keras') if m in sys.modules]; "
             "sys.exit(10 if bad else rc)")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED
-from firmware_sim.errors import EdgesimError
+from edgesim.errors import EdgesimError
 
 STORIES = SHARED / "models" / "stories260K.gguf"
 PROMPT = "Once upon a time, there was a little girl named"
@@ -215,7 +215,7 @@ def test_rome_bp_edits_and_costs_more_memory(stories, bp_result, mobiedit_result
 def test_scaling_to_3b_configs_from_measured_runs(stories, mobiedit_result, bp_result):
     """The 3B estimates reuse the measured steps and prompt shapes; a 3B model's int8
     weights stream from DRAM, so both methods cost far more than on stories260K."""
-    from tools.bench_edit import scale
+    from npu_sim.editing.bench import scale
 
     from npu_sim.editing import load_hparams
 
@@ -298,7 +298,7 @@ def test_hparams_files(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "tools.cli", "edit", *args],
+    return subprocess.run([sys.executable, "-m", "edgesim.cli", "edit", *args],
                           capture_output=True, text=True, timeout=300)
 
 
@@ -325,7 +325,7 @@ def test_cli_edit_errors_are_one_line():
 @pytest.mark.slow
 def test_edit_bench_on_smollm2(tmp_path):
     out = tmp_path / "bench.json"
-    r = subprocess.run([sys.executable, "-m", "tools.cli", "edit", "bench", "--json",
+    r = subprocess.run([sys.executable, "-m", "edgesim.cli", "edit", "bench", "--json",
                         "--edits", "1", "--out", str(out)], capture_output=True, text=True,
                        timeout=1800)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -366,7 +366,7 @@ def test_batched_kernel_rows_on_smollm2_agree_within_the_quantisation():
     from npu_sim.llm import load_model
     from npu_sim.llm.reference import states
     from npu_sim.llm.tf_model import TfLlama
-    from tools.bench_edit import load_edit_set
+    from npu_sim.editing.bench import load_edit_set
 
     m, hp = load_model("smollm2"), load_hparams("smollm2-135m")
     tfm, req = TfLlama(m), load_edit_set()[0]

@@ -1,10 +1,10 @@
-"""firmware_sim.export.atomic_write: all or nothing, with ordinary file permissions."""
+"""edgesim.io.atomic_write: all or nothing, with ordinary file permissions."""
 
 import os
 
 import pytest
 
-from firmware_sim.export import atomic_write
+from edgesim.io import atomic_write
 
 
 def test_new_file_gets_the_umask_default_and_existing_mode_is_kept(tmp_path):

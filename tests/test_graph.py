@@ -4,7 +4,7 @@ import pytest
 from ai_edge_litert import schema_py_generated as schema
 
 from conftest import FLOAT_MODELS, INT8_MODELS, PUBLISHED_MACS, mlperf
-from firmware_sim.errors import ModelFormatError
+from edgesim.errors import ModelFormatError
 from firmware_sim.graph import load_graph
 
 

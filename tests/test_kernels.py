@@ -13,7 +13,7 @@ import pytest
 from conftest import mlperf
 from firmware_sim.budget import check
 from firmware_sim.cost import kernel_features as kf
-from firmware_sim.errors import EdgesimError
+from edgesim.errors import EdgesimError
 from firmware_sim.graph import load_graph
 from firmware_sim.kernels import synth
 from firmware_sim.kernels.build import APT_HINT, ToolchainMissing, build
@@ -69,7 +69,7 @@ def test_missing_compiler_is_one_line_naming_apt(monkeypatch, tmp_path):
     with pytest.raises(ToolchainMissing) as exc:
         build("cortex-m7")
     assert APT_HINT in str(exc.value) and "\n" not in str(exc.value)
-    from tools.cli import main
+    from edgesim.cli import main
     assert main(["check", str(mlperf("ad01_int8")), "--device", "stm32h743", "--exact"]) == 2
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED
-from firmware_sim.errors import EdgesimError, ModelFormatError
+from edgesim.errors import EdgesimError, ModelFormatError
 
 STORIES = SHARED / "models" / "stories260K.gguf"
 PROMPT = "Once upon a time, there was a little girl named"
@@ -119,7 +119,7 @@ def test_malformed_gguf_is_a_clear_error(tmp_path):
         load_model(cut)
     with pytest.raises(ModelFormatError, match="not found"):
         load_model(tmp_path / "missing.gguf")
-    r = subprocess.run([sys.executable, "-m", "tools.cli", "edit", "--model", str(cut),
+    r = subprocess.run([sys.executable, "-m", "edgesim.cli", "edit", "--model", str(cut),
                         "--subject", "girl", "--prompt", PROMPT, "--target", " Sue"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stdout == ""

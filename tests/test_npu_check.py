@@ -9,12 +9,12 @@ import pytest
 
 from conftest import mlperf
 from firmware_sim.budget import Limits
-from firmware_sim.errors import EdgesimError
+from edgesim.errors import EdgesimError
 from firmware_sim.graph import load_graph
 from npu_sim.check import check_npu
 from npu_sim.devices import DeviceProfileError, load_cpu, load_npu
 from npu_sim.performance import cpu_cost, npu_cost
-from tools.cli import main
+from edgesim.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from firmware_sim.errors import EdgesimError, InputDataError
+from edgesim.errors import EdgesimError, InputDataError
 from speech_privacy.audio import (SAMPLE_RATE, AudioError, fit_length, read_wav, resample,
                                   validate)
 

@@ -143,7 +143,7 @@ def test_missing_models_are_a_clear_error(tmp_path):
 
 
 def test_cli_bench_json_is_one_object(models, tmp_path, capsys):
-    from tools.cli import main
+    from edgesim.cli import main
 
     assert main(["speech", "bench", "--models", str(models), "--out", str(tmp_path),
                  "--json", "--no-progress"]) == 0

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from tools.cli import main
+from edgesim.cli import main
 
 
 def test_speech_cli_import_is_cheap():
-    code = ("import sys, tools.speech_cli, tools.cli; tools.cli._parser(); "
+    code = ("import sys, edgesim.cli_speech, edgesim.cli; edgesim.cli._parser(); "
             "print(sorted(m for m in ('tensorflow', 'librosa', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
@@ -88,7 +88,7 @@ def test_quick_training_run_writes_results_plot_and_generators(tmp_path):
     import os
 
     env = {**os.environ, "EDGESIM_CACHE": str(env_cache)}
-    out = subprocess.run([sys.executable, "-m", "tools.cli", "speech", "train", "--quick",
+    out = subprocess.run([sys.executable, "-m", "edgesim.cli", "speech", "train", "--quick",
                           "--json", "--no-progress", "--out", str(tmp_path / "out")],
                          capture_output=True, text=True, timeout=1200, env=env)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -90,7 +90,7 @@ def test_corpus_rejects_mismatched_labels():
 
 
 def test_manifest_round_trip(tiny, tmp_path):
-    from tools.speech_cli import write_wavs
+    from edgesim.cli_speech import write_wavs
 
     corpus, _ = tiny
     part = corpus.subset(range(5))

@@ -241,7 +241,7 @@ def test_failing_conversion_keeps_the_old_file(tmp_path, clips, monkeypatch):
 
 
 def test_cli_export_then_check_fits_on_stm32h743(tmp_path, capsys):
-    from tools.cli import main
+    from edgesim.cli import main
 
     out = tmp_path / "out"
     assert main(["speech", "export", "--out", str(out), "--only", "s",
@@ -255,7 +255,7 @@ def test_cli_export_then_check_fits_on_stm32h743(tmp_path, capsys):
 
 
 def test_cli_export_rejects_unknown_encoder(tmp_path, capsys):
-    from tools.cli import main
+    from edgesim.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["speech", "export", "--out", str(tmp_path), "--only", "wav2vec9"])
@@ -268,7 +268,7 @@ def test_full_size_ppslu_export_is_refused_by_stm32h743_and_fits_rpi4b(tmp_path,
     """The real-size PPSLU encoder (94.4 M parameters, about 95 MB INT8; about a minute and
     5.5 GB of RAM to convert): `edgesim check` exits 1 on stm32h743 with flash and RAM
     violations; on rpi4b it fits."""
-    from tools.cli import main
+    from edgesim.cli import main
 
     cal, held, note = clips
     manifest = ex.export_encoders(tmp_path, ["ppslu_encoder"], cal[:4], held[:2], note,

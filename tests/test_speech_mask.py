@@ -222,7 +222,8 @@ def test_ranked_masks_keep_highest_logits():
 @pytest.mark.parametrize("variant", ["S", "M"])
 def test_int8_generator_fits_stm32h743(tmp_path, variant):
     from firmware_sim.budget import check
-    from firmware_sim.export import atomic_write, convert_int8
+    from edgesim.io import atomic_write
+from firmware_sim.export import convert_int8
 
     model = build_mask_generator(variant, batch_size=1)
     rng = np.random.default_rng(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from firmware_sim.errors import InputDataError
+from edgesim.errors import InputDataError
 from speech_privacy.metrics import (intent_accuracy, intent_guess_transcripts, word_error_rate,
                                     word_errors)
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from firmware_sim import check, load_graph
-from firmware_sim.export import atomic_write
+from edgesim.io import atomic_write
 from firmware_sim.memory.arena import plan_arena
 from firmware_sim.tflm_probe import allocation_report, minimum_arena
 from tools.bench_check import DEFAULT_MODELS

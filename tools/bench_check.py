@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from firmware_sim import Emulator, check
-from firmware_sim.export import atomic_write
+from edgesim.io import atomic_write
 
 DEFAULT_MODELS = [Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf_tiny" / f
                   for f in ("kws_ref_model.tflite", "vww_96_int8.tflite",
@@ -42,7 +42,7 @@ def bench_model(path: Path, device: str, repeat: int) -> dict:
 
     check_s = _median_seconds(lambda: check(path, device), repeat)
     cold = _median_seconds(lambda: subprocess.run(
-        [sys.executable, "-m", "tools.cli", "check", str(path), "--device", device, "--json"],
+        [sys.executable, "-m", "edgesim.cli", "check", str(path), "--device", device, "--json"],
         check=False, capture_output=True), max(3, repeat // 3))
 
     loaded = Emulator(device).load(path)

@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from firmware_sim.budget import check  # noqa: E402
-from firmware_sim.export import atomic_write  # noqa: E402
+from edgesim.io import atomic_write  # noqa: E402
 
 MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8"]
 DEVICES = ["stm32h743", "stm32h7a3", "stm32f746", "stm32l4r5"]

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(speech_command="bench")
     args = p.parse_args(argv)
-    from firmware_sim.errors import EdgesimError
+    from edgesim.errors import EdgesimError
 
     try:
         return speech_cli.run(args)

@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 
 from firmware_sim.cost.cortex_m import kernel_table  # noqa: E402
 from firmware_sim.cost.kernel_features import features, kernel_entry  # noqa: E402
-from firmware_sim.export import atomic_write  # noqa: E402
+from edgesim.io import atomic_write  # noqa: E402
 from firmware_sim.graph import load_graph  # noqa: E402
 from firmware_sim.kernels import synth  # noqa: E402
 from firmware_sim.kernels.runner import ModelMachine  # noqa: E402

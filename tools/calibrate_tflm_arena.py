@@ -69,7 +69,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from firmware_sim.export import atomic_write, convert_int8  # noqa: E402
+from edgesim.io import atomic_write
+from firmware_sim.export import convert_int8  # noqa: E402
 from firmware_sim.graph import Graph, load_graph  # noqa: E402
 from firmware_sim.memory import arena  # noqa: E402
 from firmware_sim.memory.arena import (  # noqa: E402

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from ..errors import EdgesimError
+from edgesim.errors import EdgesimError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 MCU_CORES = ("cortex-m7", "cortex-m4")

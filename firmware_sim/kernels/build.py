@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..errors import EdgesimError
+from edgesim.errors import EdgesimError
 
 SRC_DIR = Path(__file__).parent / "src"
 APT_HINT = "apt-get update && apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..cost.kernel_features import conv_geometry, kernel_entry
-from ..errors import EdgesimError
+from edgesim.errors import EdgesimError
 from ..graph import Graph, Operator, Subgraph, Tensor
 
 ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6 = 0, 1, 2, 3   # schema ActivationFunctionType

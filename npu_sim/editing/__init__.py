@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_sim.errors import EdgesimError
+from edgesim.errors import EdgesimError
 
 from .hparams import HParams, load_hparams
 from .rome import EditRequest

@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from firmware_sim.errors import EdgesimError
+from edgesim.errors import EdgesimError
 
 HPARAMS_DIR = Path(__file__).parent / "hparams"
 

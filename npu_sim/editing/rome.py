@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware_sim.errors import EdgesimError
+from edgesim.errors import EdgesimError
 from npu_sim.llm.model import LlamaModel
 from npu_sim.llm.reference import Trace, forward
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_sim.errors import EdgesimError, ModelFormatError
+from edgesim.errors import EdgesimError, ModelFormatError
 
 from .tokenizer import Tokenizer, from_gguf_fields
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware_sim.errors import ModelFormatError
+from edgesim.errors import ModelFormatError
 
 SPIECE_SPACE = "\u2581"
 

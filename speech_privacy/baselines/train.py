@@ -363,7 +363,7 @@ def main(argv=None) -> int:
                    "cache/speech/trained/baselines.json)")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from firmware_sim.export import atomic_write
+    from edgesim.io import atomic_write
 
     from ..corpus import load_default_corpus
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from firmware_sim.errors import EdgesimError
+from edgesim.errors import EdgesimError
 
 
 class MaskError(EdgesimError):

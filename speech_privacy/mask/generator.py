@@ -196,7 +196,7 @@ def save_generator(generator: MaskGenerator, path=None):
     (atomically; default: results.generator_path(variant)); returns the path."""
     import io
 
-    from firmware_sim.export import atomic_write
+    from edgesim.io import atomic_write
 
     from ..results import generator_path
 

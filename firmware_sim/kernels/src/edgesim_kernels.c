@@ -202,7 +202,6 @@ void conv_s8(const conv_params *p) {
     int16_t *col = p->scratch;
     int32_t filled = 0;
     int8_t *first_out = p->output;
-    int8_t *out = p->output;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             im2col_pixel(p, oy, ox, col + filled * k);
@@ -212,7 +211,6 @@ void conv_s8(const conv_params *p) {
                 first_out += 2 * p->out_c;
                 filled = 0;
             }
-            out += p->out_c;
         }
     }
     if (filled) mat_mult_one_col(p, col, k, first_out);

@@ -1,20 +1,40 @@
-"""The `edgesim` command.
+"""The `edgesim` command (also `python -m edgesim`).
 
-Exit status: 0 the model fits, 1 a budget is violated, 2 the input is unusable (a bad model
-file, an unknown device, bad arguments). Errors are one line on stderr, never a traceback.
-`check` imports neither TensorFlow nor the TFLM runtime, so it starts fast.
+Exit status, the same for every subcommand:
+  0  the model fits / the job reached its goal
+  1  a budget is violated / the job's goal was not reached (e.g. the edit did not take)
+  2  the input is unusable (a bad model file, an unknown device, bad arguments): one line
+  3  an internal error (a bug in edgesim): one line; the traceback with --debug or
+     EDGESIM_DEBUG=1
+An unexpected exception never exits 1. `check` imports neither TensorFlow nor the TFLM
+runtime, so it starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
-import importlib.util
 import json
 import os
 import sys
+import traceback
 
-EXIT_FITS, EXIT_VIOLATION, EXIT_UNUSABLE = 0, 1, 2
+EXIT_FITS, EXIT_VIOLATION, EXIT_UNUSABLE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and a "did you mean" for a misspelt flag (exit 2)."""
+
+    def error(self, message: str):
+        if message.startswith("unrecognized arguments:"):
+            known = sorted(_option_strings(self))
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], known, n=1)
+                if close:
+                    message += f" (did you mean {close[0]}?)"
+                    break
+        self.exit(EXIT_UNUSABLE, f"{self.prog}: error: {message}\n")
 
 
 def _positive(kind):
@@ -29,9 +49,25 @@ def _positive(kind):
     return parse
 
 
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every flag of `parser` and of its subcommands."""
+    found = set()
+    for action in parser._actions:
+        found.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found |= _option_strings(child)
+    return found
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edgesim", description="Check INT8 TFLite models against "
-                                "microcontroller memory and latency budgets.")
+    from . import __version__
+
+    p = _Parser(prog="edgesim", description="Check INT8 TFLite models against microcontroller "
+                "and mobile-NPU memory and latency budgets.")
+    p.add_argument("--version", action="version", version=f"edgesim {__version__}")
+    p.add_argument("--debug", action="store_true", help="print the traceback of an internal "
+                   "error (also EDGESIM_DEBUG=1)")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="plan, cost and check a model on a device")
@@ -65,9 +101,8 @@ def _extensions():
     """Command groups that live in their own modules (`speech`, `npu`, `edit`): each has
     `add_parser(subparsers)`, which sets `handler=run` on its parser, and `run(args) -> int`.
     Importing them must stay cheap: they import their packages inside `run`."""
-    names = ("tools.speech_cli", "tools.npu_cli", "tools.edit_cli")
-    return [importlib.import_module(n) for n in names
-            if importlib.util.find_spec(n) is not None]
+    names = ("edgesim.cli_speech", "edgesim.cli_npu", "edgesim.cli_edit")
+    return [importlib.import_module(n) for n in names]
 
 
 def _check(args) -> int:
@@ -131,21 +166,33 @@ def _demo(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from firmware_sim.errors import EdgesimError
+    from .errors import EdgesimError
 
     args = _parser().parse_args(argv)
+    debug = args.debug or os.environ.get("EDGESIM_DEBUG", "") not in ("", "0")
     try:
         handler = getattr(args, "handler", None) or {
             "check": _check, "devices": _devices, "demo": _demo}[args.command]
         return handler(args)
     except EdgesimError as exc:
-        print(f"edgesim: error: {exc}", file=sys.stderr)
+        print(f"edgesim: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:           # stdout closed early (e.g. piped into `head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:          # a bug: never exit 1, which means "does not fit"
+        if debug:
+            traceback.print_exc()
+        print(f"edgesim: internal error: {type(exc).__name__}: {_one_line(exc)} -- this is a "
+              "bug in edgesim; please report it with the command line"
+              + ("" if debug else " and the traceback from --debug"), file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500] or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 Exit status: 0 the edit succeeded (bench: it ran), 1 the edit did not take (the target is not
 the greedy continuation of the prompt afterwards), 2 the input is unusable (a malformed GGUF
 file, a missing model wheel, a subject not in the prompt; one line on stderr).
-Wired into tools/cli.py with `add_parser(subparsers)` and `run(args)`; TensorFlow and the
+Wired into edgesim/cli.py with `add_parser(subparsers)` and `run(args)`; TensorFlow and the
 model load inside `run` only.
 """
 
@@ -40,28 +40,36 @@ def add_parser(subparsers) -> None:
                    "file in npu_sim/editing/hparams)")
     e.add_argument("--unbatched", action="store_true", help="mobiedit: one NPU invocation "
                    "per forward pass (default: each ZO step's perturbations batched in one)")
-    e.add_argument("--edits", type=int, help="bench: how many edits of the set to run")
+    e.add_argument("--edits", type=_at_least_one, help="bench: how many edits of the set to run")
     e.add_argument("--out", help="bench: where to write the JSON (default "
-                   "out/bench_edit.json)")
+                   "out/bench_edit.json under the current directory)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(handler=run)
 
 
+def _at_least_one(text: str) -> int:
+    from edgesim.cli import _positive
+
+    return _positive(int)(text)
+
+
 def run(args) -> int:
     import os
 
-    from firmware_sim.errors import EdgesimError
+    from edgesim.errors import EdgesimError
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")       # keep stderr to our one line
 
     if args.action == "bench":
-        from tools.bench_edit import main as bench_main
+        from npu_sim.editing.bench import DEFAULT_EDITS, DEFAULT_OUT, bench_to_file, format_bench
 
-        argv = ["--model", args.model] + (["--edits", str(args.edits)] if args.edits else []) \
-            + (["--out", args.out] if args.out else []) + (["--json"] if args.json else []) \
-            + (["--quiet"] if args.quiet else []) + (["--unbatched"] if args.unbatched else [])
-        return bench_main(argv)
+        bench = bench_to_file(args.out or DEFAULT_OUT, args.model, args.edits or DEFAULT_EDITS,
+                              progress=not args.quiet and sys.stderr.isatty(),
+                              batched=False if args.unbatched else None)
+        summary = {k: v for k, v in bench.items() if k != "runs"}
+        print(json.dumps(summary, indent=2) if args.json else format_bench(bench))
+        return 0
     missing = [f"--{n}" for n in ("subject", "prompt", "target") if not getattr(args, n)]
     if missing:
         raise EdgesimError(f"edit needs {', '.join(missing)} (or `edgesim edit bench`)")

@@ -7,7 +7,7 @@
     edgesim speech export --out DIR [--only NAMES] [--calibration N] [--heldout N] [--json]
     edgesim speech bench  [--models DIR] [--out DIR] [--devices A,B] [--json]
 
-Wired into tools/cli.py with `add_parser(subparsers)` and `run(args)`. Every subcommand is
+Wired into edgesim/cli.py with `add_parser(subparsers)` and `run(args)`. Every subcommand is
 one `_add_<name>(sub)` in `SUBCOMMANDS` and one entry in `HANDLERS`; more commands append
 there. Exit status as for `edgesim check`: 0 done, 2 the input is unusable (one line on
 stderr); 1 (a budget violated) is for commands that check budgets. Heavy packages
@@ -50,7 +50,7 @@ def _add_common(p, json_help: str) -> None:
 
 
 def _add_corpus(sub):
-    from tools.cli import _positive
+    from edgesim.cli import _positive
 
     c = sub.add_parser(
         "corpus", help="synthesise (and cache) the default speech corpus, or load and check a "
@@ -73,7 +73,7 @@ def _add_corpus(sub):
 
 
 def _add_train(sub):
-    from tools.cli import _positive
+    from edgesim.cli import _positive
 
     t = sub.add_parser(
         "train", help="train the SLU models, the S/M mask generators and the attackers; write "
@@ -106,7 +106,7 @@ def _add_train(sub):
                    "0.5,0.75,0.85,0.9)")
     fs = t.add_mutually_exclusive_group()
     fs.add_argument("--fsdd", metavar="DIR", help="FSDD folder for speaker privacy on real "
-                    "speech (default ../shared/data/fsdd when present)")
+                    "speech (default: $EDGESIM_FSDD when set)")
     fs.add_argument("--no-fsdd", action="store_true", help="skip the FSDD experiment")
     t.add_argument("--out", metavar="DIR", help="also copy results.json and the PNG into DIR")
     _add_common(t, "print the results as one JSON object")
@@ -130,7 +130,7 @@ def _encoders(text: str) -> tuple[str, ...]:
 
 
 def _add_export(sub):
-    from tools.cli import _positive
+    from edgesim.cli import _positive
 
     e = sub.add_parser(
         "export", help="write the four encoders as full-INT8 TFLite files with a checked "
@@ -253,7 +253,7 @@ def write_wavs(corpus, folder, progress: bool = True):
     import soundfile
     from tqdm import tqdm
 
-    from firmware_sim.export import atomic_write
+    from edgesim.io import atomic_write
 
     folder = Path(folder)
     rows = io.StringIO()
@@ -274,7 +274,8 @@ def _train(args) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from firmware_sim.export import atomic_write
+    from edgesim.io import atomic_write
+    from edgesim.paths import fsdd_dir
     from speech_privacy.pipeline import TrainConfig, train_all
     from speech_privacy.results import results_path, trained_dir
 
@@ -288,10 +289,10 @@ def _train(args) -> int:
                  "slu_epochs": args.slu_epochs, "asr_epochs": args.asr_epochs,
                  "mask_steps": args.mask_steps, "cloud_epochs": args.cloud_epochs,
                  "adaptive_epochs": args.adaptive_epochs, "random_ratio": args.random_ratio,
-                 "curve_ratios": args.curve_ratios, "fsdd": args.fsdd}
+                 "curve_ratios": args.curve_ratios}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    if args.no_fsdd:
-        cfg = replace(cfg, fsdd=None)
+    fsdd = None if args.no_fsdd or (args.quick and not args.fsdd) else fsdd_dir(args.fsdd)
+    cfg = replace(cfg, fsdd=str(fsdd) if fsdd else None)
     results = train_all(cfg, progress=not args.no_progress, say=_say(args))
     results["results_json"] = str(results_path())
     if args.out:
@@ -357,7 +358,7 @@ def _export(args) -> int:
 def _bench(args) -> int:
     from pathlib import Path
 
-    from firmware_sim.demo_model import cache_dir
+    from edgesim.paths import cache_dir
     from speech_privacy.bench import bench, format_table, missing_models, write_json
     from speech_privacy.export import export_encoders
 

@@ -1,6 +1,6 @@
 """`edgesim npu check MODEL --device D [--latency-ms X] [--ram-mb N] [--json]`.
 
-Wired into tools/cli.py with `add_parser(subparsers)` and `run(args)`. Exit status as for
+Wired into edgesim/cli.py with `add_parser(subparsers)` and `run(args)`. Exit status as for
 `edgesim check`: 0 the model fits, 1 a rule or budget is violated, 2 the input is unusable
 (one line on stderr). Imports neither TensorFlow nor the LiteRT interpreter.
 """
@@ -12,7 +12,7 @@ import json
 
 def add_parser(subparsers) -> None:
     """Add the `npu` command (with its `check` subcommand) to edgesim's subparsers."""
-    from tools.cli import _positive
+    from edgesim.cli import _positive
 
     npu = subparsers.add_parser("npu", help="mobile-NPU targets (Hexagon-class HTP)")
     sub = npu.add_subparsers(dest="npu_command", required=True)
@@ -30,7 +30,7 @@ def run(args) -> int:
     """Run the parsed `npu` command; returns the exit status."""
     from firmware_sim.budget import Limits
     from npu_sim.check import check_npu, format_report
-    from tools.cli import EXIT_FITS, EXIT_VIOLATION
+    from edgesim.cli import EXIT_FITS, EXIT_VIOLATION
 
     limits = Limits(latency_ms=args.latency_ms,
                     ram_bytes=args.ram_mb * 2**20 if args.ram_mb else None)

@@ -1,0 +1,60 @@
+"""Atomic writes: a reader, a crash or a concurrent process never sees half a file or folder.
+
+Files are written to a temporary name in the target's folder and renamed over it. Cache
+folders are filled in a private temporary folder and renamed into place; a process that loses
+that race to another one keeps the winner's folder, which holds the same content.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path: str | Path, data: bytes | str) -> Path:
+    """Write `data` (str as UTF-8) to `path` via a temporary file in the same folder and a
+    rename. The file gets the mode of the file it replaces, else the umask's default
+    (mkstemp alone would leave it 0600)."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def private_dir(final: Path) -> Path:
+    """A new empty folder beside `final` (same file system, so it can be renamed into place)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+
+
+def publish_dir(tmp: Path, final: Path) -> Path:
+    """Rename the filled folder `tmp` to `final`. If another process published `final` first,
+    theirs is kept and `tmp` removed: both hold the same build, so losing the race is success."""
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not final.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final

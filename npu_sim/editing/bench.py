@@ -1,0 +1,304 @@
+"""Benchmark knowledge editing: MobiEdit (ZO, W8A16 kernel on the NPU profile) against ROME
+with backpropagation (float32 on the mobile-CPU profile), on a real model and scaled to 3B
+configs. `edgesim edit bench` and tools/bench_edit.py print its table (or JSON) and write
+out/bench_edit.json under the current directory.
+
+Real model: every edit of npu_sim/editing/data/counterfact_smollm2.json (the first N), both
+methods; success (target is the greedy continuation), generalisation (paraphrases), locality
+(unrelated prompts keep their 3-token greedy continuation), steps, forward passes, MACs,
+memory, latency, energy; the MACs and forward passes early stopping and the prefix cache
+saved. Ratios are BP over MobiEdit (> 1: MobiEdit needs less).
+Scaled: Qwen2.5-3B-Instruct and Llama-3.2-3B from their configs alone, with the real run's
+mean steps, the same prompts' token counts and the same cost model (npu_sim.performance);
+the NPU kernel is costed operator by operator from the config (checked on the real model
+against check_npu of the exported graph: `kernel_model_check`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+EDIT_SET = Path(__file__).parent / "data" / "counterfact_smollm2.json"
+DEFAULT_OUT = Path("out") / "bench_edit.json"     # relative to the current directory
+SCALED = ("qwen2.5-3b-instruct", "llama-3.2-3b")
+METHODS = ("mobiedit", "rome-bp")
+DEFAULT_EDITS = 3      # ~10 min here; the 4th (an unlearning request) alone took 15 min
+
+
+def load_edit_set(path: Path = EDIT_SET):
+    from npu_sim.editing import EditRequest
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [EditRequest(e["subject"], e["prompt"], e["target"], tuple(e["paraphrases"]),
+                        tuple(e["unrelated"]), e.get("kind", "edit")) for e in data["edits"]]
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def summarise(rows: list[dict]) -> dict:
+    return {
+        "edits": len(rows),
+        "success_rate": _mean([float(r["success"]) for r in rows]),
+        "generalization": _mean([r["generalization"] for r in rows]),
+        "locality": _mean([r["locality"] for r in rows]),
+        "mean_steps": _mean([r["steps"] for r in rows]),
+        "mean_forward_passes": _mean([r["forward_passes"] for r in rows]),
+        "mean_macs": _mean([r["macs"] for r in rows]),
+        "memory_bytes": max(r["memory_bytes"] for r in rows),
+        "mean_latency_s": _mean([r["latency_s"] for r in rows]),
+        "mean_energy_j": _mean([r["energy_j"] for r in rows]),
+    }
+
+
+def ratios(bp: dict, zo: dict, prefix: str = "") -> dict:
+    return {"memory_ratio": bp[prefix + "memory_bytes"] / zo[prefix + "memory_bytes"],
+            "energy_ratio": bp[prefix + "mean_energy_j"] / zo[prefix + "mean_energy_j"],
+            "latency_ratio": bp[prefix + "mean_latency_s"] / zo[prefix + "mean_latency_s"]}
+
+
+def _mode_counts(L: dict, directions: int) -> dict:
+    """Kernel runs of one prompt's kernel in both modes for a run's steps and checks:
+    unbatched, 2 x directions passes per
+    step, one per early-stopping check and one final loss; batched, one invocation of
+    2 x directions + 1 rows per step and one more (the last check / the final loss)."""
+    n_kernels = max(1, len(L["kernels"]))
+    checks = L.get("check_forward_passes", 0) // n_kernels
+    steps = L["steps"]
+    return {"unbatched": (1, 2 * directions * steps + checks + 1),
+            "batched": (2 * directions + 1, steps + 1)}
+
+
+def _mode(L: dict) -> str:
+    return "batched" if L.get("batched") else "unbatched"
+
+
+def _kernel_totals(cfg, npu, layer: int, L: dict, directions: int, mode: str,
+                   ops_per_layer: float, prefix_passes: bool) -> tuple[float, float, int]:
+    """A run's editing kernels costed from the config alone (kernel_cost_from_config) for
+    its steps and checks in `mode`: latency (s), energy (J) and the largest NPU session
+    (bytes); with `prefix_passes`, each prompt's prefix pass costed from the config too."""
+    from npu_sim.editing import costs
+
+    lat = en = 0.0
+    session = 0
+    for k in L["kernels"]:
+        batch, invocations = _mode_counts(L, directions)[mode]
+        kc = costs.kernel_cost_from_config(cfg, npu, layer, k["prefix"], k["suffix"],
+                                           k["out_rows"], ops_per_layer, batch=batch)
+        pc = costs.prefix_pass_cost(cfg, npu, k["prefix"] + k["suffix"]) if prefix_passes \
+            else None
+        lat += kc.latency_s * invocations + (pc.time_s if pc else 0.0)
+        en += kc.energy_j * invocations + (pc.energy_j if pc else 0.0)
+        session = max(session, kc.session_bytes)
+    return lat, en, session
+
+
+def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd8gen3_cpu",
+          ops_per_layer: float = 40.0, layer: int | None = None) -> dict:
+    """Both methods on a config alone, with the real run's measured steps and shapes; MobiEdit
+    in the run's mode (top level) and in both modes (`modes`: unbatched, one invocation per
+    forward pass; batched, one invocation per ZO step)."""
+    from npu_sim.devices import load_cpu, load_npu
+    from npu_sim.editing import costs
+    from npu_sim.llm.model import load_config
+
+    cfg = load_config(config_name)
+    if layer is None:
+        layer = 5 if cfg.edit_layer is None else cfg.edit_layer
+    directions = hp.mobiedit.directions
+    npu, cpu = load_npu(npu_name), load_cpu(cpu_name)
+    zo_rows, bp_rows = runs["mobiedit"], runs["rome-bp"]
+    per_mode = {m: {"lat": [], "en": [], "mem": []} for m in ("unbatched", "batched")}
+    bp_lat, bp_en, bp_mem = [], [], []
+    for z, b in zip(zo_rows, bp_rows):
+        L = z["ledger"]
+        for mode, acc in per_mode.items():
+            lat, en, session = _kernel_totals(cfg, npu, layer, L, directions, mode,
+                                              ops_per_layer, prefix_passes=True)
+            mem = costs.mobiedit_memory(cfg, layer, session,
+                                        max(k["prefix"] for k in L["kernels"]),
+                                        max(k["suffix"] for k in L["kernels"]))["total"]
+            acc["lat"].append(lat), acc["en"].append(en), acc["mem"].append(mem)
+        c = b["ledger"]["cost"]
+        t = costs.bp_totals(cfg, cpu, layer, c["sequences"], b["steps"], c.get("head_rows"))
+        bp_lat.append(t.latency_s), bp_en.append(t.energy_j), bp_mem.append(t.memory_bytes)
+    bp = {"memory_bytes": max(bp_mem), "mean_latency_s": _mean(bp_lat),
+          "mean_energy_j": _mean(bp_en)}
+    modes = {}
+    for mode, acc in per_mode.items():
+        zo = {"memory_bytes": max(acc["mem"]), "mean_latency_s": _mean(acc["lat"]),
+              "mean_energy_j": _mean(acc["en"])}
+        modes[mode] = {"mobiedit": zo, **ratios(bp, zo)}
+    mode = _mode(zo_rows[0]["ledger"])
+    return {"config": cfg.name, "params": cfg.n_params, "edit_layer": layer,
+            "mobiedit_mode": mode, "mobiedit": modes[mode]["mobiedit"], "rome-bp": bp,
+            **ratios(bp, modes[mode]["mobiedit"]), "modes": modes}
+
+
+def _real_other_mode(cfg, runs, hp, ops_per_layer, real) -> dict:
+    """The real model's measured trajectories costed in the mode they did not run in, from
+    the config-only kernel model (the BP side is the measured one)."""
+    from npu_sim.devices import load_npu
+
+    npu = load_npu("sd8gen3_htp")
+    other = "unbatched" if _mode(runs["mobiedit"][0]["ledger"]) == "batched" else "batched"
+    lat, en, mem = [], [], []
+    for z in runs["mobiedit"]:
+        L = z["ledger"]
+        t, e, session = _kernel_totals(cfg, npu, hp.layer, L, hp.mobiedit.directions, other,
+                                       ops_per_layer, prefix_passes=False)
+        t += L["prefix_pass"]["latency_s"]
+        e += L["prefix_pass"]["energy_j"]
+        lat.append(t), en.append(e)
+        m = dict(L["memory"])
+        m["kernel_session_bytes"] = session
+        mem.append(sum(v for key, v in m.items() if key != "total"))
+    zo = {"memory_bytes": max(mem), "mean_latency_s": _mean(lat), "mean_energy_j": _mean(en)}
+    return {"mode": other, "note": "cost model only (kernel_cost_from_config) on the measured "
+            "steps (the other mode's own trajectory can differ slightly: on SmolLM2 the "
+            "batched graph's int16 scales differ from the unbatched graph's in the last "
+            "digits)", "mobiedit": zo,
+            **ratios(real["rome-bp"], zo)}
+
+
+def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress: bool = True,
+              log=sys.stderr, batched: bool | None = None) -> dict:
+    from npu_sim.editing import edit, load_hparams
+    from npu_sim.llm import load_model
+    from npu_sim.llm.tf_model import TfLlama
+
+    t0 = time.time()
+    model = load_model(model_name)
+    hp = load_hparams(Path(model.path).stem)
+    tfm = TfLlama(model)
+    requests = load_edit_set()[:n_edits] if n_edits else load_edit_set()
+    baseline: dict = {}
+    runs = {m: [] for m in METHODS}
+    for i, req in enumerate(requests):
+        for method in METHODS:
+            t = time.time()
+            r = edit(model, req, method, hparams=hp, tfm=tfm, baseline=baseline,
+                     progress=progress, batched=batched)
+            d = r.to_dict()
+            d["wall_s"] = round(time.time() - t, 2)
+            runs[method].append(d)
+            print(f"[{i + 1}/{len(requests)}] {method:8s} {req.subject!r:16s} -> "
+                  f"{req.target!r:16s} success={int(r.success)} gen={d['generalization']} "
+                  f"loc={d['locality']} steps={d['steps']} ({d['wall_s']} s)", file=log,
+                  flush=True)
+    return report(model, hp, runs, time.time() - t0)
+
+
+def report(model, hp, runs: dict, wall_s: float) -> dict:
+    """The bench's summary of recorded `runs` (method -> list of EditResult.to_dict())."""
+    from npu_sim.devices import load_npu
+    from npu_sim.editing import costs
+
+    real = {m: summarise(runs[m]) for m in METHODS}
+    real.update(ratios(real["rome-bp"], real["mobiedit"]))
+    zo_runs = runs["mobiedit"]
+    early = {"forward_passes_saved": sum(r["ledger"]["savings"]["early_stopping"]
+                                         ["forward_passes_saved"] for r in zo_runs),
+             "macs_saved": sum(r["ledger"]["savings"]["early_stopping"]["macs_saved"]
+                               for r in zo_runs),
+             "macs_spent": sum(r["macs"] for r in zo_runs)}
+    prefix = {"macs_saved": sum(r["ledger"]["savings"]["prefix_cache"]["macs_saved"]
+                                for r in zo_runs),
+              "macs_without": sum(r["ledger"]["savings"]["prefix_cache"]["macs_without"]
+                                  for r in zo_runs)}
+    # the config-only kernel model against check_npu of the exported graphs (real model)
+    npu = load_npu("sd8gen3_htp")
+    kernels = [k for r in zo_runs for k in r["ledger"]["kernels"]]
+    n_after = model.config.n_layers - hp.layer - 1
+    ops_per_layer = _mean([(k["ops"] - 6) / max(1, n_after) for k in kernels])
+    est = [costs.kernel_cost_from_config(model.config, npu, hp.layer, k["prefix"], k["suffix"],
+                                         k["out_rows"], ops_per_layer, batch=k.get("batch", 1))
+           for k in kernels]
+
+    def inv(k, key):        # per invocation (ledgers recorded before batching: per pass)
+        return k.get(f"{key}_per_invocation", k[f"{key}_per_pass"])
+
+    check = {"ops_per_layer": ops_per_layer, "batch": kernels[0].get("batch", 1),
+             "latency_config_over_graph": _mean([e.latency_s * 1e3 / inv(k, "latency_ms")
+                                                 for e, k in zip(est, kernels)]),
+             "energy_config_over_graph": _mean([e.energy_j * 1e3 / inv(k, "energy_mj")
+                                                for e, k in zip(est, kernels)]),
+             "macs_config_over_graph": _mean([e.macs / inv(k, "macs")
+                                              for e, k in zip(est, kernels)])}
+    scaled = {name: scale(name, runs, hp, ops_per_layer=ops_per_layer) for name in SCALED}
+    real["mobiedit_mode"] = _mode(zo_runs[0]["ledger"])
+    real["other_mode"] = _real_other_mode(model.config, runs, hp, ops_per_layer, real)
+    invocations = {"mean_forward_passes": _mean([r["forward_passes"] for r in zo_runs]),
+                   "mean_invocations": _mean([r["ledger"].get("invocations",
+                                                              r["forward_passes"])
+                                              for r in zo_runs]),
+                   "batch": zo_runs[0]["ledger"].get("batch", 1)}
+    return {"model": model.config.name, "model_path": model.path, "edit_layer": hp.layer,
+            "hparams": hp.source, "edits": len(runs["mobiedit"]),
+            "real": real, "memory_ratio": real["memory_ratio"],
+            "energy_ratio": real["energy_ratio"], "latency_ratio": real["latency_ratio"],
+            "mobiedit_mode": real["mobiedit_mode"], "mobiedit_invocations": invocations,
+            "early_stopping": early, "prefix_cache": prefix, "kernel_model_check": check,
+            "scaled": scaled, "runs": runs, "wall_s": round(wall_s, 1)}
+
+
+def format_bench(b: dict) -> str:
+    r = b["real"]
+    lines = [f"model {b['model']} (edit layer {b['edit_layer']}), {b['edits']} edits, "
+             f"{b['wall_s']} s", "",
+             f"{'':22s} {'MobiEdit':>14s} {'ROME-BP':>14s}"]
+    for key, fmt in (("success_rate", "{:.2f}"), ("generalization", "{:.2f}"),
+                     ("locality", "{:.2f}"), ("mean_steps", "{:.1f}"),
+                     ("mean_forward_passes", "{:.0f}"), ("mean_macs", "{:.3g}"),
+                     ("memory_bytes", "{:,}"), ("mean_latency_s", "{:.4g}"),
+                     ("mean_energy_j", "{:.4g}")):
+        vals = [fmt.format(r[m][key]) if r[m][key] is not None else "-" for m in METHODS]
+        lines.append(f"{key:22s} {vals[0]:>14s} {vals[1]:>14s}")
+    inv = b["mobiedit_invocations"]
+    lines.append(f"MobiEdit {b['mobiedit_mode']}: {inv['mean_forward_passes']:.0f} forward "
+                 f"passes in {inv['mean_invocations']:.0f} NPU invocations per edit (batch "
+                 f"{inv['batch']})")
+    lines.append(f"ratios BP/MobiEdit: memory {b['memory_ratio']:.2f}, energy "
+                 f"{b['energy_ratio']:.2f}, latency {b['latency_ratio']:.2f}")
+    e, p = b["early_stopping"], b["prefix_cache"]
+    lines.append(f"early stopping saved {e['forward_passes_saved']:,} forward passes, "
+                 f"{e['macs_saved']:.3g} MACs; prefix cache saved {p['macs_saved']:.3g} of "
+                 f"{p['macs_without']:.3g} MACs")
+    w = r["other_mode"]
+    lines.append(f"  {w['mode']} (cost model): memory {w['memory_ratio']:.2f}, energy "
+                 f"{w['energy_ratio']:.2f}, latency {w['latency_ratio']:.2f}")
+    for name, s in b["scaled"].items():
+        lines.append(f"{s['config']:22s} memory {s['mobiedit']['memory_bytes'] / 2**30:.2f} vs "
+                     f"{s['rome-bp']['memory_bytes'] / 2**30:.2f} GiB, ratios memory "
+                     f"{s['memory_ratio']:.2f}, energy {s['energy_ratio']:.2f}, latency "
+                     f"{s['latency_ratio']:.2f}")
+        for mode, w in s["modes"].items():
+            lines.append(f"  {mode:9s}: memory {w['memory_ratio']:.2f}, energy "
+                         f"{w['energy_ratio']:.2f}, latency {w['latency_ratio']:.2f}")
+    return "\n".join(lines)
+
+
+def bench_to_file(out: str | Path = DEFAULT_OUT, model_name: str = "smollm2",
+                  n_edits: int | None = DEFAULT_EDITS, progress: bool = True,
+                  batched: bool | None = None, rescore: str | Path | None = None) -> dict:
+    """Run the bench (or, with `rescore`, summarise the runs recorded in an earlier bench
+    JSON again) and write its JSON to `out` atomically; returns the bench."""
+    from edgesim.io import atomic_write
+
+    if rescore:
+        from npu_sim.editing import load_hparams
+        from npu_sim.llm import load_model
+
+        old = json.loads(Path(rescore).read_text(encoding="utf-8"))
+        model = load_model(old["model_path"])
+        bench = report(model, load_hparams(old["hparams"]), old["runs"], old["wall_s"])
+    else:
+        bench = run_bench(model_name, n_edits, progress=progress, batched=batched)
+    atomic_write(out, json.dumps(bench, indent=1))
+    return bench
