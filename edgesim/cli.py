@@ -81,8 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--flash-kb", type=_positive(int), help="flash budget, KiB")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.add_argument("--exact", action="store_true", help="cost every layer by running the int8 "
-                   "kernels instruction by instruction on the emulated core (slow; needs "
-                   "gcc-arm-none-eabi)")
+                   "kernels instruction by instruction on the emulated core (slower)")
     c.add_argument("--plan", action="store_true", help="also print the arena memory plan")
 
     d = sub.add_parser("devices", help="list the shipped device profiles")

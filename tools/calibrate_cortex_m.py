@@ -86,12 +86,26 @@ def sweep(quick: bool = False) -> dict[str, list[bytes]]:
 
 
 def measure(models: list[bytes], device: str) -> list[tuple[dict, int, int]]:
+    """Features, cycles and instructions of each single-layer model's run; each run's output
+    must equal TFLM's on the same input, so a miscompiled or mis-emulated kernel cannot
+    enter the fit."""
+    from tflite_micro.python.tflite_micro import runtime
+
     rows = []
     for data in models:
         g = load_graph(data)
         op = g.main.operators[0]
         entry = kernel_entry(op, g.main)
-        rec = ModelMachine(g, device).run().layers[0].record
+        x = [np.random.default_rng(0).integers(-128, 128, g.main.tensors[i].shape).astype(np.int8)
+             for i in g.main.inputs]
+        run = ModelMachine(g, device).run(x)
+        tflm = runtime.Interpreter.from_bytes(data, arena_size=1 << 22)
+        for k, arr in enumerate(x):
+            tflm.set_input(arr, k)
+        tflm.invoke()
+        if not np.array_equal(run.outputs[0], tflm.get_output(0).reshape(run.outputs[0].shape)):
+            raise SystemExit(f"{entry} on {device}: output differs from TFLM's; not fitted")
+        rec = run.layers[0].record
         rows.append((features(entry, op, g.main), rec.issue_cycles + rec.branch_cycles, rec.instructions))
     return rows
 

@@ -1,7 +1,7 @@
-"""Int8 kernels for Cortex-M4/M7 in C (src/), cross-compiled with gcc-arm-none-eabi and run
-instruction by instruction on unicorn: the ground truth behind the fast cycle model.
+"""Int8 kernels for Cortex-M4/M7 in C (src/), cross-compiled with clang (the `ziglang` wheel)
+and run instruction by instruction on unicorn: the ground truth behind the fast cycle model.
 
-build.py  compile + disassemble (cached by source hash and flags)
+build.py  compile + disassemble (cached by source hash, flags and compiler version)
 params.py TFLM Prepare(): quantisation parameters and argument blocks per operator
 machine.py unicorn core with the device's memory map, per-block counting, cache simulation
 timing.py  Cortex-M7 / Cortex-M4 pipeline timing (block issue cycles, branch penalties)

@@ -1,7 +1,6 @@
 """Flash = the model flatbuffer (weights stay in flash, TFLM reads them in place) + code.
 
 Code is estimated, not linked: TFLM's core runtime plus one kernel per operator type used.
-Instruction-level work (issue 5) can replace these figures with `arm-none-eabi-size` output.
 """
 
 from __future__ import annotations
