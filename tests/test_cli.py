@@ -78,3 +78,82 @@ def test_check_path_does_not_import_tensorflow_or_tflm():
             "sys.exit(10 if bad else rc)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_internal_error_exits_3_with_one_line_and_the_traceback_only_under_debug(
+        monkeypatch, capsys):
+    import edgesim.cli as cli
+
+    def broken(args):
+        raise KeyError("layer 7")
+
+    monkeypatch.setattr(cli, "_devices", broken)
+    monkeypatch.delenv("EDGESIM_DEBUG", raising=False)
+    assert main(["devices"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: KeyError" in err and "report" in err
+    assert main(["--debug", "devices"]) == 3
+    assert "Traceback" in capsys.readouterr().err
+    monkeypatch.setenv("EDGESIM_DEBUG", "1")
+    assert main(["devices"]) == 3
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_misspelt_flag_exits_2_with_did_you_mean():
+    r = run("check", str(mlperf("kws_ref_model")), "--device", "stm32h743", "--jsno")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "did you mean --json?" in r.stderr
+
+
+def test_python_m_edgesim_and_version():
+    r = subprocess.run([sys.executable, "-m", "edgesim", "--help"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "check" in r.stdout and "speech" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "edgesim", "--version"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("edgesim ")
+
+
+def test_the_wheel_ships_only_the_project_s_own_top_level_packages():
+    """The packages setuptools collects with pyproject's rules: no top-level `tools` or
+    `tests` module that would shadow a user's own."""
+    import tomllib
+    from pathlib import Path
+
+    from setuptools import find_packages
+
+    root = Path(__file__).resolve().parents[1]
+    rules = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = find_packages(str(root), include=rules["packages"]["find"]["include"])
+    assert {p.split(".")[0] for p in found} == {"edgesim", "firmware_sim", "npu_sim",
+                                                 "speech_privacy"}
+
+
+def test_edit_bench_writes_only_under_the_current_directory(tmp_path):
+    """One edit of stories260K with both methods, run from an empty folder: the bench JSON
+    lands in ./out, the cache in $EDGESIM_CACHE, and nothing beside the installed code."""
+    import os
+    from pathlib import Path
+
+    import edgesim
+    import firmware_sim
+    import npu_sim
+    import speech_privacy
+
+    def package_files():
+        return {p for pkg in (edgesim, firmware_sim, npu_sim, speech_privacy)
+                for p in Path(pkg.__file__).parent.rglob("*") if "__pycache__" not in p.parts}
+
+    before = package_files()
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    stories = Path(__file__).resolve().parents[2] / "shared" / "models" / "stories260K.gguf"
+    r = subprocess.run([sys.executable, "-m", "edgesim", "edit", "bench", "--model",
+                        str(stories), "--edits", "1", "--quiet", "--json"], cwd=work,
+                       env={**os.environ, "EDGESIM_CACHE": str(cache)}, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file()] == [
+        "out/bench_edit.json"]
+    assert json.loads((work / "out" / "bench_edit.json").read_text())["runs"]["mobiedit"]
+    assert package_files() == before
