@@ -1,0 +1,1 @@
+"""The fuzz suite: a runner (harness) and one module per input family (see harness)."""

@@ -1,0 +1,468 @@
+"""The fuzz runner: seeded cases per input family, every entry point in a forked child with a
+time and memory limit, outcomes counted and failing cases kept.
+
+A family is tests/fuzz/<name>.py (or any .py file, for the harness's own tests) with NAME,
+SUFFIX, seeds() -> [(label, bytes)], mutate(data, rng) -> bytes and ENTRY_POINTS
+{name: fn(path) -> None | int}. An optional SLOW_ENTRY_POINTS (a set, or a dict name -> N)
+runs those entry points on every Nth case only (a set: every `slow_every`th), rotated so that
+two slow ones do not share their cases.
+
+Case i of family F with seed S is deterministic: rng = random.Random(f"{F}:{S}:{i}") picks a
+seed input and mutate(data, rng) edits it. The parent (`run`) keeps at most `jobs` worker
+processes; a worker imports one family and the project once, then per case writes the case
+file and per entry point forks a child. The child works in its own temp dir, caps its address
+space at the worker's size + AS_HEADROOM, sends stdout to /dev/null and stderr to a file,
+runs the entry point and writes what happened to result.json. The worker kills the child's
+process group after `timeout` seconds and reads its peak RSS from wait4. Linux only.
+
+Outcomes: accepted (None, or exit status 0/1), clean (an EdgesimError, or exit status 2 with
+exactly one stderr line), internal (anything else raised or returned), crash (death by a
+signal), hang (killed at the timeout), memory (MemoryError, an allocation failure, or a peak
+RSS more than MEMORY_LIMIT above the child's start).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import json
+import os
+import random
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from edgesim.errors import EdgesimError
+
+FAMILIES = ("tflite", "gguf", "wav", "toml", "args")
+OUTCOMES = ("clean", "accepted", "internal", "crash", "hang", "memory")
+FAILURES = ("internal", "crash", "hang", "memory")
+MEMORY_LIMIT = 2**30                   # peak RSS growth that counts as a memory failure
+AS_HEADROOM = int(1.2 * 2**30)         # address space a child may add: runaways fail fast
+WARM_SECONDS = 3.0                     # per entry point, to find its lazy imports
+JOIN_MIN_CASES = 20                    # a second worker joins a family only for this many
+FUZZ_DIR = Path(__file__).resolve().parent
+ROOT = FUZZ_DIR.parents[1]
+_OOM_WORDS = ("bad_alloc", "memoryerror", "cannot allocate memory", "out of memory")
+# One thread per child and few malloc arenas: RLIMIT_AS then bounds data, not reservations.
+WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run(families=FAMILIES, cases: int = 60, seed: int = 0, jobs: int = 2,
+        out: str | Path = "out/fuzz", timeout: float = 10.0, slow_every: int = 5,
+        progress=None) -> dict:
+    """Fuzz `families` (names in tests/fuzz, or .py paths) with `cases` cases each and return
+    the report; failing cases go to `out`. `progress(family, done, total)` runs per case."""
+    with tempfile.TemporaryDirectory(prefix="edgesim-fuzz-") as tmp:
+        state = _Run(families, cases, {"seed": seed, "timeout": timeout,
+                                       "slow_every": slow_every, "out": str(Path(out).resolve())},
+                     Path(tmp), progress)
+        slots = [threading.Thread(target=state.slot, daemon=True) for _ in range(max(1, jobs))]
+        for t in slots:
+            t.start()
+        for t in slots:
+            t.join()
+        return state.report()
+
+
+def failures(report: dict) -> list[str]:
+    """One line per failing run or broken family of `report`, naming the finding file."""
+    lines = []
+    for name, fam in report["families"].items():
+        lines += [f"{name}: {e}" for e in fam["errors"]]
+        lines += [f"{name} case {f['case']} {f['entry']}: {f['outcome']} {f['detail']}"
+                  f" -> {f['path']}" for f in fam["findings"]]
+    return lines
+
+
+class _Run:
+    """The parent's shared state: the cases left per family, and what came back."""
+
+    def __init__(self, specs, cases, config, tmp, progress):
+        self.cases, self.config, self.tmp, self.progress = cases, config, tmp, progress
+        self.lock = threading.Lock()
+        self.fams = {}
+        for spec in map(str, specs):
+            path = Path(spec) if spec.endswith(".py") else FUZZ_DIR / f"{spec}.py"
+            note = "" if path.exists() else f"skipped: {path.name} does not exist (yet)"
+            self.fams[path.stem] = {"spec": spec, "next": cases if note else 0, "done": 0,
+                                    "workers": 0, "started": None, "ended": None,
+                                    "note": note, "entries": {}, "findings": [],
+                                    "errors": [], "warnings": []}
+
+    def slot(self):
+        """One worker at a time: drain a family's cases, then move on to another family."""
+        while (name := self._pick()) is not None:
+            fam, worker, restarts = self.fams[name], None, 0
+            try:
+                while (i := self._take(name)) is not None:
+                    try:
+                        if worker is None:
+                            worker = _Worker(fam["spec"], self.config, self.tmp)
+                            self._note(fam["warnings"], worker.warning)
+                        self._record(name, i, worker.case(i))
+                    except _WorkerError as exc:
+                        worker, restarts = None, restarts + 1
+                        self._note(fam["errors"], str(exc) if exc.fatal else f"case {i}: {exc}")
+                        if exc.fatal or restarts > 2:
+                            with self.lock:
+                                fam["next"] = self.cases     # give up on this family
+            finally:
+                if worker:
+                    worker.close()
+                with self.lock:
+                    fam["workers"] -= 1
+
+    def _pick(self):
+        with self.lock:
+            left = {n: self.cases - f["next"] for n, f in self.fams.items()
+                    if f["next"] < self.cases}
+            fresh = [n for n in left if self.fams[n]["workers"] == 0]
+            busy = [n for n in left if left[n] >= JOIN_MIN_CASES]   # worth a second import
+            name = fresh[0] if fresh else max(busy, key=left.get, default=None)
+            if name is not None:
+                self.fams[name]["workers"] += 1
+                self.fams[name]["started"] = self.fams[name]["started"] or time.monotonic()
+            return name
+
+    def _take(self, name):
+        with self.lock:
+            fam = self.fams[name]
+            if fam["next"] >= self.cases:
+                return None
+            fam["next"] += 1
+            return fam["next"] - 1
+
+    def _note(self, where: list, message: str | None):
+        with self.lock:
+            if message and message not in where:
+                where.append(message)
+
+    def _record(self, name, i, reply):
+        with self.lock:
+            fam = self.fams[name]
+            fam["done"] += 1
+            fam["ended"] = time.monotonic()
+            if reply.get("error"):
+                fam["errors"].append(f"case {i}: {reply['error']}")
+            for r in reply["runs"]:
+                e = fam["entries"].setdefault(r["entry"], dict.fromkeys(
+                    ("tried", *OUTCOMES), 0) | {"seconds": 0.0, "max_rss_growth_mb": 0.0})
+                e["tried"] += 1
+                e[r["outcome"]] += 1
+                e["seconds"] = round(e["seconds"] + r["seconds"], 3)
+                e["max_rss_growth_mb"] = max(e["max_rss_growth_mb"], r["rss_growth_mb"])
+                if "path" in r:
+                    fam["findings"].append({"case": i, **r})
+            done = fam["done"]
+        if self.progress:
+            self.progress(name, done, self.cases)
+
+    def report(self) -> dict:
+        fams = {}
+        for name, f in self.fams.items():
+            wall = (f["ended"] or f["started"] or 0) - (f["started"] or 0)
+            fams[name] = {"note": f["note"], "cases": f["done"], "wall_s": round(wall, 2),
+                          **{k: f[k] for k in ("entries", "findings", "errors", "warnings")}}
+        return {"cases": self.cases, **self.config, "families": fams}
+
+
+class _WorkerError(Exception):
+    def __init__(self, message, fatal=False):
+        super().__init__(message)
+        self.fatal = fatal
+
+
+class _Worker:
+    """A warm worker process for one family, spoken to in JSON lines over its stdin/stdout;
+    its stderr goes to a log whose tail explains a worker that died."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, spec, config, tmp):
+        home = tmp / f"worker{next(self._ids)}"
+        (home / "cwd").mkdir(parents=True)
+        self.log = home / "worker.log"
+        env = os.environ | WORKER_ENV | {"EDGESIM_CACHE": str(tmp / "cache"),
+                                          "TMPDIR": str(home / "cwd")}
+        code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                "from tests.fuzz.harness import worker_main; worker_main()")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code, json.dumps({**config, "spec": spec,
+                                                         "home": str(home)})],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=home / "cwd",
+                env=env, text=True)
+        hello = self._read()
+        if "error" in hello:
+            self.close()
+            raise _WorkerError(hello["error"], fatal=True)
+        self.warning = hello.get("warning")
+
+    def case(self, i: int) -> dict:
+        try:
+            self.proc.stdin.write(json.dumps({"case": i}) + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            pass                                  # it died: _read says how
+        return self._read()
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            tail = self.log.read_text(errors="replace")[-1500:].strip()
+            raise _WorkerError(f"worker exited with status {self.proc.returncode}: {tail}")
+        return json.loads(line)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def load_family(spec: str):
+    """The family module: tests.fuzz.<spec>, or the .py file `spec`."""
+    if not spec.endswith(".py"):
+        return importlib.import_module(f"tests.fuzz.{spec}")
+    name = f"fuzz_family_{Path(spec).stem}"
+    loader = importlib.util.spec_from_file_location(name, spec)
+    module = importlib.util.module_from_spec(loader)
+    sys.modules[name] = module
+    loader.loader.exec_module(module)
+    return module
+
+
+def worker_main():
+    """The worker process: import the family, then answer {"case": i} lines until EOF."""
+    cfg = json.loads(sys.argv[1])
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)                        # stray prints go to the worker log, not the protocol
+    try:
+        fam = load_family(cfg["spec"])
+        seeds, entries = list(fam.seeds()), list(fam.ENTRY_POINTS)
+        if not seeds or not entries:
+            raise ValueError("the family has no seeds or no entry points")
+        every = _every(fam, cfg["slow_every"])
+    except Exception as exc:
+        proto.write(json.dumps({"error": f"cannot load family {cfg['spec']}: "
+                                f"{type(exc).__name__}: {exc}"}) + "\n")
+        return
+    home = Path(cfg["home"])
+    _warm(fam, seeds, entries, home, cfg["timeout"])
+    threads = len(os.listdir("/proc/self/task"))
+    # A thread holding a lock at fork() can leave a child waiting forever: a false hang.
+    warning = (f"the worker runs {threads} threads after importing the family; its children "
+               "may deadlock" if threads > 1 else None)
+    proto.write(json.dumps({"ready": True, "warning": warning}) + "\n")
+    for line in sys.stdin:
+        i = json.loads(line)["case"]
+        reply = {"case": i, "runs": []}
+        try:
+            rng = random.Random(f"{fam.NAME}:{cfg['seed']}:{i}")
+            label, data = rng.choice(seeds)
+            data = bytes(fam.mutate(data, rng))
+        except Exception as exc:
+            reply["error"] = f"mutate failed: {type(exc).__name__}: {exc}"
+            proto.write(json.dumps(reply) + "\n")
+            continue
+        case_file = home / f"case{fam.SUFFIX}"
+        case_file.write_bytes(data)
+        for position, entry in enumerate(entries):
+            n = every[entry]
+            if i % n != position % n:
+                continue
+            r = run_child(fam.ENTRY_POINTS[entry], case_file, home / "run", cfg["timeout"])
+            r = {"entry": entry, "seed_label": label, **r}
+            if r["outcome"] in FAILURES:
+                r["path"] = _keep(fam, cfg, i, case_file, r)
+            for bulky in ("traceback", "stderr_tail"):
+                del r[bulky]
+            reply["runs"].append(r)
+        proto.write(json.dumps(reply) + "\n")
+
+
+def _warm(fam, seeds, entries, home: Path, timeout: float) -> None:
+    """Import what the entry points import lazily, so that no child pays for it: per entry
+    point, a child runs it on the seeds (for up to WARM_SECONDS) and lists its new modules.
+    (Running them here instead could leave threads behind, which forked children lack.)"""
+    files = []
+    for k, (_, data) in enumerate(seeds):
+        files.append(home / f"seed{k}{fam.SUFFIX}")
+        files[-1].write_bytes(data)
+    listing = home / "modules.json"
+    for entry in entries:
+        def probe(_, run=fam.ENTRY_POINTS[entry]):
+            before, start = set(sys.modules), time.monotonic()
+            for path in files:
+                try:
+                    run(path)
+                except BaseException:
+                    pass
+                listing.write_text(json.dumps([m for m in sys.modules if m not in before]))
+                if time.monotonic() - start > WARM_SECONDS:
+                    break
+
+        listing.unlink(missing_ok=True)
+        run_child(probe, files[0], home / "run", timeout)
+        for name in json.loads(listing.read_text()) if listing.exists() else []:
+            try:
+                importlib.import_module(name)
+            except Exception:
+                pass                     # a module made at run time, not importable by name
+
+
+def _every(fam, slow_every: int) -> dict[str, int]:
+    slow = getattr(fam, "SLOW_ENTRY_POINTS", None) or {}
+    if not isinstance(slow, dict):
+        slow = dict.fromkeys(slow, slow_every)
+    unknown = set(slow) - set(fam.ENTRY_POINTS)
+    if unknown:
+        raise ValueError(f"SLOW_ENTRY_POINTS names unknown entry points {sorted(unknown)}")
+    return {e: max(1, int(slow.get(e, 1))) for e in fam.ENTRY_POINTS}
+
+
+def _keep(fam, cfg, i, case_file, r) -> str:
+    """Copy the case file and write a finding JSON into the findings folder; returns its path."""
+    out = Path(cfg["out"]) / fam.NAME
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{fam.NAME}-{cfg['seed']}-{i:06d}"
+    kept = out / f"{stem}.case{fam.SUFFIX}"
+    shutil.copyfile(case_file, kept)
+    path = out / f"{stem}-{r['entry']}.json"
+    finding = {"family": fam.NAME, "spec": cfg["spec"], "seed": cfg["seed"], "case": i,
+               "case_file": str(kept), **r,
+               "reproduce": f"python tools/fuzz.py --replay {path}"}
+    path.write_text(json.dumps(finding, indent=2) + "\n")
+    return str(path)
+
+
+def run_child(entry, case_file: Path, cwd: Path, timeout: float) -> dict:
+    """Run entry(case_file) in a forked child in the fresh folder `cwd`; returns the outcome,
+    a detail, seconds, peak RSS growth (MiB), the traceback and the stderr tail."""
+    shutil.rmtree(cwd, ignore_errors=True)
+    cwd.mkdir(parents=True)
+    result, errfile = cwd / "result.json", cwd / "stderr.txt"
+    rss, size = _status_kb("VmRSS"), _status_kb("VmSize")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        _child(entry, case_file, cwd, result, errfile, size * 1024 + AS_HEADROOM)
+    try:
+        os.setpgid(pid, pid)                      # the child does so too; whoever is first
+    except OSError:
+        pass
+    timed_out, status, usage = _wait(pid, timeout)
+    seconds = time.monotonic() - start
+    stderr = errfile.read_text(errors="replace") if errfile.exists() else ""
+    raw = json.loads(result.read_text()) if result.exists() and result.stat().st_size else None
+    # Measured from the child's own start: fork() does not count the worker's file pages.
+    growth = max(0, usage.ru_maxrss - (raw or {}).get("rss_kb", rss)) / 1024
+    outcome, detail = classify(raw, stderr, status, timed_out, timeout, growth)
+    return {"outcome": outcome, "detail": detail, "seconds": round(seconds, 3),
+            "rss_growth_mb": round(growth, 1),
+            "traceback": (raw or {}).get("traceback", ""), "stderr_tail": stderr[-2000:]}
+
+
+def _child(entry, case_file, cwd, result, errfile, as_limit):
+    """The forked child: run the entry point, write result.json, never return."""
+    raw, rss = None, _status_kb("VmRSS")
+    try:
+        os.setpgid(0, 0)
+        os.chdir(cwd)
+        os.environ["TMPDIR"] = tempfile.tempdir = str(cwd)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(os.open(errfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
+        try:
+            value = entry(case_file)
+        except SystemExit as exc:             # argparse and friends: an exit status
+            value = 0 if exc.code is None else exc.code
+        if value is not None and not isinstance(value, int):
+            value = None                      # an API call that returns its result
+        raw = {"kind": "returned", "value": value, "rss_kb": rss}
+    except MemoryError as exc:
+        raw = {"kind": "memory", "message": str(exc) or "(no message)", "rss_kb": rss}
+    except BaseException as exc:
+        raw = {"kind": "raised", "clean": isinstance(exc, EdgesimError),
+               "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+               "message": " ".join(str(exc).split())[:500],
+               "traceback": traceback.format_exc()[-4000:], "rss_kb": rss}
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            result.write_text(json.dumps(raw))
+        except BaseException:
+            os._exit(99)
+        os._exit(0)
+
+
+def classify(raw, stderr: str, status: int, timed_out: bool, timeout: float,
+             growth_mb: float) -> tuple[str, str]:
+    """The outcome and a one-line detail of one child run."""
+    if timed_out:
+        return "hang", f"killed after {timeout:g} s"
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name
+        if any(w in stderr.lower() for w in _OOM_WORDS):
+            return "memory", f"{name} after an allocation failure"
+        return "crash", f"killed by {name}"
+    if raw is None:
+        return "internal", f"exited with status {os.waitstatus_to_exitcode(status)} and no result"
+    if raw["kind"] == "memory":
+        return "memory", f"MemoryError: {raw['message']}"
+    if growth_mb * 2**20 > MEMORY_LIMIT:
+        return "memory", f"peak RSS {growth_mb:,.0f} MiB above the child's start"
+    if raw["kind"] == "raised":
+        return ("clean" if raw["clean"] else "internal"), f"{raw['type']}: {raw['message']}"
+    value, lines = raw["value"], stderr.splitlines()
+    if value is None or value in (0, 1):
+        return "accepted", "" if value is None else f"exit status {value}"
+    if value == 2 and len(lines) == 1:
+        return "clean", f"exit status 2: {lines[0][:300]}"
+    if value == 2:
+        return "internal", f"exit status 2 with {len(lines)} lines on stderr"
+    return "internal", f"exit status {value}: {lines[-1][:300] if lines else ''}"
+
+
+def _wait(pid: int, timeout: float):
+    """Wait for `pid` at most `timeout` s, then SIGKILL its process group (also whatever it
+    left running); returns (timed_out, wait status, rusage)."""
+    fd = os.pidfd_open(pid)
+    try:
+        timed_out = not select.select([fd], [], [], timeout)[0]
+    finally:
+        os.close(fd)
+    try:
+        os.killpg(pid, signal.SIGKILL)            # before reaping: the group id stays ours
+    except OSError:
+        pass
+    _, status, usage = os.wait4(pid, 0)
+    return timed_out, status, usage
+
+
+def _status_kb(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
