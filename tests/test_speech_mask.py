@@ -223,7 +223,7 @@ def test_ranked_masks_keep_highest_logits():
 def test_int8_generator_fits_stm32h743(tmp_path, variant):
     from firmware_sim.budget import check
     from edgesim.io import atomic_write
-from firmware_sim.export import convert_int8
+    from firmware_sim.export import convert_int8
 
     model = build_mask_generator(variant, batch_size=1)
     rng = np.random.default_rng(0)
