@@ -2,6 +2,7 @@
 
     python tools/fuzz.py [--cases N] [--families tflite,gguf,...] [--seed S] [--jobs J]
                          [--out DIR] [--json FILE] [--timeout S] [--slow-every N]
+                         [--no-warm-up]
     python tools/fuzz.py --replay out/fuzz/<family>/<finding>.json
 
 Columns: runs tried, clean errors, accepted, internal errors, crashes, hangs (killed after
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                    "hang (default 10)")
     p.add_argument("--slow-every", type=int, default=5, help="entry points a family lists "
                    "in SLOW_ENTRY_POINTS run on every Nth case (default 5)")
+    p.add_argument("--no-warm-up", action="store_true", help="do not run the entry points "
+                   "on the seeds first to import what they import lazily")
     p.add_argument("--replay", metavar="FINDING", help="run one kept case again and exit")
     args = p.parse_args(argv)
     if args.replay:
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {family}: {done}/{total}", file=sys.stderr, flush=True)
 
     report = harness.run(families, args.cases, args.seed, args.jobs, args.out, args.timeout,
-                         args.slow_every, progress)
+                         args.slow_every, not args.no_warm_up, progress)
     print(format_table(report))
     failed = harness.failures(report)
     if failed:
@@ -97,13 +100,14 @@ def replay(finding: str, timeout: float) -> int:
     fails, else 0."""
     info = json.loads(Path(finding).read_text())
     os.environ.update(harness.WORKER_ENV, EDGESIM_DEBUG="1")
-    entry = harness.load_family(info["spec"]).ENTRY_POINTS[info["entry"]]
+    fam = harness.load_family(info["spec"])
     print(f"{info['family']} case {info['case']} through {info['entry']} "
           f"({info['case_file']}): was {info['outcome']} ({info['detail']})")
     with tempfile.TemporaryDirectory(prefix="edgesim-replay-") as tmp:
         os.environ["EDGESIM_CACHE"] = str(Path(tmp) / "cache")
-        r = harness.run_child(entry, Path(info["case_file"]).resolve(), Path(tmp) / "run",
-                              timeout)
+        harness.warm(fam, list(fam.seeds()), [info["entry"]], Path(tmp))
+        r = harness.run_child(fam.ENTRY_POINTS[info["entry"]], Path(info["case_file"]).resolve(),
+                              Path(tmp) / "run", timeout)
     for key in ("traceback", "stderr_tail"):
         if r[key].strip():
             print(f"--- {key}\n{r[key].rstrip()}")

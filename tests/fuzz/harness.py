@@ -9,11 +9,11 @@ two slow ones do not share their cases.
 
 Case i of family F with seed S is deterministic: rng = random.Random(f"{F}:{S}:{i}") picks a
 seed input and mutate(data, rng) edits it. The parent (`run`) keeps at most `jobs` worker
-processes; a worker imports one family and the project once, then per case writes the case
-file and per entry point forks a child. The child works in its own temp dir, caps its address
-space at the worker's size + AS_HEADROOM, sends stdout to /dev/null and stderr to a file,
-runs the entry point and writes what happened to result.json. The worker kills the child's
-process group after `timeout` seconds and reads its peak RSS from wait4. Linux only.
+processes. A worker imports one family, warms up (`warm`), then per case writes the case file
+and per entry point forks a child, which works in its own temp dir, caps its address space at
+the worker's size + AS_HEADROOM, sends stdout to /dev/null and stderr to a file, runs the
+entry point and writes what happened to result.json. The worker kills the child's process
+group after `timeout` seconds and reads its peak RSS from wait4. Linux only.
 
 Outcomes: accepted (None, or exit status 0/1), clean (an EdgesimError, or exit status 2 with
 exactly one stderr line), internal (anything else raised or returned), crash (death by a
@@ -49,24 +49,27 @@ FAILURES = ("internal", "crash", "hang", "memory")
 MEMORY_LIMIT = 2**30                   # peak RSS growth that counts as a memory failure
 AS_HEADROOM = int(1.2 * 2**30)         # address space a child may add: runaways fail fast
 WARM_SECONDS = 3.0                     # per entry point, to find its lazy imports
+WARM_TIMEOUT = 60.0                    # a first import of TensorFlow alone takes seconds
 JOIN_MIN_CASES = 20                    # a second worker joins a family only for this many
 FUZZ_DIR = Path(__file__).resolve().parent
 ROOT = FUZZ_DIR.parents[1]
-_OOM_WORDS = ("bad_alloc", "memoryerror", "cannot allocate memory", "out of memory")
+_OOM_WORDS = ("bad_alloc", "memoryerror", "cannot allocate memory", "out of memory",
+              "pthread_create")     # a thread's stack did not fit under RLIMIT_AS
 # One thread per child and few malloc arenas: RLIMIT_AS then bounds data, not reservations.
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1"}
+              "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def run(families=FAMILIES, cases: int = 60, seed: int = 0, jobs: int = 2,
         out: str | Path = "out/fuzz", timeout: float = 10.0, slow_every: int = 5,
-        progress=None) -> dict:
+        warm_up: bool = True, progress=None) -> dict:
     """Fuzz `families` (names in tests/fuzz, or .py paths) with `cases` cases each and return
-    the report; failing cases go to `out`. `progress(family, done, total)` runs per case."""
+    the report; failing cases go to `out`. `warm_up`: see `warm`. `progress(family, done,
+    total)` runs per case."""
     with tempfile.TemporaryDirectory(prefix="edgesim-fuzz-") as tmp:
-        state = _Run(families, cases, {"seed": seed, "timeout": timeout,
-                                       "slow_every": slow_every, "out": str(Path(out).resolve())},
-                     Path(tmp), progress)
+        config = {"seed": seed, "timeout": timeout, "slow_every": slow_every,
+                  "warm_up": warm_up, "out": str(Path(out).resolve())}
+        state = _Run(families, cases, config, Path(tmp), progress)
         slots = [threading.Thread(target=state.slot, daemon=True) for _ in range(max(1, jobs))]
         for t in slots:
             t.start()
@@ -263,7 +266,8 @@ def worker_main():
                                 f"{type(exc).__name__}: {exc}"}) + "\n")
         return
     home = Path(cfg["home"])
-    _warm(fam, seeds, entries, home, cfg["timeout"])
+    if cfg["warm_up"]:
+        warm(fam, seeds, entries, home)
     threads = len(os.listdir("/proc/self/task"))
     # A thread holding a lock at fork() can leave a child waiting forever: a false hang.
     warning = (f"the worker runs {threads} threads after importing the family; its children "
@@ -296,30 +300,36 @@ def worker_main():
         proto.write(json.dumps(reply) + "\n")
 
 
-def _warm(fam, seeds, entries, home: Path, timeout: float) -> None:
-    """Import what the entry points import lazily, so that no child pays for it: per entry
-    point, a child runs it on the seeds (for up to WARM_SECONDS) and lists its new modules.
-    (Running them here instead could leave threads behind, which forked children lack.)"""
+def warm(fam, seeds, entries, home: Path) -> None:
+    """Import what the entry points import lazily, so that no child pays for it (TensorFlow
+    alone adds seconds and a GiB of address space): per entry point, a child without the
+    memory cap runs it on the seeds (for about WARM_SECONDS) and lists its new modules and
+    the environment variables it set (e.g. TensorFlow's log level, read at import). Running
+    them here instead could leave threads behind, which forked children lack."""
     files = []
     for k, (_, data) in enumerate(seeds):
         files.append(home / f"seed{k}{fam.SUFFIX}")
         files[-1].write_bytes(data)
-    listing = home / "modules.json"
+    listing = home / "warm.json"
     for entry in entries:
         def probe(_, run=fam.ENTRY_POINTS[entry]):
-            before, start = set(sys.modules), time.monotonic()
+            modules, env, start = set(sys.modules), dict(os.environ), time.monotonic()
             for path in files:
                 try:
                     run(path)
                 except BaseException:
                     pass
-                listing.write_text(json.dumps([m for m in sys.modules if m not in before]))
+                listing.write_text(json.dumps({
+                    "modules": [m for m in sys.modules if m not in modules],
+                    "env": {k: v for k, v in os.environ.items() if env.get(k) != v}}))
                 if time.monotonic() - start > WARM_SECONDS:
                     break
 
         listing.unlink(missing_ok=True)
-        run_child(probe, files[0], home / "run", timeout)
-        for name in json.loads(listing.read_text()) if listing.exists() else []:
+        run_child(probe, files[0], home / "run", WARM_TIMEOUT, cap=False)
+        found = json.loads(listing.read_text()) if listing.exists() else {}
+        os.environ.update(found.get("env", {}))
+        for name in found.get("modules", []):
             try:
                 importlib.import_module(name)
             except Exception:
@@ -351,9 +361,10 @@ def _keep(fam, cfg, i, case_file, r) -> str:
     return str(path)
 
 
-def run_child(entry, case_file: Path, cwd: Path, timeout: float) -> dict:
-    """Run entry(case_file) in a forked child in the fresh folder `cwd`; returns the outcome,
-    a detail, seconds, peak RSS growth (MiB), the traceback and the stderr tail."""
+def run_child(entry, case_file: Path, cwd: Path, timeout: float, cap: bool = True) -> dict:
+    """Run entry(case_file) in a forked child in the fresh folder `cwd` (with `cap`, under
+    RLIMIT_AS); returns the outcome, a detail, seconds, peak RSS growth (MiB), the traceback
+    and the stderr tail."""
     shutil.rmtree(cwd, ignore_errors=True)
     cwd.mkdir(parents=True)
     result, errfile = cwd / "result.json", cwd / "stderr.txt"
@@ -363,7 +374,8 @@ def run_child(entry, case_file: Path, cwd: Path, timeout: float) -> dict:
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
-        _child(entry, case_file, cwd, result, errfile, size * 1024 + AS_HEADROOM)
+        limit = size * 1024 + AS_HEADROOM if cap else None
+        _child(entry, case_file, cwd, result, errfile, limit)
     try:
         os.setpgid(pid, pid)                      # the child does so too; whoever is first
     except OSError:
@@ -392,7 +404,8 @@ def _child(entry, case_file, cwd, result, errfile, as_limit):
         os.dup2(null, 1)
         os.dup2(os.open(errfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
+        if as_limit:
+            resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
         try:
             value = entry(case_file)
         except SystemExit as exc:             # argparse and friends: an exit status
