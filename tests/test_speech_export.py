@@ -155,8 +155,8 @@ def _export_s(out, clips, seed, write=None):
 
 
 def _patched_atomic_write(monkeypatch, name, replacement):
-    """firmware_sim's atomic_write with os.<name> replaced only while it runs."""
-    import firmware_sim.export as fx
+    """edgesim's atomic_write with os.<name> replaced only while it runs."""
+    import edgesim.io as fx
 
     def write(path, data):
         with monkeypatch.context() as m:

@@ -18,7 +18,7 @@ from firmware_sim import check, load_graph
 from edgesim.io import atomic_write
 from firmware_sim.memory.arena import plan_arena
 from firmware_sim.tflm_probe import allocation_report, minimum_arena
-from tools.bench_check import DEFAULT_MODELS
+from bench_check import DEFAULT_MODELS  # a sibling script: tools/ is on sys.path when run
 
 
 def measure(path: Path, devices: list[str]) -> dict:

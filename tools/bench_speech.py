@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tools import speech_cli  # noqa: E402
+from edgesim import cli_speech
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgesim.errors import EdgesimError
 
     try:
-        return speech_cli.run(args)
+        return cli_speech.run(args)
     except EdgesimError as exc:
         print(f"bench_speech: error: {exc}", file=sys.stderr)
         return 2
