@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"edgesim {__version__}")
     p.add_argument("--debug", action="store_true", help="print the traceback of an internal "
                    "error (also EDGESIM_DEBUG=1)")
+    p.add_argument("-v", "--verbose", action="store_true", help="let TensorFlow's own log "
+                   "lines through (also EDGESIM_VERBOSE=1)")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="plan, cost and check a model on a device")
@@ -169,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     debug = args.debug or os.environ.get("EDGESIM_DEBUG", "") not in ("", "0")
+    if args.verbose:
+        os.environ["EDGESIM_VERBOSE"] = "1"
     try:
         handler = getattr(args, "handler", None) or {
             "check": _check, "devices": _devices, "demo": _demo}[args.command]

@@ -8,12 +8,12 @@ memory and latency workload, not a trained classifier.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from edgesim.io import atomic_write
+from edgesim.logs import quiet
 from edgesim.paths import cache_dir
 
 from .export import convert_int8
@@ -22,7 +22,6 @@ INPUT_SHAPE = (49, 10, 1)
 
 
 def build_dscnn(seed: int = 0):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
@@ -48,5 +47,7 @@ def demo_model_path(seed: int = 0) -> Path:
             for _ in range(32):
                 yield [rng.normal(0, 10, size=(1, *INPUT_SHAPE)).astype(np.float32)]
 
-        atomic_write(path, convert_int8(build_dscnn(seed), representative))
+        with quiet():
+            data = convert_int8(build_dscnn(seed), representative)
+        atomic_write(path, data)
     return path

@@ -157,3 +157,18 @@ def test_edit_bench_writes_only_under_the_current_directory(tmp_path):
         "out/bench_edit.json"]
     assert json.loads((work / "out" / "bench_edit.json").read_text())["runs"]["mobiedit"]
     assert package_files() == before
+
+
+def test_demo_prints_no_tensorflow_lines(tmp_path):
+    """The demo builds and converts its model with TensorFlow on first use; only edgesim's
+    report reaches stdout, and stderr stays empty."""
+    import os
+
+    r = subprocess.run([sys.executable, "-m", "edgesim", "demo"], capture_output=True,
+                       text=True, timeout=600, cwd=tmp_path,
+                       env={**os.environ, "EDGESIM_CACHE": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stderr == ""
+    assert r.stdout.startswith("demo model:") and "emulated inference through TFLM" in r.stdout
+    for noise in ("Saved artifact", "TensorSpec", "oneDNN", "absl", "WARNING"):
+        assert noise not in r.stdout
