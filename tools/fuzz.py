@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             last[family] = now
             print(f"  {family}: {done}/{total}", file=sys.stderr, flush=True)
 
-    report = harness.run(families, args.cases, args.seed, args.jobs, args.out, args.timeout,
-                         args.slow_every, not args.no_warm_up, progress)
+    report = harness.run(families, args.cases, seed=args.seed, jobs=args.jobs, out=args.out,
+                         timeout=args.timeout, slow_every=args.slow_every,
+                         warm_up=not args.no_warm_up, progress=progress)
     print(format_table(report))
     failed = harness.failures(report)
     if failed:

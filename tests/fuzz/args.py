@@ -150,7 +150,7 @@ def _flags() -> list[str]:
 
 
 def _misspell(flag: str, rng: random.Random) -> str:
-    i = rng.randrange(2, max(3, len(flag)))
+    i = rng.randrange(1, len(flag))               # every flag has two characters or more
     return rng.choice([flag[:i] + flag[i + 1:], flag[:i] + flag[i] + flag[i:], flag.upper(),
                        flag.replace("-", "_"), flag.lstrip("-"), "-" + flag.lstrip("-"),
                        flag + "=", flag + "s", flag[:i] + "\u00e9" + flag[i:]])

@@ -21,7 +21,8 @@ def _fuzz(family, cases, out):
         pytest.skip(f"tests/fuzz/{family}.py does not exist yet")
     report = harness.run([family], cases=cases, jobs=2, out=out)
     failed = harness.failures(report)
-    assert not failed, f"{len(failed)} failing run(s):\n" + "\n".join(failed[:30])
+    assert not failed, (f"{len(failed)} failing run(s); reproduce one with `python "
+                        "tools/fuzz.py --replay FINDING.json`:\n" + "\n".join(failed[:30]))
     assert report["families"][family]["cases"] == cases
 
 
@@ -131,3 +132,34 @@ def test_tools_fuzz_replays_a_finding(tmp_path, capsys, monkeypatch):
     finding = tmp_path / "out" / "fuzz" / "fake" / "fake-0-000000-keyerror.json"
     assert tool.main(["--replay", str(finding)]) == 1
     assert "now: internal" in capsys.readouterr().out
+
+
+LAZY = '''
+import os, sys
+
+NAME, SUFFIX = "lazy", ""
+
+def seeds():
+    return [("a", b"a")]
+
+def mutate(data, rng):
+    return data
+
+def lazy(path):
+    warm = "xml.dom.minidom" in sys.modules and os.environ.get("FUZZ_LAZY_SET") == "1"
+    import xml.dom.minidom
+    os.environ["FUZZ_LAZY_SET"] = "1"
+    return None if warm else 3
+
+ENTRY_POINTS = {"lazy": lazy}
+'''
+
+
+@pytest.mark.parametrize("warm_up", [True, False])
+def test_warm_up_imports_lazy_modules(warm_up, tmp_path):
+    lazy = tmp_path / "lazy.py"
+    lazy.write_text(LAZY)
+    report = harness.run([str(lazy)], cases=2, jobs=1, out=tmp_path / "findings",
+                         warm_up=warm_up)
+    entry = report["families"]["lazy"]["entries"]["lazy"]
+    assert entry["accepted" if warm_up else "internal"] == 2
