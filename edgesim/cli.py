@@ -34,6 +34,7 @@ class _Parser(argparse.ArgumentParser):
                 if close:
                     message += f" (did you mean {close[0]}?)"
                     break
+        message = message.replace("\r", "\\r").replace("\n", "\\n")   # arguments may hold them
         self.exit(EXIT_UNUSABLE, f"{self.prog}: error: {message}\n")
 
 

@@ -172,3 +172,10 @@ def test_demo_prints_no_tensorflow_lines(tmp_path):
     assert r.stdout.startswith("demo model:") and "emulated inference through TFLM" in r.stdout
     for noise in ("Saved artifact", "TensorSpec", "oneDNN", "absl", "WARNING"):
         assert noise not in r.stdout
+
+
+def test_an_argument_holding_a_newline_still_gives_one_error_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["devices", "x\ny"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
