@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgesim.io import atomic_write  # noqa: E402
 from tests.fuzz import harness  # noqa: E402
+from tests.fuzz.child import run_child  # noqa: E402
 
 COLUMNS = ("tried", "clean", "accepted", "internal", "crash", "hang", "memory")
 HEADS = ("tried", "clean", "accepted", "internal", "crashes", "hangs", "mem>1GB")
@@ -107,7 +108,7 @@ def replay(finding: str, timeout: float) -> int:
     with tempfile.TemporaryDirectory(prefix="edgesim-replay-") as tmp:
         os.environ["EDGESIM_CACHE"] = str(Path(tmp) / "cache")
         harness.warm(fam, list(fam.seeds()), [info["entry"]], Path(tmp))
-        r = harness.run_child(fam.ENTRY_POINTS[info["entry"]], Path(info["case_file"]).resolve(),
+        r = run_child(fam.ENTRY_POINTS[info["entry"]], Path(info["case_file"]).resolve(),
                               Path(tmp) / "run", timeout)
     for key in ("traceback", "stderr_tail"):
         if r[key].strip():
