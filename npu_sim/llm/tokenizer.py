@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from edgesim.errors import ModelFormatError
 
 SPIECE_SPACE = "\u2581"
@@ -64,47 +66,101 @@ class Tokenizer:
         return self.backend.id_to_token(int(i))
 
 
-def from_gguf_fields(fields: dict) -> Tokenizer:
-    """Build the tokenizer from `fields` (GGUF key -> value, already decoded)."""
+#: Special-token keys; a stored 0xFFFFFFFF (or -1) means "none", as in llama.cpp.
+SPECIAL_IDS = ("bos", "eos", "unknown", "padding", "seperator", "cls", "mask")
+NO_TOKEN = (0xFFFFFFFF, -1)
+MAX_TOKEN_CHARS = 1024      # far above any real vocabulary's longest token
+
+
+def from_gguf_fields(fields: dict, vocab: int | None = None,
+                     source: str = "GGUF file") -> Tokenizer:
+    """Build the tokenizer from `fields` (GGUF key -> value, already decoded), checking the
+    token arrays (one entry per token of the `vocab` embedding rows, when given) and that
+    every special token id lies in the vocabulary. `source` names the file in errors."""
     from tokenizers import Tokenizer as HfTokenizer
     from tokenizers import decoders, models, normalizers, pre_tokenizers
 
+    def fail(problem: str):
+        raise ModelFormatError(f"{source}: {problem}")
+
     kind = fields.get("tokenizer.ggml.model")
+    tokens = _tokens(fields, vocab, fail)
+    ids = {}
+    for name in SPECIAL_IDS:
+        value = fields.get(f"tokenizer.ggml.{name}_token_id")
+        if value is None or isinstance(value, int) and not isinstance(value, bool) \
+                and value in NO_TOKEN:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(tokens):
+            fail(f"tokenizer.ggml.{name}_token_id = {value!r} is not a token id of the "
+                 f"{len(tokens)}-token vocabulary")
+        ids[name] = value
+    bos, eos = ids.get("bos"), ids.get("eos")
+    add_bos = fields.get("tokenizer.ggml.add_bos_token", kind == "llama")
+    if not isinstance(add_bos, bool):
+        fail(f"tokenizer.ggml.add_bos_token must be true or false, got {add_bos!r}")
+    vocab_ids = {t: i for i, t in enumerate(tokens)}
+    try:
+        if kind == "llama":
+            scores = fields.get("tokenizer.ggml.scores")
+            if scores is None:
+                fail("llama tokenizer without tokenizer.ggml.scores")
+            merges = _merges_from_scores(tokens, scores)
+            backend = HfTokenizer(models.BPE(vocab=vocab_ids, merges=merges,
+                                             unk_token=tokens[ids.get("unknown", 0)],
+                                             byte_fallback=True, fuse_unk=True))
+            backend.normalizer = normalizers.Sequence([normalizers.Prepend(SPIECE_SPACE),
+                                                       normalizers.Replace(" ", SPIECE_SPACE)])
+            backend.decoder = decoders.Sequence([decoders.Replace(SPIECE_SPACE, " "),
+                                                 decoders.ByteFallback(), decoders.Fuse(),
+                                                 decoders.Strip(" ", 1, 0)])
+        elif kind == "gpt2":
+            merges = _merges_from_list(fields.get("tokenizer.ggml.merges"), vocab_ids, fail)
+            backend = HfTokenizer(models.BPE(vocab=vocab_ids, merges=merges))
+            backend.pre_tokenizer = pre_tokenizers.Sequence([
+                pre_tokenizers.Digits(individual_digits=True),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+            backend.decoder = decoders.ByteLevel()
+        else:
+            fail(f"unsupported tokenizer model {kind!r} (llama and gpt2 are)")
+        backend.add_special_tokens([tokens[i] for i in (bos, eos) if i is not None])
+    except Exception as exc:            # noqa: BLE001 - the tokenizers library refused it
+        if isinstance(exc, ModelFormatError):
+            raise
+        fail(f"tokenizer rejected: {' '.join(str(exc).split())[:120]}")
+    return Tokenizer(kind, backend, bos, eos, add_bos)
+
+
+def _tokens(fields: dict, vocab: int | None, fail) -> list[str]:
     tokens = fields.get("tokenizer.ggml.tokens")
     if not tokens:
-        raise ModelFormatError("GGUF file has no tokenizer (tokenizer.ggml.tokens missing)")
-    vocab = {t: i for i, t in enumerate(tokens)}
-    bos, eos = fields.get("tokenizer.ggml.bos_token_id"), fields.get("tokenizer.ggml.eos_token_id")
-    if kind == "llama":
-        scores = fields.get("tokenizer.ggml.scores")
-        if scores is None or len(scores) != len(tokens):
-            raise ModelFormatError("llama tokenizer without one score per token")
-        merges = _merges_from_scores(tokens, scores)
-        unk = tokens[fields.get("tokenizer.ggml.unknown_token_id", 0)]
-        backend = HfTokenizer(models.BPE(vocab=vocab, merges=merges, unk_token=unk,
-                                         byte_fallback=True, fuse_unk=True))
-        backend.normalizer = normalizers.Sequence([normalizers.Prepend(SPIECE_SPACE),
-                                                   normalizers.Replace(" ", SPIECE_SPACE)])
-        backend.decoder = decoders.Sequence([decoders.Replace(SPIECE_SPACE, " "),
-                                             decoders.ByteFallback(), decoders.Fuse(),
-                                             decoders.Strip(" ", 1, 0)])
-        add_bos = fields.get("tokenizer.ggml.add_bos_token", True)
-    elif kind == "gpt2":
-        raw = fields.get("tokenizer.ggml.merges")
-        if not raw:
-            raise ModelFormatError("gpt2 tokenizer without merges (tokenizer.ggml.merges)")
-        merges = [tuple(m.split(" ", 1)) for m in raw]
-        backend = HfTokenizer(models.BPE(vocab=vocab, merges=merges))
-        backend.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Digits(individual_digits=True),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
-        backend.decoder = decoders.ByteLevel()
-        add_bos = fields.get("tokenizer.ggml.add_bos_token", False)
-    else:
-        raise ModelFormatError(f"unsupported tokenizer model {kind!r} (llama and gpt2 are)")
-    specials = [tokens[i] for i in (bos, eos) if i is not None and 0 <= i < len(tokens)]
-    backend.add_special_tokens(specials)
-    return Tokenizer(kind, backend, bos, eos, bool(add_bos))
+        fail("no tokenizer (tokenizer.ggml.tokens missing)")
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        fail("tokenizer.ggml.tokens must be an array of strings")
+    if vocab is not None and len(tokens) != vocab:
+        fail(f"tokenizer has {len(tokens)} tokens, the embedding {vocab} rows")
+    for key in ("tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
+        values = fields.get(key)
+        if values is not None and (not isinstance(values, np.ndarray)
+                                   or values.dtype.kind not in "iuf" or len(values) != len(tokens)
+                                   or not np.isfinite(values).all()):
+            fail(f"{key} must hold one finite number per token")
+    if len(set(tokens)) != len(tokens):
+        fail("tokenizer.ggml.tokens holds a token twice")
+    if max(map(len, tokens)) > MAX_TOKEN_CHARS:
+        fail(f"tokenizer.ggml.tokens holds a token longer than {MAX_TOKEN_CHARS} characters")
+    return tokens
+
+
+def _merges_from_list(raw, vocab: dict[str, int], fail) -> list[tuple[str, str]]:
+    """gpt2 merges ("left right" strings), each side a vocabulary token."""
+    if not raw or not isinstance(raw, list) or not all(isinstance(m, str) for m in raw):
+        fail("gpt2 tokenizer without merges (tokenizer.ggml.merges)")
+    merges = [tuple(m.split(" ", 1)) for m in raw]
+    for i, m in enumerate(merges):
+        if len(m) != 2 or m[0] not in vocab or m[1] not in vocab:
+            fail(f"tokenizer.ggml.merges[{i}] = {raw[i]!r} is not two vocabulary tokens")
+    return merges
 
 
 def _merges_from_scores(tokens: list[str], scores) -> list[tuple[str, str]]:
