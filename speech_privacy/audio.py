@@ -7,6 +7,8 @@ All-silent audio (all zeros) is valid input: every function returns it unchanged
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from pathlib import Path
 
@@ -15,6 +17,18 @@ import numpy as np
 from edgesim.errors import InputDataError
 
 SAMPLE_RATE = 16000   # Hz, the rate of every corpus and model in speech_privacy
+MIN_RATE, MAX_RATE = 4000, 192000   # Hz: telephone speech to studio audio
+MAX_CHANNELS = 16
+MAX_SECONDS = 300     # the longest clip a file may hold: a corpus holds short utterances
+#: The WAV encodings read (libsndfile subtype names); others (GSM 6.10, G.721, MP3 in WAV,
+#: ...) are refused: libsndfile cannot tell their length before decoding.
+ENCODINGS = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW",
+             "IMA_ADPCM", "MS_ADPCM")
+#: The fmt chunk's encoding tags of those (WAVE_FORMAT_*), checked before libsndfile opens it.
+FORMAT_TAGS = {0x0001: "PCM", 0x0002: "MS ADPCM", 0x0003: "IEEE float", 0x0006: "A-law",
+               0x0007: "u-law", 0x0011: "IMA ADPCM"}
+OTHER_TAGS = {0x0031: "GSM 6.10", 0x0040: "G.721 ADPCM", 0x0050: "MPEG", 0x0055: "MP3",
+              0x0000: "unknown", 0x0161: "WMA"}
 
 
 class AudioError(InputDataError):
@@ -24,26 +38,72 @@ class AudioError(InputDataError):
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """Read a WAV file as (float32 mono samples in [-1, 1], sample rate in Hz).
 
-    Multi-channel files are averaged to mono. Missing, truncated, corrupt and non-WAV files
-    raise AudioError naming the file.
+    Multi-channel files are averaged to mono. Missing, truncated, corrupt and non-WAV files,
+    non-regular files (a FIFO would block), encodings outside `ENCODINGS`, rates outside
+    `MIN_RATE`..`MAX_RATE` Hz, more than `MAX_CHANNELS` channels and clips longer than
+    `MAX_SECONDS` (judged from the header, before decoding) raise AudioError naming the file.
     """
     import soundfile
 
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such audio file")
-    _check_riff(path)
     try:
-        with soundfile.SoundFile(path) as f:
-            if f.format not in ("WAV", "WAVEX"):
-                raise AudioError(f"{path}: not a WAV file ({f.format})")
-            samples = f.read(dtype="float32", always_2d=True)
-            rate = f.samplerate
-    except (soundfile.SoundFileError, RuntimeError) as exc:
-        raise AudioError(f"{path}: unreadable WAV file: {_one_line(exc)}") from None
-    audio = samples.mean(axis=1, dtype=np.float32)
+        raw = open_regular(path, "audio file")
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such audio file") from None
+    with raw:
+        encoding = _check_riff(raw, path)
+        raw.seek(0)
+        try:
+            with soundfile.SoundFile(raw) as f:
+                audio, rate = _decode(f, path)
+        except (soundfile.SoundFileError, RuntimeError, ValueError, OSError) as exc:
+            why = getattr(exc, "error_string", None) or _one_line(exc)
+            raise AudioError(f"{path}: unreadable WAV file ({encoding}): {why}") from None
     validate(audio, rate, expected_rate=rate, name=str(path))
     return audio, rate
+
+
+def _decode(f, path: Path) -> tuple[np.ndarray, int]:
+    """The samples of open SoundFile `f`, averaged to mono block by block, after checking
+    what its header declares."""
+    if f.format not in ("WAV", "WAVEX"):
+        raise AudioError(f"{path}: not a WAV file ({f.format})")
+    if f.subtype not in ENCODINGS:
+        raise AudioError(f"{path}: WAV encoding {f.subtype} ({f.subtype_info}) is not "
+                         f"supported (supported: {', '.join(ENCODINGS)})")
+    if not 1 <= f.channels <= MAX_CHANNELS:
+        raise AudioError(f"{path}: {f.channels} channels (1 to {MAX_CHANNELS} are supported)")
+    rate = f.samplerate
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(f"{path}: sample rate {rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz")
+    limit = MAX_SECONDS * rate
+    if f.frames > limit:
+        raise AudioError(f"{path}: {f.frames} frames ({f.frames / rate:.0f} s) exceed the "
+                         f"{MAX_SECONDS} s a clip may last")
+    blocks, frames = [], 0
+    for block in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+        frames += len(block)
+        if frames > limit:
+            raise AudioError(f"{path}: more than the {MAX_SECONDS} s a clip may last")
+        with np.errstate(invalid="ignore", over="ignore"):     # `validate` reports NaN, inf
+            blocks.append(block.mean(axis=1, dtype=np.float32))
+    return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), rate
+
+
+def open_regular(path: Path, what: str):
+    """`path` opened for binary reading, refused unless it is a regular file (a FIFO or a
+    device would block, or never end). FileNotFoundError passes through."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot open the {what}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise AudioError(f"{path}: the {what} is not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def validate(audio: np.ndarray, sample_rate: int, expected_rate: int | None = SAMPLE_RATE,
@@ -79,6 +139,9 @@ def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndar
     """Resample float32 audio (last axis, samples) from `rate` to `target` Hz with librosa
     (soxr, high quality), clipped back into [-1, 1]."""
     validate(audio, rate, expected_rate=None)
+    for name, value in (("rate", rate), ("target rate", target)):
+        if not MIN_RATE <= value <= MAX_RATE:
+            raise AudioError(f"resample: {name} {value} Hz is outside {MIN_RATE}..{MAX_RATE} Hz")
     if rate == target:
         return audio
     import librosa
@@ -98,27 +161,46 @@ def fit_length(audio: np.ndarray, samples: int) -> np.ndarray:
     return np.pad(audio, pad)
 
 
-def _check_riff(path: Path) -> None:
-    """Refuse files that are not RIFF/WAVE or whose data chunk is shorter than its header
-    says (libsndfile would silently read the truncated part)."""
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-            raise AudioError(f"{path}: not a WAV file (no RIFF/WAVE header)")
-        if head[:4] == b"RF64":      # sizes live in a ds64 chunk; libsndfile checks those
-            return
-        size = path.stat().st_size
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                raise AudioError(f"{path}: truncated WAV file (no data chunk)")
-            tag, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if tag == b"data":
-                if length != 0xFFFFFFFF and f.tell() + length > size:
-                    raise AudioError(f"{path}: truncated WAV file ({size - f.tell()} of "
-                                     f"{length} data bytes present)")
-                return
-            f.seek(length + (length & 1), 1)
+def _check_riff(f, path: Path) -> str:
+    """Refuse files that are not RIFF/WAVE, with an unsupported encoding, or whose data
+    chunk is shorter than its header says (libsndfile would silently read the truncated
+    part). `f`: the open file. Returns the encoding in words, for error messages."""
+    head = f.read(12)
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+        raise AudioError(f"{path}: not a WAV file (no RIFF/WAVE header)")
+    if head[:4] == b"RF64":      # sizes live in a ds64 chunk; libsndfile checks those
+        return "RF64"
+    size, encoding = os.fstat(f.fileno()).st_size, "no fmt chunk"
+    while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            raise AudioError(f"{path}: truncated WAV file (no data chunk)")
+        tag, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if tag == b"fmt ":
+            fmt = f.read(min(length, 26))
+            encoding = _check_encoding(fmt, path)
+            f.seek(-len(fmt), 1)
+        if tag == b"data":
+            if length != 0xFFFFFFFF and f.tell() + length > size:
+                raise AudioError(f"{path}: truncated WAV file ({size - f.tell()} of "
+                                 f"{length} data bytes present)")
+            return encoding
+        f.seek(length + (length & 1), 1)
+
+
+def _check_encoding(fmt: bytes, path: Path) -> str:
+    """Refuse a fmt chunk whose encoding tag (or, for WAVE_FORMAT_EXTENSIBLE, sub-format)
+    is none of `FORMAT_TAGS`, naming the encoding; else return it in words ("PCM 16-bit")."""
+    if len(fmt) < 16:
+        return "a short fmt chunk"
+    tag, bits = struct.unpack_from("<H", fmt)[0], struct.unpack_from("<H", fmt, 14)[0]
+    if tag == 0xFFFE and len(fmt) >= 26:
+        tag = struct.unpack_from("<H", fmt, 24)[0]
+    if tag not in FORMAT_TAGS:
+        name = OTHER_TAGS.get(tag, "unknown")
+        raise AudioError(f"{path}: WAV encoding tag 0x{tag:04x} ({name}) is not supported "
+                         f"(supported: {', '.join(FORMAT_TAGS.values())})")
+    return f"{FORMAT_TAGS[tag]} {bits}-bit"
 
 
 def _one_line(exc: BaseException) -> str:

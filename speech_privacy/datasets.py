@@ -6,46 +6,79 @@ end) to a fixed length in seconds.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, AudioError, fit_length, read_wav, resample
+from .audio import (MAX_SECONDS, SAMPLE_RATE, AudioError, _one_line, fit_length, open_regular,
+                    read_wav, resample)
 from .corpus import SpeechCorpus
 
 MANIFEST_COLUMNS = ("path", "transcript", "intent", "speaker")
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+MAX_MANIFEST_BYTES = 8 << 20
+MAX_ROWS = 20_000         # a corpus is held in memory, every clip at once
 
 
 def load_manifest(folder: str | Path, csv_path: str | Path | None = None,
                   clip_seconds: float = 4.0, progress: bool = True) -> SpeechCorpus:
     """A corpus from `folder` and a CSV manifest (default `folder/manifest.csv`) with the
-    columns path, transcript, intent, speaker; paths are relative to `folder`."""
+    columns path, transcript, intent, speaker. Relative paths are relative to `folder` and
+    must stay inside it once symlinks and ".." are resolved; absolute paths are taken as
+    written. The manifest must be a regular file of at most `MAX_MANIFEST_BYTES` and
+    `MAX_ROWS` rows."""
     folder = Path(folder)
     csv_path = Path(csv_path) if csv_path is not None else folder / "manifest.csv"
     try:
-        with open(csv_path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or ())]
-            if missing:
-                raise AudioError(f"{csv_path}: manifest lacks the column(s) {', '.join(missing)} "
-                                 f"(needs {', '.join(MANIFEST_COLUMNS)})")
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise AudioError(f"{csv_path}: cannot read the manifest: {exc}") from None
+        with open_regular(csv_path, "manifest") as f:
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
+    except FileNotFoundError:
+        raise AudioError(f"{csv_path}: cannot read the manifest: no such file") from None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise AudioError(f"{csv_path}: manifest larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        reader = csv.DictReader(io.StringIO(raw.decode("utf-8"), newline=""))
+        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise AudioError(f"{csv_path}: manifest lacks the column(s) {', '.join(missing)} "
+                             f"(needs {', '.join(MANIFEST_COLUMNS)})")
+        rows = []
+        for row in reader:
+            rows.append(row)
+            if len(rows) > MAX_ROWS:
+                raise AudioError(f"{csv_path}: manifest has more than {MAX_ROWS} rows")
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise AudioError(f"{csv_path}: cannot read the manifest: {_one_line(exc)}") from None
     if not rows:
         raise AudioError(f"{csv_path}: manifest has no rows")
+    paths = []
     for line, row in enumerate(rows, 2):
         empty = [c for c in MANIFEST_COLUMNS if not (row.get(c) or "").strip()]
         if empty:
             raise AudioError(f"{csv_path}:{line}: empty {', '.join(empty)}")
-    return _load([folder / row["path"].strip() for row in rows],
-                 [" ".join(row["transcript"].split()) for row in rows],
+        paths.append(_inside(folder, row["path"].strip(), f"{csv_path}:{line}"))
+    return _load(paths, [" ".join(row["transcript"].split()) for row in rows],
                  [row["intent"].strip() for row in rows],
                  [row["speaker"].strip() for row in rows], clip_seconds, progress)
+
+
+def _inside(folder: Path, text: str, where: str) -> Path:
+    """Manifest path `text`: absolute as written, or relative and resolved inside `folder`."""
+    path = Path(text)
+    if path.is_absolute():
+        return path
+    try:
+        root, full = folder.resolve(), (folder / path).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:     # a symlink loop, a NUL byte
+        raise AudioError(f"{where}: path {text!r} cannot be resolved: {_one_line(exc)}") \
+            from None
+    if not full.is_relative_to(root):
+        raise AudioError(f"{where}: path {text!r} leads outside the manifest's folder {folder}")
+    return full
 
 
 def load_fsdd(folder: str | Path, clip_seconds: float = 1.0, takes: Iterable[int] | None = None,
@@ -78,6 +111,8 @@ def _load(paths: list[Path], transcripts: list[str], intents: list[str], speaker
           clip_seconds: float, progress: bool) -> SpeechCorpus:
     from tqdm import tqdm
 
+    if not 0 < clip_seconds <= MAX_SECONDS:
+        raise AudioError(f"clip_seconds must lie in (0, {MAX_SECONDS}], got {clip_seconds}")
     samples = round(clip_seconds * SAMPLE_RATE)
     if samples <= 0:
         raise AudioError(f"clip_seconds must be positive, got {clip_seconds}")
