@@ -9,18 +9,73 @@ its source or is marked as an estimate.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ai_edge_litert import schema_py_generated as schema
 
-from firmware_sim.devices import DeviceProfileError, _Table
+from firmware_sim.devices import HZ_MAX, DeviceProfileError
+from firmware_sim.devices.schema import Field, check, fail, read_toml
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 KINDS = ("npu", "cpu")
 DTYPES = ("int4", "int8", "int16", "int32")
 BUILTIN_OPS = tuple(k for k in vars(schema.BuiltinOperator) if not k.startswith("_"))
+RATE_MAX = 1e18          # far above any real rate (MACs/s, bytes/s)
+
+
+def _memory_fields(table: str, sized: bool) -> tuple[Field, ...]:
+    size = (Field(f"{table}.size_bytes", "integer", "bytes", 1, 2**48, doc="capacity"),)
+    return (Field(table, "table"),) + (size if sized else ()) + (
+        Field(f"{table}.bytes_per_s", "number", "bytes/s", 0, RATE_MAX, above=True,
+              doc="sustained bandwidth"),
+        Field(f"{table}.pj_per_byte", "number", "pJ/byte", 0, 1e6, doc="energy per byte moved"))
+
+
+_HEADER = (
+    Field("kind", "string", choices=KINDS, doc="npu or cpu: which loader takes the file"),
+    Field("name", "string", hi=64, doc="profile name; a shipped profile's is its file name"),
+    Field("description", "string", hi=400, doc="one line for `edgesim devices`"),
+    Field("active_power_mw", "number", "mW", 0, 1e6, doc="power under sustained load"),
+    Field("idle_power_mw", "number", "mW", 0, 1e6, doc="static power; <= active_power_mw"),
+)
+#: The schema of NPU profiles (kind = "npu"): `check` applies it, `markdown` prints it.
+NPU_SCHEMA = _HEADER + (
+    Field("dtypes", "strings", "", 1, len(DTYPES), choices=DTYPES, doc="tensor types"),
+    Field("ops", "strings", "", 1, 512, doc="TFLite builtin operators with an NPU kernel"),
+    Field("graph_limit_bytes", "integer", "bytes", 1, 2**48, doc="largest graph"),
+    Field("session_limit_bytes", "integer", "bytes", 1, 2**48, doc="memory of one session"),
+    Field("dispatch_s", "number", "s", 0, 1, doc="fixed cost per operator"),
+    Field("invoke_s", "number", "s", 0, 1, doc="fixed cost per graph execution"),
+    Field("mac", "table", doc="the MAC array"),
+    Field("mac.peak_int8_per_s", "number", "MACs/s", 0, RATE_MAX, above=True,
+          doc="peak int8 x int8 rate"),
+    Field("mac.utilization", "number", "fraction", 0, 1, above=True,
+          doc="sustained share of the peak"),
+    Field("mac.precision", "table", "", 1, 16,
+          doc="per aNwM (activation, weight bits); a8w8 with rate 1 is required"),
+    Field("mac.precision.*", "table", doc="one table per precision, e.g. a16w8"),
+    Field("mac.precision.*.rate", "number", "x a8w8", 0, 1, above=True,
+          doc="throughput relative to a8w8"),
+    Field("mac.precision.*.pj", "number", "pJ/MAC", 0, 1e6, doc="energy per MAC"),
+    Field("vector", "table", doc="the vector unit (operators without MACs)"),
+    Field("vector.bytes", "integer", "bytes", 1, 2**16, doc="vector width"),
+    Field("vector.per_s", "number", "vectors/s", 0, RATE_MAX, above=True,
+          doc="vector operations per second"),
+) + _memory_fields("vtcm", sized=True) + _memory_fields("dram", sized=False)
+#: The schema of mobile-CPU profiles (kind = "cpu").
+CPU_SCHEMA = _HEADER + (
+    Field("fp32", "table", doc="dense FP32 work"),
+    Field("fp32.utilization", "number", "fraction", 0, 1, above=True,
+          doc="sustained share of the FMA peak"),
+    Field("fp32.pj_per_mac", "number", "pJ/MAC", 0, 1e6, doc="energy per FP32 MAC"),
+    Field("cluster", "tables", "clusters", 1, 64, doc="groups of identical cores"),
+    Field("cluster[].name", "string", hi=64),
+    Field("cluster[].count", "integer", "cores", 1, 1024),
+    Field("cluster[].clock_hz", "integer", "Hz", 1, HZ_MAX),
+    Field("cluster[].fp32_macs_per_cycle", "integer", "MACs/cycle", 1, 1024,
+          doc="FP32 FMA lanes per core"),
+) + _memory_fields("dram", sized=False)
 
 
 @dataclass(frozen=True)
@@ -128,111 +183,58 @@ def _load(name_or_path, kind: str):
                               if _kind_of(p) == kind) or "none"
             raise DeviceProfileError(f"unknown {kind} device {text!r}; known {kind} devices: "
                                      f"{known}")
-    data = _read(path)
+    data = read_toml(path)
     found = data.get("kind")
     if found != kind:
         raise DeviceProfileError(f"{path}: 'kind' is {found!r}, but an {kind} profile is "
                                  f"needed here")
-    return (_npu if kind == "npu" else _cpu)(data, path, shipped)
-
-
-def _read(path: Path) -> dict:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DeviceProfileError(f"device profile not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DeviceProfileError(f"cannot read device profile {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DeviceProfileError(f"{path}: invalid TOML: {' '.join(str(exc).split())}") from None
+    check(data, NPU_SCHEMA if kind == "npu" else CPU_SCHEMA, path)
+    if shipped and data["name"] != path.stem:
+        fail(path, f"name {data['name']!r} does not match the file name {path.stem!r}")
+    if data["idle_power_mw"] > data["active_power_mw"]:
+        fail(path, "'idle_power_mw' exceeds 'active_power_mw'")
+    return (_npu if kind == "npu" else _cpu)(data, path)
 
 
 def _kind_of(path: Path) -> str | None:
     try:
-        return _read(path).get("kind")
+        return read_toml(path).get("kind")
     except DeviceProfileError:
         return None
 
 
-def _positive(t: _Table, key: str) -> float:
-    value = t.number(key)
-    if value == 0:
-        t.fail(f"{t.key(key)} must be > 0")
-    return value
+def _memory(m: dict) -> Memory:
+    return Memory(m.get("size_bytes"), float(m["bytes_per_s"]), float(m["pj_per_byte"]))
 
 
-def _fraction(t: _Table, key: str) -> float:
-    value = _positive(t, key)
-    if value > 1:
-        t.fail(f"{t.key(key)} must be a fraction in (0, 1], got {value}")
-    return value
-
-
-def _memory(data: object, where: str, path: Path, sized: bool) -> Memory:
-    keys = ("bytes_per_s", "pj_per_byte") + (("size_bytes",) if sized else ())
-    m = _Table(data, where, path, keys)
-    return Memory(m.integer("size_bytes") if sized else None, _positive(m, "bytes_per_s"),
-                  m.number("pj_per_byte"))
-
-
-def _header(data: dict, path: Path, shipped: bool, keys: tuple[str, ...]) -> tuple[_Table, str]:
-    top = _Table(data, "", path, ("kind", "name", "description", "active_power_mw",
-                                  "idle_power_mw") + keys)
-    name = top.text("name")
-    if shipped and name != path.stem:
-        top.fail(f"name {name!r} does not match the file name {path.stem!r}")
-    if top.number("idle_power_mw") > top.number("active_power_mw"):
-        top.fail("'idle_power_mw' exceeds 'active_power_mw'")
-    return top, name
-
-
-def _npu(data: dict, path: Path, shipped: bool) -> NpuProfile:
-    top, name = _header(data, path, shipped, (
-        "dtypes", "ops", "graph_limit_bytes", "session_limit_bytes", "dispatch_s", "invoke_s",
-        "mac", "vector", "vtcm", "dram"))
-    ops = top.data["ops"]
-    if not isinstance(ops, list) or not ops or not all(isinstance(o, str) for o in ops):
-        top.fail("'ops' must be a non-empty list of TFLite builtin operator names")
-    unknown = [o for o in ops if o not in BUILTIN_OPS]
+def _npu(data: dict, path: Path) -> NpuProfile:
+    unknown = [o for o in data["ops"] if o not in BUILTIN_OPS]
     if unknown:
-        top.fail(f"'ops': {unknown[0]!r} is not a TFLite builtin operator")
-    mac = _Table(data["mac"], "mac", path, ("peak_int8_per_s", "utilization", "precision"))
-    raw = mac.data["precision"]
-    if not isinstance(raw, dict) or not raw:
-        mac.fail("'mac.precision' must be a non-empty table")
-    precisions = {}
-    for key, entry in raw.items():
-        p = _Table(entry, f"mac.precision.{key}", path, ("rate", "pj"))
-        precisions[key] = Precision(_fraction(p, "rate"), p.number("pj"))
+        fail(path, f"'ops': {unknown[0]!r} is not a TFLite builtin operator")
+    mac = data["mac"]
+    precisions = {k: Precision(float(p["rate"]), float(p["pj"]))
+                  for k, p in mac["precision"].items()}
     if "a8w8" not in precisions or precisions["a8w8"].rate != 1:
-        mac.fail("'mac.precision.a8w8' must exist with rate = 1 (the reference rate)")
-    vec = _Table(data["vector"], "vector", path, ("bytes", "per_s"))
+        fail(path, "'mac.precision.a8w8' must exist with rate = 1 (the reference rate)")
     return NpuProfile(
-        name=name, description=top.text("description"), source=path,
-        peak_int8_macs_per_s=_positive(mac, "peak_int8_per_s"),
-        mac_utilization=_fraction(mac, "utilization"), precisions=precisions,
-        vector_bytes_per_s=vec.integer("bytes") * _positive(vec, "per_s"),
-        vtcm=_memory(data["vtcm"], "vtcm", path, sized=True),
-        dram=_memory(data["dram"], "dram", path, sized=False),
-        dtypes=top.texts("dtypes", DTYPES), ops=frozenset(ops),
-        graph_limit_bytes=top.integer("graph_limit_bytes"),
-        session_limit_bytes=top.integer("session_limit_bytes"),
-        dispatch_s=top.number("dispatch_s"), invoke_s=top.number("invoke_s"),
-        active_power_mw=top.number("active_power_mw"), idle_power_mw=top.number("idle_power_mw"))
+        name=data["name"], description=data["description"], source=path,
+        peak_int8_macs_per_s=float(mac["peak_int8_per_s"]),
+        mac_utilization=float(mac["utilization"]), precisions=precisions,
+        vector_bytes_per_s=data["vector"]["bytes"] * float(data["vector"]["per_s"]),
+        vtcm=_memory(data["vtcm"]), dram=_memory(data["dram"]),
+        dtypes=tuple(data["dtypes"]), ops=frozenset(data["ops"]),
+        graph_limit_bytes=data["graph_limit_bytes"],
+        session_limit_bytes=data["session_limit_bytes"],
+        dispatch_s=float(data["dispatch_s"]), invoke_s=float(data["invoke_s"]),
+        active_power_mw=float(data["active_power_mw"]),
+        idle_power_mw=float(data["idle_power_mw"]))
 
 
-def _cpu(data: dict, path: Path, shipped: bool) -> CpuProfile:
-    top, name = _header(data, path, shipped, ("fp32", "cluster", "dram"))
-    fp = _Table(data["fp32"], "fp32", path, ("utilization", "pj_per_mac"))
-    if not isinstance(data["cluster"], list) or not data["cluster"]:
-        top.fail("'cluster' must be a non-empty array of tables ([[cluster]])")
-    clusters = []
-    for i, raw in enumerate(data["cluster"]):
-        c = _Table(raw, f"cluster[{i}]", path, ("name", "count", "clock_hz", "fp32_macs_per_cycle"))
-        clusters.append(Cluster(c.text("name"), c.integer("count"), c.integer("clock_hz"),
-                                c.integer("fp32_macs_per_cycle")))
+def _cpu(data: dict, path: Path) -> CpuProfile:
     return CpuProfile(
-        name=name, description=top.text("description"), source=path, clusters=tuple(clusters),
-        fp32_utilization=_fraction(fp, "utilization"), pj_per_fp32_mac=fp.number("pj_per_mac"),
-        dram=_memory(data["dram"], "dram", path, sized=False),
-        active_power_mw=top.number("active_power_mw"), idle_power_mw=top.number("idle_power_mw"))
+        name=data["name"], description=data["description"], source=path,
+        clusters=tuple(Cluster(**c) for c in data["cluster"]),
+        fp32_utilization=float(data["fp32"]["utilization"]),
+        pj_per_fp32_mac=float(data["fp32"]["pj_per_mac"]), dram=_memory(data["dram"]),
+        active_power_mw=float(data["active_power_mw"]),
+        idle_power_mw=float(data["idle_power_mw"]))

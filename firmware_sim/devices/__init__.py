@@ -1,18 +1,18 @@
 """Device profiles: microcontroller memory maps, clocks and power, read from TOML data files.
 
 Units everywhere: addresses and sizes in bytes, clocks in Hz, power in mW. Shipped profiles
-live in ``profiles/<name>.toml`` next to this module; every number there cites its source.
+live in ``profiles/<name>.toml`` next to this module; every number there cites its source. Every
+profile, shipped or a user's, is checked against `SCHEMA` (types, units, bounds; schema.py)
+before use.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
-from edgesim.errors import EdgesimError
+from .schema import DeviceProfileError, Field, check, fail, read_toml
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 MCU_CORES = ("cortex-m7", "cortex-m4")
@@ -21,10 +21,57 @@ CORES = MCU_CORES + CPU_CORES
 KERNEL_STACKS = ("cmsis-nn", "reference", "xnnpack")
 DTYPES = ("int8", "int16", "int32", "float32")
 REGION_KINDS = ("tcm", "axi", "ahb", "dram")
+MCU_REGION_KINDS = ("tcm", "axi", "ahb")    # the kinds the Cortex-M cost model has buses for
+MCU_KERNELS = ("cmsis-nn", "reference")
+MAX_REGIONS = 64
+#: The end of the address space, in bytes: Cortex-M is 32-bit, Cortex-A72 has 48-bit addresses.
+ADDRESS_LIMIT = {"mcu": 2**32, "cpu": 2**48}
+HZ_MAX = 1e10            # far above any real clock
 
-
-class DeviceProfileError(EdgesimError, ValueError):
-    """A device profile is unknown, missing or invalid; the message is one line."""
+#: The schema of MCU and application-CPU profiles: `check` applies it, `markdown` prints it.
+SCHEMA = (
+    Field("name", "string", hi=64, doc="profile name; a shipped profile's is its file name"),
+    Field("description", "string", hi=400, doc="one line for `edgesim devices`"),
+    Field("core", "string", choices=CORES, doc="Cortex-M: TFLM from flash; Cortex-A: TFLite"),
+    Field("clock_hz", "integer", "Hz", 1, HZ_MAX, doc="core clock"),
+    Field("cores", "integer", "cores", 1, 256, optional=True, doc="cores TFLite uses (default 1)"),
+    Field("kernels", "strings", "", 1, len(KERNEL_STACKS), choices=KERNEL_STACKS,
+          doc="kernel stacks, the default first; Cortex-M: cmsis-nn, reference"),
+    Field("dtypes", "strings", "", 1, len(DTYPES), choices=DTYPES,
+          doc="tensor types the kernels take"),
+    Field("active_power_mw", "number", "mW", 0, 1e6, doc="power while inferring"),
+    Field("l2_bytes", "integer", "bytes", 0, 2**32, optional=True, doc="shared L2 (default 0)"),
+    Field("dram_bandwidth_bytes_per_s", "number", "bytes/s", 0, 1e13, above=True, optional=True,
+          doc="sustained DRAM bandwidth; required for Cortex-A"),
+    Field("flash", "table", optional=True, doc="internal flash; required for Cortex-M"),
+    Field("flash.base", "integer", "bytes", 0, 2**32, doc="start address"),
+    Field("flash.size", "integer", "bytes", 1, 2**32),
+    Field("flash.banks", "integer", "banks", 1, 16),
+    Field("flash.wait_states", "integer", "cycles", 0, 64, doc="read wait states"),
+    Field("flash.bus_clock_hz", "integer", "Hz", 1, HZ_MAX, doc="clock of the bus to flash"),
+    Field("cache", "table", doc="core L1 caches"),
+    Field("cache.icache_bytes", "integer", "bytes", 0, 2**30),
+    Field("cache.dcache_bytes", "integer", "bytes", 0, 2**30),
+    Field("cache.line_bytes", "integer", "bytes", 0, 1024,
+          doc="line size: a power of two, >= 1 when either cache is present"),
+    Field("memory", "tables", "regions", 1, MAX_REGIONS,
+          doc="RAM regions; no two overlap; at least one with data = true"),
+    Field("memory[].name", "string", hi=64, doc="unique"),
+    Field("memory[].base", "integer", "bytes", 0, 2**48, doc="start address"),
+    Field("memory[].size", "integer", "bytes", 1, 2**48,
+          doc="base + size within 2^32 (Cortex-M) or 2^48 (Cortex-A)"),
+    Field("memory[].kind", "string", choices=REGION_KINDS,
+          doc="Cortex-M: tcm, axi or ahb; Cortex-A: any"),
+    Field("memory[].bus_clock_hz", "integer", "Hz", 1, HZ_MAX, doc="clock of its bus"),
+    Field("memory[].wait_states", "integer", "cycles", 0, 64),
+    Field("memory[].cached", "boolean", doc="accesses go through the L1 D-cache"),
+    Field("memory[].data", "boolean", optional=True,
+          doc="may hold the tensor arena (default true)"),
+    Field("runtime", "table", doc="the firmware or process around the model"),
+    Field("runtime.stack_bytes", "integer", "bytes", 1, 2**32, doc="main stack"),
+    Field("runtime.static_bytes", "integer", "bytes", 0, 2**36,
+          doc="static data outside the arena"),
+)
 
 
 @dataclass(frozen=True)
@@ -135,138 +182,60 @@ def _shipped_files() -> list[Path]:
     return sorted(PROFILES_DIR.glob("*.toml"))
 
 
-class _Table:
-    """Typed access to one TOML table; every error names the file and the key."""
-
-    def __init__(self, data: object, where: str, path: Path, keys: tuple[str, ...],
-                 optional: tuple[str, ...] = ()):
-        self.path, self.where = path, where
-        if not isinstance(data, dict):
-            self.fail(f"{where or 'document'} must be a table")
-        self.data = data
-        missing = [k for k in keys if k not in data]
-        if missing:
-            self.fail(f"missing key {self.key(missing[0])}")
-        extra = sorted(set(data) - set(keys) - set(optional))
-        if extra:
-            self.fail(f"unknown key {self.key(extra[0])}")
-
-    def key(self, k: str) -> str:
-        return f"'{self.where}.{k}'" if self.where else f"'{k}'"
-
-    def fail(self, problem: str) -> NoReturn:
-        raise DeviceProfileError(f"{self.path}: {problem}")
-
-    def integer(self, k: str, minimum: int = 1) -> int:
-        v = self.data[k]
-        if isinstance(v, bool) or not isinstance(v, int):
-            self.fail(f"{self.key(k)} must be an integer, got {type(v).__name__}")
-        if v < minimum:
-            self.fail(f"{self.key(k)} must be >= {minimum}, got {v}")
-        return v
-
-    def text(self, k: str, choices: tuple[str, ...] | None = None) -> str:
-        v = self.data[k]
-        if not isinstance(v, str) or not v.strip():
-            self.fail(f"{self.key(k)} must be a non-empty string")
-        if choices is not None and v not in choices:
-            self.fail(f"{self.key(k)} = {v!r} is not one of {', '.join(choices)}")
-        return v
-
-    def texts(self, k: str, choices: tuple[str, ...]) -> tuple[str, ...]:
-        v = self.data[k]
-        if not isinstance(v, list) or not v or not all(isinstance(s, str) for s in v):
-            self.fail(f"{self.key(k)} must be a non-empty list of strings")
-        bad = [s for s in v if s not in choices]
-        if bad:
-            self.fail(f"{self.key(k)}: {bad[0]!r} is not one of {', '.join(choices)}")
-        if len(set(v)) != len(v):
-            self.fail(f"{self.key(k)} has duplicates")
-        return tuple(v)
-
-    def flag(self, k: str) -> bool:
-        v = self.data[k]
-        if not isinstance(v, bool):
-            self.fail(f"{self.key(k)} must be true or false")
-        return v
-
-    def number(self, k: str) -> float:
-        v = self.data[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
-            self.fail(f"{self.key(k)} must be a finite number >= 0")
-        return float(v)
-
-
 def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DeviceProfileError(f"device profile not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DeviceProfileError(f"cannot read device profile {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        msg = " ".join(str(exc).split())
-        raise DeviceProfileError(f"{path}: invalid TOML: {msg}") from None
-
-    top = _Table(data, "", path, ("name", "description", "core", "clock_hz", "kernels", "dtypes",
-                                  "active_power_mw", "cache", "memory", "runtime"),
-                 optional=("flash", "cores", "l2_bytes", "dram_bandwidth_bytes_per_s"))
-    name = top.text("name")
+    data = read_toml(path)
+    check(data, SCHEMA, path)
+    name, core = data["name"], data["core"]
     if shipped and name != path.stem:
-        top.fail(f"name {name!r} does not match the file name {path.stem!r}")
-    core = top.text("core", CORES)
-
+        fail(path, f"name {name!r} does not match the file name {path.stem!r}")
+    family = "mcu" if core in MCU_CORES else "cpu"
     flash = None
-    if core in MCU_CORES or "flash" in data:
-        if "flash" not in data:
-            top.fail(f"missing key 'flash' (a {core} runs from internal flash)")
-        f = _Table(data["flash"], "flash", path,
-                   ("base", "size", "banks", "wait_states", "bus_clock_hz"))
-        flash = FlashSpec(f.integer("base", 0), f.integer("size"), f.integer("banks"),
-                          f.integer("wait_states", 0), f.integer("bus_clock_hz"))
-    if core in CPU_CORES and "dram_bandwidth_bytes_per_s" not in data:
-        top.fail(f"missing key 'dram_bandwidth_bytes_per_s' (needed to cost a {core})")
+    if "flash" in data:
+        flash = FlashSpec(**data["flash"])
+    elif family == "mcu":
+        fail(path, f"missing key 'flash' (a {core} runs from internal flash)")
+    if family == "cpu" and "dram_bandwidth_bytes_per_s" not in data:
+        fail(path, f"missing key 'dram_bandwidth_bytes_per_s' (needed to cost a {core})")
+    if family == "mcu":
+        other = [k for k in data["kernels"] if k not in MCU_KERNELS]
+        if other:
+            fail(path, f"'kernels': {other[0]!r} does not run on a {core} "
+                       f"({', '.join(MCU_KERNELS)} do)")
 
-    c = _Table(data["cache"], "cache", path, ("icache_bytes", "dcache_bytes", "line_bytes"))
-    cache = CacheSpec(c.integer("icache_bytes", 0), c.integer("dcache_bytes", 0),
-                      c.integer("line_bytes", 0))
+    cache = CacheSpec(**data["cache"])
     if (cache.icache_bytes or cache.dcache_bytes) and not cache.line_bytes:
-        c.fail("'cache.line_bytes' must be >= 1 when a cache is present")
+        fail(path, "'cache.line_bytes' must be >= 1 when a cache is present")
+    if cache.line_bytes & (cache.line_bytes - 1):
+        fail(path, f"'cache.line_bytes' must be a power of two, got {cache.line_bytes}")
 
-    if not isinstance(data["memory"], list) or not data["memory"]:
-        top.fail("'memory' must be a non-empty array of tables ([[memory]])")
-    regions = []
-    for i, raw in enumerate(data["memory"]):
-        m = _Table(raw, f"memory[{i}]", path,
-                   ("name", "base", "size", "kind", "bus_clock_hz", "wait_states", "cached"),
-                   optional=("data",))
-        regions.append(MemoryRegion(m.text("name"), m.integer("base", 0), m.integer("size"),
-                                    m.text("kind", REGION_KINDS), m.integer("bus_clock_hz"),
-                                    m.integer("wait_states", 0), m.flag("cached"),
-                                    m.flag("data") if "data" in raw else True))
-    regions.sort(key=lambda r: r.base)
+    regions = sorted((MemoryRegion(**{"data": True, **raw}) for raw in data["memory"]),
+                     key=lambda r: r.base)
+    for i, r in enumerate(data["memory"]):
+        if family == "mcu" and r["kind"] not in MCU_REGION_KINDS:
+            fail(path, f"'memory[{i}].kind' = {r['kind']!r} is not one of "
+                       f"{', '.join(MCU_REGION_KINDS)} on a {core}")
     names = [r.name for r in regions]
     if len(set(names)) != len(names):
-        top.fail(f"duplicate memory region name {next(n for n in names if names.count(n) > 1)!r}")
+        fail(path, f"duplicate memory region name {next(n for n in names if names.count(n) > 1)!r}")
+    if not any(r.data for r in regions):
+        fail(path, "no memory region may hold the tensor arena (every one has data = false)")
     spans = [(r.name, r.base, r.end) for r in regions]
     if flash is not None:
         spans.append(("flash", flash.base, flash.base + flash.size))
     spans.sort(key=lambda s: s[1])
-    if spans[-1][2] > 2**32:
-        top.fail(f"{spans[-1][0]!r} ends beyond the 32-bit address space")
+    limit = ADDRESS_LIMIT[family]
+    last = max(spans, key=lambda s: s[2])
+    if last[2] > limit:
+        fail(path, f"{last[0]!r} ends beyond the {limit.bit_length() - 1}-bit address space")
     for (a, _, a_end), (b, b_base, _) in zip(spans, spans[1:]):
         if b_base < a_end:
-            top.fail(f"memory regions {a!r} and {b!r} overlap")
+            fail(path, f"memory regions {a!r} and {b!r} overlap")
 
-    r = _Table(data["runtime"], "runtime", path, ("stack_bytes", "static_bytes"))
     return DeviceProfile(
-        name=name, description=top.text("description"), core=core,
-        clock_hz=top.integer("clock_hz"), kernels=top.texts("kernels", KERNEL_STACKS),
-        dtypes=top.texts("dtypes", DTYPES), active_power_mw=top.number("active_power_mw"),
-        flash=flash, cache=cache, memory=tuple(regions),
-        stack_bytes=r.integer("stack_bytes"), static_bytes=r.integer("static_bytes", 0), source=path,
-        cores=top.integer("cores") if "cores" in data else 1,
-        l2_bytes=top.integer("l2_bytes", 0) if "l2_bytes" in data else 0,
-        dram_bandwidth_bytes_per_s=(top.number("dram_bandwidth_bytes_per_s")
-                                    if "dram_bandwidth_bytes_per_s" in data else 0.0),
-    )
+        name=name, description=data["description"], core=core, clock_hz=data["clock_hz"],
+        kernels=tuple(data["kernels"]), dtypes=tuple(data["dtypes"]),
+        active_power_mw=float(data["active_power_mw"]), flash=flash, cache=cache,
+        memory=tuple(regions), stack_bytes=data["runtime"]["stack_bytes"],
+        static_bytes=data["runtime"]["static_bytes"], source=path,
+        cores=data.get("cores", 1), l2_bytes=data.get("l2_bytes", 0),
+        dram_bandwidth_bytes_per_s=float(data.get("dram_bandwidth_bytes_per_s", 0.0)))

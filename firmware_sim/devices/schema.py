@@ -1,0 +1,209 @@
+"""The device-profile schema: every field's type, unit and bounds, as data that both checks a
+profile and documents it, plus the caps on the file itself (size, nesting, entries).
+
+A schema is a tuple of `Field`s with dotted keys: ``flash.size`` is the key ``size`` of the
+table ``[flash]``, ``memory[].size`` the key ``size`` of every ``[[memory]]`` table, and
+``mac.precision.*.rate`` the key ``rate`` of every table inside ``[mac.precision]``. `check`
+applies a schema to a parsed document before a loader reads it, so a loader never meets a
+wrong type, a value out of bounds, an unknown key or an absurd count; what relates several
+fields (overlapping regions, idle power above active power) the loaders check themselves.
+Every refusal is one line naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import stat
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from edgesim.errors import ProfileError
+
+MAX_FILE_BYTES = 256 * 1024   # the shipped profiles are a few KiB
+MAX_DEPTH = 8                 # tables and arrays inside one another
+MAX_ENTRIES = 64              # default cap on the entries of an array or an open table
+
+
+class DeviceProfileError(ProfileError, ValueError):
+    """A device profile is unknown, missing or invalid; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a profile. `lo`/`hi` bound a number's value, a string's length, or the
+    entry count of a list or table array; `above` makes `lo` exclusive."""
+
+    key: str
+    type: str                    # integer | number | string | boolean | strings | table | tables
+    unit: str = ""
+    lo: float | None = None
+    hi: float | None = None
+    above: bool = False
+    choices: tuple[str, ...] = ()
+    optional: bool = False
+    doc: str = ""
+
+    @property
+    def bound(self) -> str:
+        """The bounds as a reader would write them (">= 1 and <= 64 entries", "one of a, b")."""
+        parts = []
+        if self.lo is not None:
+            parts.append(f"{'>' if self.above else '>='} {_num(self.lo)}")
+        if self.hi is not None:
+            parts.append(f"<= {_num(self.hi)}")
+        text = " and ".join(parts)
+        if text and self.type in ("strings", "tables", "table"):
+            text += " entries"
+        elif text and self.type == "string":
+            text = f"length {text}"
+        if self.choices:
+            each = "each " if self.type == "strings" else ""
+            text = "; ".join(t for t in (text, f"{each}one of {', '.join(self.choices)}") if t)
+        return text
+
+
+def _num(x: float) -> str:
+    if not float(x).is_integer():
+        return f"{x:g}"
+    x = int(x)
+    if x >= 1 << 20 and x & (x - 1) == 0:
+        return f"2^{x.bit_length() - 1}"
+    return str(x) if abs(x) < 10**7 else f"{x:.0e}"
+
+
+def read_toml(path: Path) -> dict:
+    """Parse profile `path`: a regular file of at most `MAX_FILE_BYTES`, valid TOML, nested
+    at most `MAX_DEPTH` deep."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise DeviceProfileError(f"device profile not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise DeviceProfileError(f"cannot read device profile {path}: {exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DeviceProfileError(f"{path}: a device profile must be a regular file")
+        raw = f.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise DeviceProfileError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a profile")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DeviceProfileError(f"cannot read device profile {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DeviceProfileError(f"{path}: invalid TOML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise DeviceProfileError(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise DeviceProfileError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value \
+            if isinstance(value, list) else ()
+        stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
+    return data
+
+
+def check(data: dict, schema: tuple[Field, ...], path: Path) -> None:
+    """Check parsed profile `data` against `schema`; raise DeviceProfileError on the first
+    problem, naming `path` and the field."""
+    by_key = {f.key: f for f in schema}
+    _table(data, "", by_key, path)
+
+
+def fail(path: Path, problem: str) -> NoReturn:
+    raise DeviceProfileError(f"{path}: {problem}")
+
+
+def _children(prefix: str, by_key: dict[str, Field]) -> dict[str, Field]:
+    """The fields directly inside the table at schema key `prefix` ("" for the top)."""
+    start = f"{prefix}." if prefix else ""
+    return {k[len(start):]: f for k, f in by_key.items()
+            if k.startswith(start) and "." not in k[len(start):]}
+
+
+def _table(data: object, prefix: str, by_key: dict[str, Field], path: Path,
+           shown: str = "", limit: float | None = None) -> None:
+    """Check table `data` at schema key `prefix`, shown to the user as `shown`; an open
+    table (keys of any name) holds at most `limit` entries."""
+    if not isinstance(data, dict):
+        fail(path, f"'{shown}' must be a table" if shown else "the document must be a table")
+    fields = _children(prefix, by_key)
+    name = (lambda k: f"'{shown}.{k}'") if shown else (lambda k: f"'{k}'")
+    if "*" in fields:                                    # an open table: any key, one shape
+        limit = int(limit or MAX_ENTRIES)
+        if not data or len(data) > limit:
+            fail(path, f"'{shown}' has {len(data)} entries, 1 to {limit} allowed")
+        for key, value in data.items():
+            _value(value, fields["*"], by_key, path, f"{shown}.{key}")
+        return
+    for key in data:                 # before missing keys: a misspelt key is both
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            fail(path, f"unknown key {name(key)}{hint}")
+    for key, field in fields.items():
+        if key not in data and not field.optional:
+            fail(path, f"missing key {name(key)}")
+    for key, value in data.items():
+        _value(value, fields[key], by_key, path, f"{shown}.{key}" if shown else key)
+
+
+def _value(v: object, f: Field, by_key: dict[str, Field], path: Path, shown: str) -> None:
+    key = f"'{shown}'"
+    if f.type == "table":
+        _table(v, f.key, by_key, path, shown, f.hi)
+    elif f.type == "tables":
+        if not isinstance(v, list) or not v or not all(isinstance(t, dict) for t in v):
+            fail(path, f"{key} must be a non-empty array of tables ([[{shown}]])")
+        if len(v) > (f.hi or MAX_ENTRIES):
+            fail(path, f"{key} has {len(v)} entries, at most {int(f.hi or MAX_ENTRIES)} allowed")
+        for i, item in enumerate(v):
+            _table(item, f"{f.key}[]", by_key, path, f"{shown}[{i}]")
+    elif f.type == "strings":
+        if not isinstance(v, list) or not v or not all(isinstance(s, str) for s in v):
+            fail(path, f"{key} must be a non-empty list of strings")
+        if len(v) > (f.hi or MAX_ENTRIES):
+            fail(path, f"{key} has {len(v)} entries, at most {int(f.hi or MAX_ENTRIES)} allowed")
+        bad = [s for s in v if f.choices and s not in f.choices]
+        if bad:
+            fail(path, f"{key}: {bad[0]!r} is not one of {', '.join(f.choices)}")
+        if len(set(v)) != len(v):
+            fail(path, f"{key} has duplicates")
+    elif f.type == "string":
+        if not isinstance(v, str) or not v.strip():
+            fail(path, f"{key} must be a non-empty string")
+        if f.hi is not None and len(v) > f.hi:
+            fail(path, f"{key} is longer than {int(f.hi)} characters")
+        if f.choices and v not in f.choices:
+            fail(path, f"{key} = {v!r} is not one of {', '.join(f.choices)}")
+    elif f.type == "boolean":
+        if not isinstance(v, bool):
+            fail(path, f"{key} must be true or false")
+    else:
+        _number(v, f, path, key)
+
+
+def _number(v: object, f: Field, path: Path, key: str) -> None:
+    if f.type == "integer" and (isinstance(v, bool) or not isinstance(v, int)):
+        fail(path, f"{key} must be an integer, got {type(v).__name__}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        fail(path, f"{key} must be a finite number, got {v!r}")
+    if f.lo is not None and (v <= f.lo if f.above else v < f.lo):
+        fail(path, f"{key} must be {'>' if f.above else '>='} {_num(f.lo)}, got {v}")
+    if f.hi is not None and v > f.hi:
+        fail(path, f"{key} must be <= {_num(f.hi)}, got {v}")
+
+
+def markdown(schema: tuple[Field, ...]) -> str:
+    """The schema as a Markdown table: field, type, unit, bound, required, meaning."""
+    rows = ["| field | type | unit | bound | required | meaning |", "|---|---|---|---|---|---|"]
+    for f in schema:
+        rows.append(f"| `{f.key}` | {f.type} | {f.unit or '-'} | {f.bound or '-'} | "
+                    f"{'no' if f.optional else 'yes'} | {f.doc} |")
+    return "\n".join(rows)
