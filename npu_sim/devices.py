@@ -177,12 +177,12 @@ def _load(name_or_path, kind: str):
     if text.endswith(".toml") or os.sep in text or "/" in text:
         path, shipped = Path(text), False
     else:
-        path, shipped = PROFILES_DIR / f"{text.strip().lower()}.toml", True
-        if not path.is_file():
-            known = ", ".join(p.stem for p in sorted(PROFILES_DIR.glob("*.toml"))
-                              if _kind_of(p) == kind) or "none"
-            raise DeviceProfileError(f"unknown {kind} device {text!r}; known {kind} devices: "
-                                     f"{known}")
+        files = {p.stem: p for p in sorted(PROFILES_DIR.glob("*.toml"))}
+        path, shipped = files.get(text.strip().lower()), True
+        if path is None:
+            known = ", ".join(n for n, p in files.items() if _kind_of(p) == kind) or "none"
+            raise DeviceProfileError(f"unknown {kind} device {text[:80]!r}; known {kind} "
+                                     f"devices: {known}")
     data = read_toml(path)
     found = data.get("kind")
     if found != kind:

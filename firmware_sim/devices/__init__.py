@@ -166,10 +166,11 @@ def load_device(name_or_path: str | os.PathLike[str]) -> DeviceProfile:
     text = os.fspath(name_or_path)
     if text.endswith(".toml") or os.sep in text or "/" in text:
         return _load_file(Path(text), shipped=False)
-    path = PROFILES_DIR / f"{text.strip().lower()}.toml"
-    if not path.is_file():
-        known = ", ".join(p.stem for p in _shipped_files()) or "none"
-        raise DeviceProfileError(f"unknown device {text!r}; known devices: {known}")
+    shipped = {p.stem: p for p in _shipped_files()}      # never a path built from user text
+    path = shipped.get(text.strip().lower())
+    if path is None:
+        raise DeviceProfileError(f"unknown device {text[:80]!r}; known devices: "
+                                 f"{', '.join(shipped) or 'none'}")
     return _load_file(path, shipped=True)
 
 
