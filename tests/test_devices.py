@@ -183,3 +183,16 @@ def test_shipped_name_must_match_file_stem(tmp_path, monkeypatch):
     monkeypatch.setattr(devices, "PROFILES_DIR", tmp_path)
     with pytest.raises(DeviceProfileError, match="does not match the file name"):
         devices.load_device("stm32x000")
+
+
+def test_readme_documents_every_profile_schema_field():
+    """The README's schema tables are the schemas the loaders check, field for field."""
+    from pathlib import Path
+
+    from firmware_sim.devices import SCHEMA
+    from firmware_sim.devices.schema import markdown
+    from npu_sim.devices import CPU_SCHEMA, NPU_SCHEMA
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for schema in (SCHEMA, NPU_SCHEMA, CPU_SCHEMA):
+        assert markdown(schema) in readme
