@@ -19,11 +19,15 @@ from ..ops import SAME, output_and_padding
 
 
 def _valid(out: int, stride: int, pad: int, k: int, dil: int, size: int) -> list[int]:
-    """Per output position: how many of the k taps fall inside the input."""
+    """Per output position: how many of the k taps fall inside the input. Closed form per
+    position (taps t with 0 <= b + t * dil < size), so a pooling filter of any size costs
+    nothing extra."""
     res = []
     for o in range(out):
-        b = o * stride - pad
-        res.append(sum(1 for t in range(k) if 0 <= b + t * dil < size))
+        b = o * stride - pad                     # input position of tap 0
+        first = max(0, -(b // dil))              # ceil(-b / dil)
+        last = min(k - 1, (size - 1 - b) // dil)
+        res.append(max(0, last - first + 1))
     return res
 
 

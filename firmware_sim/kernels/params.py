@@ -109,6 +109,15 @@ def prepare(graph: Graph, op: Operator, sg: Subgraph | None = None) -> Prepared:
     if op.opcode not in SUPPORTED:
         raise UnsupportedLayer(f"operator {op.index} {op.opcode} has no instruction-level kernel "
                                f"(have: {', '.join(SUPPORTED)})")
+    if op.unresolved_shapes:
+        raise UnsupportedLayer(f"operator {op.index} {op.opcode} has shapes that only a run-time "
+                               "resize resolves")
+    operands = sg.op_tensors(op) + sg.op_tensors(op, "outputs")
+    odd = next((t for t in operands if not t.nbytes or t.variable), None)
+    if odd is not None:                 # neither has a place in the arena plan
+        raise UnsupportedLayer(f"operator {op.index} {op.opcode}: tensor {odd.name!r} is "
+                               + ("a variable (operator state)" if odd.variable else
+                                  f"empty ({list(odd.shape)})"))
     if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         x, w = _q(sg, op.inputs[0]), _q(sg, op.inputs[1])
         y = _q(sg, op.outputs[0])

@@ -140,11 +140,17 @@ class ModelMachine:
         arr = np.ascontiguousarray(data, dtype=np.int8).reshape(-1)
         if arr.size != t.elements:
             raise ValueError(f"tensor {index} has {t.elements} elements, got {arr.size}")
-        self.machine.write(self.addr[index], arr.tobytes())
+        if index in self.addr:          # empty and variable tensors have no place in the plan
+            self.machine.write(self.addr[index], arr.tobytes())
 
     def get_tensor(self, index: int) -> np.ndarray:
         t = self.sg.tensors[index]
-        return np.frombuffer(self.machine.read(self.addr[index], t.nbytes), np.int8).reshape(t.shape).copy()
+        if t.constant:                  # in flash, not planned (a graph output may be one)
+            return self.graph.tensor_data(t)
+        if index not in self.addr:      # empty, or a variable no kernel here writes: zeros
+            return np.zeros(t.shape, np.int8)
+        data = self.machine.read(self.addr[index], t.nbytes)
+        return np.frombuffer(data, np.int8).reshape(t.shape).copy()
 
     def run_layer(self, i: int) -> LayerRun:
         prep = self.prepared[i]
