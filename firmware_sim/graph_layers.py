@@ -257,6 +257,11 @@ def _unary(op: Site) -> None:
         raise Refused(f"alpha {op.opt('alpha')} must be finite")
     if x.dtype in QUANTIZED:
         op.per_tensor(x, y)
+    _fixed_output(op, y)
+
+
+def _fixed_output(op: Site, y) -> None:
+    """Outputs whose quantisation the kernel fixes (e.g. int8 softmax: 1/256, -128)."""
     fixed = _FIXED_OUTPUT.get(op.opcode, {}).get(y.dtype)
     if fixed and not (math.isclose(y.quant.scale[0], fixed[0], rel_tol=1e-3)
                       and y.quant.zero_point[0] == fixed[1]):
@@ -283,12 +288,8 @@ def _softmax(op: Site) -> None:
         # TFLite's PreprocessSoftmaxScaling CHECKs its multiplier > 1
         raise Refused(f"beta {beta:g} x input scale {x.quant.scale[0]:g} x 2^26 must "
                       "exceed 1")
-    if y.dtype in _FIXED_OUTPUT["SOFTMAX"] and y.dtype != x.dtype:
-        fixed = _FIXED_OUTPUT["SOFTMAX"][y.dtype]
-        if not (math.isclose(y.quant.scale[0], fixed[0], rel_tol=1e-3)
-                and y.quant.zero_point[0] == fixed[1]):
-            raise Refused(f"{op.label(y)} must be quantised with scale {fixed[0]:g}, "
-                          f"zero_point {fixed[1]}")
+    if y.dtype != x.dtype:
+        _fixed_output(op, y)
 
 
 def _quantize(op: Site) -> None:
