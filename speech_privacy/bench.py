@@ -89,7 +89,7 @@ def _ratio(a: float, b: float) -> float | None:
 
 
 def targets(costs: dict) -> list[dict]:
-    """The issue's targets, measured (not asserted anywhere)."""
+    """The project's cost targets, each evaluated on `costs` and reported, never asserted."""
     rows = []
 
     def row(name, value, target, met, note=""):
@@ -136,7 +136,7 @@ def _fixed_memory_note(device: str) -> str:
 
 def privacy_target(results: dict | None, max_drop: float = 0.07, min_wer: float = 0.75
                    ) -> dict | None:
-    """The issue's privacy/utility target on `edgesim speech train` results: among the
+    """The project's privacy/utility target on `edgesim speech train` results: among the
     trained maskers and the curve's points whose adaptive-attacker WER is >= `min_wer`, the
     one whose intent accuracy is closest to the unmasked model's; met when it is within
     `max_drop` (fraction of test clips). None without results."""

@@ -169,7 +169,7 @@ def synthetic_corpus(utterances_per_intent: int = 12, seed: int = 0, clip_second
                      progress: bool = True) -> SpeechCorpus:
     """The default corpus: `utterances_per_intent` clips of each of the 28 intents, each
     `clip_seconds` s long at 16 kHz. The same arguments give identical arrays; the first call
-    synthesises (about 10 ms a clip) and caches, later calls read the cache."""
+    synthesises and caches, later calls read the cache."""
     if utterances_per_intent < 1:
         raise AudioError(f"utterances_per_intent must be >= 1, got {utterances_per_intent}")
     samples = round(clip_seconds * SAMPLE_RATE)

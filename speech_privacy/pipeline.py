@@ -34,8 +34,8 @@ from .results import MASKERS, SCHEMA, generator_path, results_path, trained_dir
 
 @dataclass
 class TrainConfig:
-    """Sizes of every stage (defaults: 24 min measured on 2 CPU cores shared with another
-    training job; less on idle cores)."""
+    """Sizes of every stage. The defaults keep a full run within CPU-only training; the
+    run's per-stage wall time is recorded in its results (`Stopwatch`)."""
 
     utterances_per_intent: int = 12
     seed: int = 0
@@ -52,20 +52,16 @@ class TrainConfig:
     # zeroing speech segments costs KL in proportion to the intent evidence they carry; and
     # the gate noise is annealed away over the first `mask_anneal` of the generator's steps
     # (mask.train), so that the KL bound holds for the deterministic mask the device sends.
-    # None and 0.0 give the plain DiffMask setting (clean local SLU, full noise throughout).
-    # Measured (seed 0, on an earlier synthesis of the default corpus, adaptive attackers
-    # fine-tuned 8 epochs): the S generator went from zeroing 70% of segments but 4% of
-    # speech segments (adaptive WER 0.10, intent 0.93) to 83% / 43% (adaptive WER 0.56,
-    # intent 0.875 against 0.946 unmasked). On today's corpus with the 25-epoch attacker:
-    # 76% / 23%, adaptive WER 0.28, intent 0.929 against 0.982.
+    # None and 0.0 give the plain DiffMask setting (clean local SLU, full noise throughout),
+    # under which the generator zeroes mostly silence and leaves the speech segments, and so
+    # the words, to the attacker; the results JSON records the masked shares, WER and intent.
     slu_drop: tuple[float, float] | None = (0.4, 0.9)
     slu_clean_share: float = 0.1
     mask_anneal: float = 0.75
     cloud_epochs: int = 15
-    # Every adaptive attacker (trained maskers and curve points alike) gets this budget.
-    # Measured (Random 0.5 masks, seed 0, an earlier synthesis of the default corpus): its
-    # WER fell from 0.74 after 8 epochs to 0.60 after 25, so a shorter budget overstates
-    # the privacy of a mask.
+    # Every adaptive attacker (trained maskers and curve points alike) gets this budget:
+    # the adaptive attacker's WER keeps falling with more fine-tuning, so a shorter budget
+    # overstates the privacy of a mask.
     adaptive_epochs: int = 25
     speaker_epochs: int = 300
     random_ratio: float = 0.5

@@ -8,9 +8,9 @@ mask generator can be trained through it: MFCCs via tf.signal (25 ms Hann frames
 first 20 coefficients), standardised per coefficient with statistics of the training clips,
 then four 1-D convolutions over time and a max over time. The head is factorised over the
 intent's slots: a linear layer scores each action, object and location, and an intent's
-logit is the sum of its slots' scores, so intents share evidence (on the synthetic corpus,
-with 10 training clips per intent, held-out accuracy rose from about 0.4 to about 0.9 over
-one logit per intent).
+logit is the sum of its slots' scores, so intents share evidence: with about 10 training
+clips per intent, too few to learn one logit per intent, each slot's score is learnt from
+every clip that contains that slot.
 
 Segment-drop augmentation (`train_slu(..., drop=(0.5, 0.9))`): the local SLU can be trained
 on clips of which a random fraction (uniform in `drop`) of the k equal segments is zeroed,
@@ -200,10 +200,9 @@ def train_slu(corpus, epochs: int = 40, seed: int = 0, batch_size: int = 16,
               learning_rate: float = 1e-3, progress: bool = True,
               drop: tuple[float, float] | None = None, segments: int = 100,
               clean_share: float = 0.25) -> SLU:
-    """The local SLU: trained on `corpus`'s clean clips (about 1 s an epoch for 270 clips of
-    4 s on 2 CPU cores), or with `drop=(low, high)` on clips with a random fraction in
-    [low, high] of their `segments` segments zeroed (fresh masks every epoch; a share
-    `clean_share` of the clips stays clean), see the module docstring."""
+    """The local SLU: trained on `corpus`'s clean clips, or with `drop=(low, high)` on clips
+    with a random fraction in [low, high] of their `segments` segments zeroed (fresh masks
+    every epoch; a share `clean_share` of the clips stays clean), see the module docstring."""
     _check_corpus(corpus)
     model = build_slu_model(corpus.audio.shape[1], corpus.intent_names(), corpus.sample_rate,
                             seed)

@@ -174,7 +174,7 @@ def fit_ctc(network, feats: np.ndarray, transcripts, epochs: int, seed: int,
 
 def _sparse_labels(labels: list[np.ndarray]):
     """A batch of label sequences as the tf.SparseTensor that TF's fast CTC kernel takes
-    (dense labels take a pure-TF path about 6x slower on CPU)."""
+    (dense labels take a slower pure-TF path on CPU)."""
     import tensorflow as tf
 
     indices = [(i, j) for i, x in enumerate(labels) for j in range(len(x))]

@@ -19,19 +19,16 @@ Objectives (one Adam step per batch on the sum):
 
 The intent classifier is factorised over the intent's slots like the project's SLU
 (`speech_privacy.slu.IntentLogits`: logit of "a|o|l" = score(a) + score(o) + score(l)), so the
-10 training clips per intent share evidence. What made the reduced copies learn the intent
-at all (measured in 60-180 s runs; before, both stayed at chance with intent cross-entropy
-near ln 28): (1) regularisation: with neither augmentation nor dropout the PPSLU copy
-memorised the training clips (cross-entropy 0.03) at test accuracy 0.11; every clip is now
-circularly shifted by a random offset of up to `MAX_SHIFT` samples per batch and the PPSLU
-copy has dropout 0.1 (0.68 after 120 s intent-only); (2) the adversaries start only after
-the intent: with DANN's ramp from step 0 the reversed CTC and speaker gradients outweigh the
-intent's before the encoder has learnt anything and intent accuracy stayed at chance (0.14
-after 120 s); with `ADVERSARY_START` = 0.5 it was 0.73-0.80 over the last 10 epochs of a
-180 s run, the adversaries at full weight. The VAE copy with the same changes (it has no
-dropout) reached 0.66-0.79 over the last 5 epochs of a 150 s run at lr 2e-3, 0.36-0.45 at
-lr 1e-3, hence `LEARNING_RATE`. Full run with the defaults (240 s each on 2 shared cores):
-test intent accuracy 0.89 for both copies (72 and 103 epochs).
+10 training clips per intent share evidence. Two choices let the reduced copies learn the
+intent at all, which with neither stays at chance (intent cross-entropy near ln 28):
+(1) regularisation: without augmentation or dropout the PPSLU copy memorises the training
+clips and does not generalise, so every clip is circularly shifted by a random offset of up
+to `MAX_SHIFT` samples per batch and the PPSLU copy has dropout 0.1; (2) the adversaries start
+only after the intent: with DANN's ramp from step 0 the reversed CTC and speaker gradients
+outweigh the intent's before the encoder has learnt anything, so they are off for the first
+`ADVERSARY_START` of the budget. The VAE copy (no dropout) gets the same two changes and a
+higher learning rate, at which its intent head learns within the budget where the lower one
+does not (`LEARNING_RATE`). Bench JSON records the figures of each run.
 
 Privacy is then measured by fresh attackers on the frozen encoder's device output (the
 intent slice; mu): a CTC recogniser (Conv1D + 2 x BiGRU, trained on the training split's
@@ -40,9 +37,8 @@ time-mean and standard deviation) -> accuracy on the test split. Utility: intent
 the trained intent head on the test split. On the default corpus every (intent, speaker)
 pair occurs once, so each test clip pairs its intent with a voice never heard with that
 intent in training: features that carry the intent but not the voice make the speaker probe
-pick one of the intent's training voices, i.e. score near 0, below the 1/12 chance (measured:
-0.018-0.036 for PPSLU and the VAE). Read such figures as "no usable voice information", not as more
-privacy than chance.
+pick one of the intent's training voices, i.e. score near 0, below the 1/12 chance. Read such
+figures as "no usable voice information", not as more privacy than chance.
 
 Results go to `baselines_path()` (JSON, atomically). Run: `python -m speech_privacy.baselines.train`.
 """
@@ -156,7 +152,7 @@ def build_training_model(kind: str, intent_names: list[str], n_speakers: int, se
     rev = _grad_reverse(adversary_weight)(adv_in)
     if kind == "vae":
         # z is unbounded: without normalising the adversaries' input, the reversed gradient
-        # lets the encoder defeat them by scaling z up until the loss is NaN (measured twice)
+        # lets the encoder defeat them by scaling z up until the loss is NaN
         rev = layers.LayerNormalization(name="adversary_norm")(rev)
     asr = layers.Dense(BLANK + 1, name="asr")(layers.Dense(128, activation="relu")(rev))
     spk = layers.Dense(n_speakers, name="speaker")(
@@ -184,8 +180,8 @@ def train_baseline(kind: str, train, test, seconds: float = 240.0, batch_size: i
     labels = [encode_text(t) for t in train.transcripts]
     mels = _log_mel_targets(train.audio, cfg.frames, cfg.mels) if kind == "vae" else None
     learning_rate = learning_rate or LEARNING_RATE[kind]
-    # VAE: lr 2e-3 with clipnorm 5 and no warm-up diverged to NaN within 8 epochs; with
-    # clipnorm 1 and the warm-up it trained stably (measured)
+    # VAE: at lr 2e-3, clipnorm 5 without warm-up lets it diverge to NaN; clipnorm 1 with
+    # the warm-up keeps it stable
     opt = tf.keras.optimizers.Adam(learning_rate, clipnorm=1.0 if kind == "vae" else 5.0)
     ce = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -327,8 +323,8 @@ def probe_speaker(f_train, y_train, f_test, y_test, n_speakers: int, seed: int =
 def reference_probes(train, test, seed: int = 0, progress: bool = True) -> dict:
     """The same two attackers on clean MFCC frames (13 coefficients, 25 ms windows every
     20 ms, the encoders' frame rate): how strong the attackers are when nothing is hidden,
-    the yardstick for the encoders' figures. (On 80-band log-mel frames the 45-epoch ASR
-    probe reached only WER 0.87, 0.66 after 90 epochs; on these MFCCs 0.20, measured.)"""
+    the yardstick for the encoders' figures. MFCCs rather than 80-band log-mel frames: the ASR
+    probe learns far faster on them, so it is a strong attacker within its epoch budget."""
     from ..features import mfcc
 
     start = time.perf_counter()

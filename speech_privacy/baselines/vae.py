@@ -15,7 +15,7 @@ target). Adversaries (training only) read z through gradient reversal: a CTC cha
 recogniser per frame and a speaker classifier on the time-mean; an intent classifier on the
 time-mean of mu gives the utility signal (see `train.py`).
 
-Size. The issue states that disentanglement encoders need hundreds of MB. With the defaults the
+Size. Disentanglement encoders need hundreds of MB (SILENCE paper, below). With the defaults the
 encoder has 49,042,688 parameters (196 MB in float32, 49 MB in int8) and the whole VAE
 (encoder + decoder) 93,311,312 (373 MB in float32): the same class as the PPSLU encoder
 (94.4 M; the SILENCE paper measured its PPSLU encoder at 648.7 MB on a Raspberry Pi 4B). The

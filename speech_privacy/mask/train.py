@@ -16,12 +16,12 @@ Noise annealing (`anneal`): the hard-concrete gates are stochastic while trainin
 device applies the deterministic mask (HardConcrete.binary_mask). Against a local SLU that
 tolerates random segment drops (slu.train_slu with `drop`), the generator can meet the KL
 bound with the gates' own noise: it parks every logit just above the threshold, so that
-training drops a random ~40% of the segments while the deterministic mask keeps them all
-(measured: expected keep 0.59 in training, mask ratio 0.00 at inference). Scaling the
-logistic noise down to 0 over the first `anneal` fraction of the steps ends training on
-the noise-free gate, whose rounding is the inference mask, so the KL constraint is met by
-the mask the device sends. The objective (L0 s.t. KL <= gamma) is unchanged; the expected
-L0 keeps the full noise so that it stays a smooth count of kept segments.
+training drops a random share of the segments while the deterministic mask keeps them all
+(a mask ratio of 0 at inference). Scaling the logistic noise down to 0 over the first
+`anneal` fraction of the steps ends training on the noise-free gate, whose rounding is the
+inference mask, so the KL constraint is met by the mask the device sends. The objective
+(L0 s.t. KL <= gamma) is unchanged; the expected L0 keeps the full noise so that it stays a
+smooth count of kept segments.
 """
 
 from __future__ import annotations
@@ -97,8 +97,7 @@ def train_mask_generator(generator: MaskGenerator, slu_model, audio: np.ndarray,
     """Train `generator` (in place) against the frozen Keras `slu_model` (waveform -> intent
     logits) on float32 clips `audio` [N, samples]; returns the training log. `anneal` > 0
     scales the gates' logistic noise down linearly from 1 to 0 over the first `anneal`
-    fraction of the steps (module docstring). About 0.2 s a step at batch 16 on 2 CPU cores
-    for 4 s clips."""
+    fraction of the steps (module docstring)."""
     from tqdm import tqdm
 
     if steps < 1 or batch_size < 1:
