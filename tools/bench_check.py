@@ -5,7 +5,7 @@
 Per model: in-process wall time of check() (median), `edgesim check` cold start in a fresh
 process (median), and the overhead of an emulated run (Emulator ... .run) over a bare TFLM
 invoke on the same interpreter settings (ratio of medians, interleaved so machine noise hits
-both alike). Targets from issue 2: check < 0.3 s, cold start < 3 s, overhead < 1.2x.
+both alike). Targets: check < 0.3 s, cold start < 3 s, overhead < 1.2x.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
     python tools/bench_speech.py [--models DIR] [--out DIR] [--devices A,B] [--json]
 
 Exports the four encoders into --models first when they are missing (default
-$EDGESIM_CACHE/speech/export; the PPSLU encoder takes about a minute and 5.5 GB of RAM), costs
-each on stm32h743 and rpi4b with firmware_sim (a 4 s clip), and writes speech_bench.json and
-speech_bench.png into --out (default out/). Prints the table, or with --json the object.
+$EDGESIM_CACHE/speech/export; the real-size PPSLU encoder is the slowest and largest to
+convert), costs each on stm32h743 and rpi4b with firmware_sim (a 4 s clip), and writes
+speech_bench.json and speech_bench.png into --out (default out/). Prints the table, or with
+--json the object.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ EDIT_SET = Path(__file__).parent / "data" / "counterfact_smollm2.json"
 DEFAULT_OUT = Path("out") / "bench_edit.json"     # relative to the current directory
 SCALED = ("qwen2.5-3b-instruct", "llama-3.2-3b")
 METHODS = ("mobiedit", "rome-bp")
-DEFAULT_EDITS = 3      # ~10 min here; the 4th (an unlearning request) alone took 15 min
+DEFAULT_EDITS = 3      # the edits before the set's first unlearning request (the slowest kind)
 
 
 def load_edit_set(path: Path = EDIT_SET):
@@ -221,7 +221,7 @@ def report(model, hp, runs: dict, wall_s: float) -> dict:
                                          k["out_rows"], ops_per_layer, batch=k.get("batch", 1))
            for k in kernels]
 
-    def inv(k, key):        # per invocation (ledgers recorded before batching: per pass)
+    def inv(k, key):        # per invocation (no `_per_invocation` keys: one pass each)
         return k.get(f"{key}_per_invocation", k[f"{key}_per_pass"])
 
     check = {"ops_per_layer": ops_per_layer, "batch": kernels[0].get("batch", 1),

@@ -54,7 +54,7 @@ class EditingKernel:
                 # the same deltas as the unbatched kernel's calibration, as rows (repeated to
                 # fill a batch): every tensor sees the same value range, so the static int16
                 # scales match the unbatched kernel's up to float rounding in calibration
-                # (exact rows on stories260K; on SmolLM2 the rows differ by up to ~70 LSB)
+                # (mobiedit's module docstring says what that rounding does to the rows)
                 for j in range(0, calibration, batch):
                     rows = [cal[(j + r) % calibration] for r in range(batch)]
                     d = np.stack(rows)
