@@ -164,7 +164,7 @@ def _add_bench(sub):
         "fit, speedup and memory ratio against PPSLU and the VAE, with utility/privacy",
         description="Cost each exported encoder (a 4 s clip) with firmware_sim on stm32h743 "
         "and rpi4b: latency_ms, ram_bytes, flash_bytes, fits, speedup_vs_<ppslu|vae> and "
-        "memory_ratio_vs_<ppslu|vae> (same device), the issue's targets, the utility and "
+        "memory_ratio_vs_<ppslu|vae> (same device), the RAM and latency targets, the utility and "
         "privacy figures of `edgesim speech train` and of the baselines' brief training, and "
         "a PNG of per-encoder latency and memory. Encoders not yet exported into --models "
         "are exported first. Exit 0 when the benchmark ran (targets are reported, not "
