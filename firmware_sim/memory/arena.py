@@ -2,9 +2,10 @@
 
 The head comes from a memory planner (greedy by default, as TFLM). The tail is replayed
 allocation by allocation, in TFLM's order and with its alignments, from the struct and
-OpData sizes in `tflm_arena.toml`, which `tools/calibrate_tflm_arena.py` measures on the
-PyPI tflite-micro interpreter (a 64-bit host build: pointer-holding structs are larger there
-than on a 32-bit Cortex-M, so the figure is an upper bound for the device).
+OpData sizes in `tflm_arena.toml` (or a table passed in), which firmware_sim.calibration
+(run by `tools/calibrate_tflm_arena.py`) measures on the PyPI tflite-micro interpreter (a
+64-bit host build: pointer-holding structs are larger there than on a 32-bit Cortex-M, so the
+figure is an upper bound for the device).
 """
 
 from __future__ import annotations
@@ -89,17 +90,18 @@ class ArenaPlan:
 
 
 def plan_arena(graph: Graph, stack: str = "reference",
-               planner: MemoryPlanner | None = None) -> ArenaPlan:
-    """Predict TFLM's arena for the main subgraph of `graph` with kernel `stack`. For TFLite
-    on Linux (stack "xnnpack") only the planned activations count: its runtime structures
-    live on the heap, outside an arena, and are part of the device's static bytes."""
+               planner: MemoryPlanner | None = None, table: dict | None = None) -> ArenaPlan:
+    """Predict TFLM's arena for the main subgraph of `graph` with kernel `stack`, from the
+    calibration `table` (default: the shipped tflm_arena.toml). For TFLite on Linux (stack
+    "xnnpack") only the planned activations count: its runtime structures live on the heap,
+    outside an arena, and are part of the device's static bytes."""
     sg = graph.main
     if stack == "xnnpack":
         placements = (planner or GreedyPlanner()).plan(buffer_requests(sg))
         return ArenaPlan(placements=tuple(placements),
                          head_bytes=MemoryPlanner.head_bytes(placements), tail=(), tail_bytes=0,
                          planning_bytes=0, prepare_bytes=0, uncalibrated_ops=())
-    table = arena_table()
+    table = arena_table() if table is None else table
     scratch = {op.index: scratch_bytes(stack, op, sg) for op in sg.operators}
     requests = buffer_requests(sg, scratch)
     placements = (planner or GreedyPlanner()).plan(requests)
@@ -108,14 +110,14 @@ def plan_arena(graph: Graph, stack: str = "reference",
     tail_bytes = sum(tail.values())
     planning = (tail_bytes + align_up(ALLOCATION_INFO_BYTES * (len(sg.tensors) + n_scratch))
                 + PLANNER_BYTES_PER_BUFFER * len(requests))
-    prepare = tail_bytes + max((_prepare_temp(op, sg, table) for op in sg.operators), default=0)
+    prepare = tail_bytes + max((prepare_temp(op, sg, table) for op in sg.operators), default=0)
     return ArenaPlan(placements=tuple(placements),
                      head_bytes=MemoryPlanner.head_bytes(placements), tail=tuple(tail.items()),
                      tail_bytes=tail_bytes, planning_bytes=planning, prepare_bytes=prepare,
                      uncalibrated_ops=tuple(sorted(uncalibrated)))
 
 
-def _prepare_temp(op: Operator, sg: Subgraph, table: dict) -> int:
+def prepare_temp(op: Operator, sg: Subgraph, table: dict) -> int:
     """Temporary bytes while `op` prepares: a TfLiteTensor and its quantisation for each of
     its tensors, plus what the calibration measured beyond that for this kernel."""
     s = table["structs"]
