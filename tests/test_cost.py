@@ -61,3 +61,38 @@ def test_cortex_m4_without_cache_pays_flash_wait_states():
     cost = layer_cost(op, sg, m4, "cmsis-nn", m4.memory[0])
     reads = math.ceil((640 * 128 + 512) / 8)                # 64-bit flash reads
     assert cost.stall_cycles >= reads * m4.flash.wait_states
+
+
+def test_line_fills_read_the_profile():
+    """The fill costs follow the profile's flash word, latency, bus width and ART geometry."""
+    import dataclasses
+
+    from firmware_sim.cost.cortex_m import art_line_fill, flash_line_fill, ram_line_fill
+
+    dev = load_device("stm32h743")
+    # (2 latency + 1 flash word x (4 wait states + 1)) bus cycles at 240 MHz, core at 480 MHz
+    assert flash_line_fill(dev) == (2 + 5) * 2
+    half = dataclasses.replace(dev, flash=dataclasses.replace(dev.flash, word_bytes=16))
+    assert flash_line_fill(half) == (2 + 2 * 5) * 2
+    axi = _region(dev, "AXI_SRAM")
+    assert ram_line_fill(dev, axi) == ((2 + 32 / 8) * 2, 32 / 8 * 2)
+    narrow = dataclasses.replace(axi, bus_width_bytes=4, latency_cycles=0)
+    assert ram_line_fill(dev, narrow) == (32 / 4 * 2, 32 / 4 * 2)
+    m4 = load_device("stm32l4r5")
+    assert art_line_fill(m4) == 32 // 8 * (5 + 1)
+    wide = dataclasses.replace(m4.flash, art=dataclasses.replace(m4.flash.art, line_bytes=64))
+    assert art_line_fill(dataclasses.replace(m4, flash=wide)) == 64 // 8 * (5 + 1)
+
+
+def test_cortex_a_throughput_reads_the_profile():
+    import dataclasses
+
+    from firmware_sim.cost import cortex_a
+
+    pi = load_device("rpi4b")
+    sg = load_graph(mlperf("ad01_int8")).main
+    op = sg.operators[0]
+    base = cortex_a.layer_cost(op, sg, pi)
+    fast = cortex_a.layer_cost(op, sg, dataclasses.replace(pi, macs_per_cycle=16))
+    assert base.compute_cycles == math.ceil(op.macs / (8 * cortex_a.KERNEL_EFFICIENCY * 4 * 0.8))
+    assert fast.compute_cycles < base.compute_cycles

@@ -196,3 +196,60 @@ def test_readme_documents_every_profile_schema_field():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for schema in (SCHEMA, NPU_SCHEMA, CPU_SCHEMA):
         assert markdown(schema) in readme
+
+
+# ------------------------------------------------- the figures the cost models read
+
+def test_cost_model_figures_come_from_the_profiles():
+    """Flash word, line-fill latency, D-cache ways, bus widths, ART and CPU throughput."""
+    for name in ("stm32h743", "stm32h747", "stm32h7a3", "stm32f746"):
+        d = load_device(name)
+        assert d.has_dcache and d.cache.dcache_ways == 4 and d.flash.art is None
+        assert (d.flash.word_bytes, d.flash.latency_cycles) == (32, 2)
+        for r in d.memory:
+            if r.kind != "tcm":
+                assert (r.bus_width_bytes, r.latency_cycles) == ({"axi": 8, "ahb": 4}[r.kind], 2)
+    l4 = load_device("stm32l4r5")
+    assert not l4.has_dcache and l4.flash.word_bytes == 8
+    assert (l4.flash.art.lines, l4.flash.art.line_bytes) == (8, 32)
+    pi = load_device("rpi4b")
+    assert (pi.macs_per_cycle, pi.parallel_efficiency, pi.cache.dcache_ways) == (8, 0.8, 2)
+
+
+H743 = (PROFILES_DIR / "stm32h743.toml").read_text()
+L4R5 = (PROFILES_DIR / "stm32l4r5.toml").read_text()
+RPI4B = (PROFILES_DIR / "rpi4b.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "old", "new", "match"),
+    [
+        (H743, "dcache_ways = 4 ", "", "missing key 'cache.dcache_ways'"),
+        (H743, "dcache_ways = 4 ", "dcache_ways = 3 ", "multiple of 'cache.line_bytes' x"),
+        (H743, "word_bytes = 32 ", "", "missing key 'flash.word_bytes'"),
+        (H743, "latency_cycles = 2          # bus cycles", "# bus cycles",
+         "missing key 'flash.latency_cycles'"),
+        (H743, "bus_width_bytes = 8 ", "", "missing key 'memory\\[2\\].bus_width_bytes'"),
+        (H743, "bus_width_bytes = 8 ", "bus_width_bytes = 0 ", "'memory\\[2\\].bus_width_bytes'"),
+        (L4R5, "[flash.art]", "[flash.artt]", "unknown key 'flash.artt'"),
+        (L4R5, "[flash.art]\n", "", "unknown key 'flash.lines'"),
+        (L4R5, "line_bytes = 32\n", "line_bytes = 12\n", "multiple of 'flash.word_bytes'"),
+        (L4R5, "lines = 8\n", "lines = 0\n", "'flash.art.lines' must be >= 1"),
+        (RPI4B, "macs_per_cycle = 8\n", "", "missing key 'macs_per_cycle'"),
+        (RPI4B, "parallel_efficiency = 0.8\n", "parallel_efficiency = 1.5\n",
+         "'parallel_efficiency' must be <= 1"),
+    ],
+)
+def test_broken_cost_figure_raises_one_line_error(tmp_path, text, old, new, match):
+    assert old in text
+    path = _write(tmp_path, text.replace(old, new, 1))
+    with pytest.raises(DeviceProfileError, match=match) as err:
+        load_device(str(path))
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_cortex_m4_needs_the_art(tmp_path):
+    cut = L4R5[L4R5.index("[flash.art]"):L4R5.index("[cache]")]
+    path = _write(tmp_path, L4R5.replace(cut, ""))
+    with pytest.raises(DeviceProfileError, match="missing table 'flash.art'"):
+        load_device(str(path))

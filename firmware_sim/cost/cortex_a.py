@@ -4,7 +4,9 @@ time(layer) = max(compute time, DRAM time) + dispatch, with
 * compute: MACs / (cores x MACs per cycle per core x kernel efficiency x clock); element-wise
   operators at a per-element cost;
 * DRAM: weights plus the activations that do not fit in L2, over the sustained bandwidth.
-Every constant names its source; "estimate" marks the ones that await measurement.
+Every constant names its source; "estimate" marks the ones that await measurement. The
+processor's figures (MACs per cycle per core, the speed-up per added core, L2, DRAM
+bandwidth) are read from the device profile, where each cites its source.
 """
 
 from __future__ import annotations
@@ -15,16 +17,9 @@ from ..devices import DeviceProfile
 from ..graph import Operator, Subgraph
 from .cortex_m import LayerCost
 
-#: int8 MACs per cycle per core. Cortex-A72 (ARMv8.0, no SDOT) widens with SMLAL/SMLAL2: 8
-#: int8 x int8 -> int16 MACs per instruction, one per cycle on the F0 pipe (Cortex-A72
-#: Software Optimization Guide, "ASIMD multiply accumulate long": throughput 1).
-MACS_PER_CYCLE = {"cortex-a72": 8}
-#: Share of that peak XNNPACK's QS8 GEMM/convolution micro-kernels sustain, after
+#: Share of the peak (the profile's macs_per_cycle) XNNPACK's QS8 GEMM/convolution micro-kernels sustain, after
 #: accumulator widening (SADALP), requantisation and packing (estimate).
 KERNEL_EFFICIENCY = 0.5
-#: Speed-up of 4 threads over 1 is below 4 (shared L2 and DRAM, load imbalance): 0.8 per core
-#: (estimate).
-PARALLEL_EFFICIENCY = 0.8
 #: Cycles per output element of element-wise int8 kernels (add, mul, softmax, layer-norm
 #: pieces) with 16-lane NEON plus requantisation (estimate).
 ELEMENT_CYCLES = 1.0
@@ -34,9 +29,9 @@ DISPATCH_S = 2e-6
 
 def layer_cost(op: Operator, sg: Subgraph, device: DeviceProfile) -> LayerCost:
     """Cycles (at the core clock) of one operator with TFLite + XNNPACK on `device`."""
-    threads = device.cores * PARALLEL_EFFICIENCY
+    threads = device.cores * device.parallel_efficiency
     if op.macs:
-        rate = MACS_PER_CYCLE[device.core] * KERNEL_EFFICIENCY * threads
+        rate = device.macs_per_cycle * KERNEL_EFFICIENCY * threads
         compute = op.macs / rate
     else:
         out = sum(t.elements for t in sg.op_tensors(op, "outputs"))

@@ -8,7 +8,10 @@ cycles(layer) = instructions / IPC(core)  +  memory stall cycles  +  per-operato
 * Stalls come from where the operands sit: weights in flash behind the D-cache (a line
   fill costs the flash wait states at the flash bus clock), activations in TCM (none) or in
   bus SRAM (line fills and write-backs at the bus clock).
-Every constant names its source; "estimate" marks the ones that await measurement.
+Every constant names its source; "estimate" marks the ones that await measurement. What
+differs between chips (caches, flash word, ART, bus widths and latencies) is read from the
+device profile, where each figure cites its source; what every chip with a given core shares
+(IPC, from the Arm TRMs) and the kernels' instruction counts stay here.
 
 On the `cmsis-nn` stack, layers the project's kernels implement (firmware_sim/kernels: conv,
 1x1 conv, depthwise conv, fully connected, pooling, add, softmax, reshape) are costed from
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..devices import DeviceProfile, MemoryRegion
+from ..devices import ArtSpec, DeviceProfile, MemoryRegion
 from ..graph import Operator, Subgraph
 from ..kernel_stacks import kernel_for, weight_passes
 from ..memory.regions import access_cycles
@@ -89,15 +92,6 @@ ELEMENT_KERNELS = {
 }
 #: Any other element-wise operator (estimate; the report names such layers as rough).
 DEFAULT_ELEMENT_INSTRUCTIONS = 20
-
-#: Bus latency before the first beat of a cache-line fill, in bus cycles (estimate for the
-#: STM32H7 AXI/AHB matrix; RM0433 gives no figure).
-BUS_LATENCY_CYCLES = 2
-#: Data bus width in bytes: AXI 64-bit (RM0433 section 2.1), AHB 32-bit.
-BUS_WIDTH_BYTES = {"axi": 8, "ahb": 4, "tcm": 8}
-#: Flash is read 256 bits at a time on STM32H7 (RM0433 section 4.3.6: "flash word" of 256
-#: bits), so one wait-state penalty per 32-byte line.
-FLASH_WORD_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -169,17 +163,18 @@ def _instructions(op: Operator, sg: Subgraph, impl: str) -> tuple[float, bool]:
 
 
 def flash_line_fill(device: DeviceProfile) -> float:
-    """Core cycles to fill one D-cache line from flash."""
+    """Core cycles to fill one D-cache line from flash: the bus latency, then one read of
+    (wait states + 1) bus cycles per flash word of the line."""
     f = device.flash
-    words = max(1, device.cache.line_bytes // FLASH_WORD_BYTES)
-    return (BUS_LATENCY_CYCLES + words * (f.wait_states + 1)) * device.clock_hz / f.bus_clock_hz
+    words = max(1, device.cache.line_bytes // f.word_bytes)
+    return (f.latency_cycles + words * (f.wait_states + 1)) * device.clock_hz / f.bus_clock_hz
 
 
 def ram_line_fill(device: DeviceProfile, region: MemoryRegion) -> tuple[float, float]:
     """Core cycles to fill one D-cache line from bus RAM `region`, and to write a dirty one
     back (the same beats without the bus latency)."""
-    beats = device.cache.line_bytes / BUS_WIDTH_BYTES[region.kind]
-    fill = (BUS_LATENCY_CYCLES + beats * (1 + region.wait_states)) * device.clock_hz / region.bus_clock_hz
+    beats = device.cache.line_bytes / region.bus_width_bytes
+    fill = (region.latency_cycles + beats * (1 + region.wait_states)) * device.clock_hz / region.bus_clock_hz
     writeback = beats * (1 + region.wait_states) * device.clock_hz / region.bus_clock_hz
     return fill, writeback
 
@@ -197,7 +192,7 @@ def _weight_stalls(op: Operator, sg: Subgraph, device: DeviceProfile) -> float:
         return lines * flash_line_fill(device)
     # No data cache: every flash read of one flash word pays the wait states.
     f = device.flash
-    reads = math.ceil(op.weight_bytes / 8) * weight_passes(op, sg)  # 64-bit flash reads
+    reads = math.ceil(op.weight_bytes / f.word_bytes) * weight_passes(op, sg)
     return reads * f.wait_states * device.clock_hz / f.bus_clock_hz
 
 
@@ -220,20 +215,13 @@ def _activation_stalls(op: Operator, sg: Subgraph, device: DeviceProfile,
 # ---------------------------------------------------------------------------------------
 # The calibrated path: fitted kernel cycles + modelled memory stalls
 
-#: Cortex-M7 L1 D-cache associativity (DDI 0489 section 5.1: 4-way data cache).
-DCACHE_WAYS = 4
-#: Cortex-M4 parts have no core cache; STM32L4/L4+ flash data reads go through the ART
-#: accelerator's data cache, 8 lines of 4 x 64 bits (RM0351 3.3.4; see stm32l4r5.toml). A
-#: miss reads the line as four 64-bit flash words, each (wait states + 1) HCLK cycles; the
-#: core waits for all of them (no data prefetch): conservative. The kernels'
-#: instruction-level runs use the same constants (firmware_sim/kernels/machine.py).
-ART_LINES, ART_LINE_BYTES, ART_READ_BYTES = 8, 32, 8
-
-
 def art_line_fill(device: DeviceProfile) -> float:
-    """Core cycles to fill one ART data-cache line from flash."""
+    """Core cycles to fill one line of the ART (the data cache in front of flash on parts
+    without a core D-cache): one read of (wait states + 1) cycles per flash word of the
+    line, all waited for (no data prefetch): conservative. The kernels' instruction-level
+    runs charge the same (firmware_sim/kernels/machine.py)."""
     f = device.flash
-    return (ART_LINE_BYTES // ART_READ_BYTES) * (f.wait_states + 1) * device.clock_hz / f.bus_clock_hz
+    return (f.art.line_bytes // f.word_bytes) * (f.wait_states + 1) * device.clock_hz / f.bus_clock_hz
 
 
 @cache
@@ -280,11 +268,12 @@ def _kernel_stalls(entry: str, feats: dict[str, float], op: Operator, sg: Subgra
     clock = device.clock_hz
     line = device.cache.line_bytes
     stall = 0.0
-    if device.core == "cortex-m7" and device.cache.dcache_bytes and line:
-        sets = device.cache.dcache_bytes // (line * DCACHE_WAYS)
+    if device.has_dcache:
+        ways = device.cache.dcache_ways
+        sets = device.cache.dcache_bytes // (line * ways)
         if weights is not None:
             lines = -(-weights.nbytes // line) + 1
-            misses = kf.cyclic_misses(lines, kf.weight_passes(entry, op, sg), sets, DCACHE_WAYS)
+            misses = kf.cyclic_misses(lines, kf.weight_passes(entry, op, sg), sets, ways)
         else:
             misses = 0
         misses += -(-other_const // line)
@@ -296,17 +285,18 @@ def _kernel_stalls(entry: str, feats: dict[str, float], op: Operator, sg: Subgra
                 passes = 1
                 if entry == "conv_1x1_s8":
                     passes = max(1, sg.tensors[op.outputs[0]].shape[-1] // 2)
-                in_miss = kf.cyclic_misses(in_lines, passes, sets, DCACHE_WAYS)
+                in_miss = kf.cyclic_misses(in_lines, passes, sets, ways)
                 out_lines = -(-out_bytes // line)
                 stall += in_miss * fill + out_lines * (fill + wb)
             else:
                 stall += (in_bytes + out_bytes) / 4 * (access_cycles(arena, clock) - 1)
         return stall
     # no core cache (Cortex-M4): flash data through the ART data cache
+    art = device.flash.art
     art_fill = art_line_fill(device) - 1      # the load's own cycle is in the fitted count
     if weights is not None:
-        stall += _art_misses(entry, feats, op, sg, weights.nbytes) * art_fill
-    stall += -(-other_const // ART_LINE_BYTES) * art_fill
+        stall += _art_misses(entry, feats, op, sg, weights.nbytes, art) * art_fill
+    stall += -(-other_const // art.line_bytes) * art_fill
     if arena.kind != "tcm":
         extra = access_cycles(arena, clock) - 1
         stall += (in_bytes + out_bytes) / 4 * extra
@@ -314,19 +304,19 @@ def _kernel_stalls(entry: str, feats: dict[str, float], op: Operator, sg: Subgra
 
 
 def _art_misses(entry: str, feats: dict[str, float], op: Operator, sg: Subgraph,
-                nbytes: int) -> float:
-    lines = -(-nbytes // ART_LINE_BYTES) + 1
-    if lines <= ART_LINES:
+                nbytes: int, art: ArtSpec) -> float:
+    lines = -(-nbytes // art.line_bytes) + 1
+    if lines <= art.lines:
         return lines
     if entry == "conv_1x1_s8":
         k = sg.tensors[op.inputs[0]].shape[-1]
         rows = math.prod(sg.tensors[op.outputs[0]].shape[1:-1])
-        pair_lines = 2 * (-(-k // ART_LINE_BYTES) + 1)
-        return lines if pair_lines <= ART_LINES else lines * max(1, rows // 2)
+        pair_lines = 2 * (-(-k // art.line_bytes) + 1)
+        return lines if pair_lines <= art.lines else lines * max(1, rows // 2)
     if entry == "depthwise_s8":
         w = sg.tensors[op.inputs[1]]
         kh, kw, c = w.shape[1], w.shape[2], w.shape[3]
-        if kh * kw > ART_LINES:        # a group's taps cycle through more lines than the ART holds
+        if kh * kw > art.lines:        # a group's taps cycle through more lines than the ART holds
             return feats["tap_groups"]
-        return feats["pixels"] * kh * kw * -(-c // ART_LINE_BYTES)
+        return feats["pixels"] * kh * kw * -(-c // art.line_bytes)
     return lines * kf.weight_passes(entry, op, sg)

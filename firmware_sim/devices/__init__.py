@@ -35,6 +35,10 @@ SCHEMA = (
     Field("core", "string", choices=CORES, doc="Cortex-M: TFLM from flash; Cortex-A: TFLite"),
     Field("clock_hz", "integer", "Hz", 1, HZ_MAX, doc="core clock"),
     Field("cores", "integer", "cores", 1, 256, optional=True, doc="cores TFLite uses (default 1)"),
+    Field("macs_per_cycle", "number", "MACs/cycle", 0, 1024, above=True, optional=True,
+          doc="int8 MACs per cycle per core; required for Cortex-A"),
+    Field("parallel_efficiency", "number", "", 0, 1, above=True, optional=True,
+          doc="speed-up per core TFLite adds, as a share of one core; required for Cortex-A"),
     Field("kernels", "strings", "", 1, len(KERNEL_STACKS), choices=KERNEL_STACKS,
           doc="kernel stacks, the default first; Cortex-M: cmsis-nn, reference"),
     Field("dtypes", "strings", "", 1, len(DTYPES), choices=DTYPES,
@@ -49,11 +53,23 @@ SCHEMA = (
     Field("flash.banks", "integer", "banks", 1, 16),
     Field("flash.wait_states", "integer", "cycles", 0, 64, doc="read wait states"),
     Field("flash.bus_clock_hz", "integer", "Hz", 1, HZ_MAX, doc="clock of the bus to flash"),
+    Field("flash.word_bytes", "integer", "bytes", 1, 1024,
+          doc="bytes one flash read returns (the flash word); each pays the wait states"),
+    Field("flash.latency_cycles", "integer", "cycles", 0, 64, optional=True,
+          doc="bus cycles before the first word of a D-cache line fill; required with a D-cache"),
+    Field("flash.art", "table", optional=True,
+          doc="data cache in front of flash (ST ART); required for Cortex-M without a D-cache"),
+    Field("flash.art.lines", "integer", "lines", 1, 4096),
+    Field("flash.art.line_bytes", "integer", "bytes", 1, 1024,
+          doc="a multiple of flash.word_bytes"),
     Field("cache", "table", doc="core L1 caches"),
     Field("cache.icache_bytes", "integer", "bytes", 0, 2**30),
     Field("cache.dcache_bytes", "integer", "bytes", 0, 2**30),
     Field("cache.line_bytes", "integer", "bytes", 0, 1024,
           doc="line size: a power of two, >= 1 when either cache is present"),
+    Field("cache.dcache_ways", "integer", "ways", 1, 256, optional=True,
+          doc="D-cache associativity; required with a D-cache, whose size is a multiple of "
+              "line_bytes x ways"),
     Field("memory", "tables", "regions", 1, MAX_REGIONS,
           doc="RAM regions; no two overlap; at least one with data = true"),
     Field("memory[].name", "string", hi=64, doc="unique"),
@@ -64,6 +80,10 @@ SCHEMA = (
           doc="Cortex-M: tcm, axi or ahb; Cortex-A: any"),
     Field("memory[].bus_clock_hz", "integer", "Hz", 1, HZ_MAX, doc="clock of its bus"),
     Field("memory[].wait_states", "integer", "cycles", 0, 64),
+    Field("memory[].bus_width_bytes", "integer", "bytes", 1, 1024, optional=True,
+          doc="data bus width; required where the Cortex-M D-cache fills lines from it"),
+    Field("memory[].latency_cycles", "integer", "cycles", 0, 64, optional=True,
+          doc="bus cycles before the first beat of a line fill; required with bus_width_bytes"),
     Field("memory[].cached", "boolean", doc="accesses go through the L1 D-cache"),
     Field("memory[].data", "boolean", optional=True,
           doc="may hold the tensor arena (default true)"),
@@ -86,6 +106,8 @@ class MemoryRegion:
     wait_states: int
     cached: bool  # accesses go through the L1 D-cache
     data: bool = True  # may hold the tensor arena (false: kept for code, e.g. ITCM)
+    bus_width_bytes: int = 0   # 0 where no line is ever filled from it
+    latency_cycles: int = 0    # bus cycles before the first beat of a line fill
 
     @property
     def end(self) -> int:
@@ -94,14 +116,26 @@ class MemoryRegion:
 
 
 @dataclass(frozen=True)
+class ArtSpec:
+    """A data cache in front of flash (ST's ART accelerator): ``lines`` of ``line_bytes``."""
+
+    lines: int
+    line_bytes: int
+
+
+@dataclass(frozen=True)
 class FlashSpec:
-    """Internal flash: ``base``/``size`` in bytes, read ``wait_states`` at ``bus_clock_hz``."""
+    """Internal flash: ``base``/``size`` in bytes, read ``wait_states`` at ``bus_clock_hz``,
+    ``word_bytes`` per read."""
 
     base: int
     size: int
     banks: int
     wait_states: int
     bus_clock_hz: int
+    word_bytes: int
+    latency_cycles: int = 0        # before the first word of a D-cache line fill
+    art: ArtSpec | None = None     # None: no data cache in front of flash
 
 
 @dataclass(frozen=True)
@@ -111,6 +145,7 @@ class CacheSpec:
     icache_bytes: int
     dcache_bytes: int
     line_bytes: int
+    dcache_ways: int = 0           # 0 when there is no D-cache
 
 
 @dataclass(frozen=True)
@@ -133,11 +168,19 @@ class DeviceProfile:
     cores: int = 1
     l2_bytes: int = 0
     dram_bandwidth_bytes_per_s: float = 0.0  # sustained, for application processors
+    macs_per_cycle: float = 0.0       # Cortex-A: int8 MACs per cycle per core
+    parallel_efficiency: float = 0.0  # Cortex-A: speed-up per added core, share of one core
 
     @property
     def is_mcu(self) -> bool:
         """A microcontroller running TFLM from flash (else a Linux CPU running TFLite)."""
         return self.core in MCU_CORES
+
+    @property
+    def has_dcache(self) -> bool:
+        """Flash and bus-RAM data reach the core through a Cortex-M7 L1 D-cache (else, on a
+        Cortex-M, flash data goes through the ART)."""
+        return self.core == "cortex-m7" and self.cache.dcache_bytes > 0 and self.cache.line_bytes > 0
 
     @property
     def default_kernels(self) -> str:
@@ -192,11 +235,18 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
     family = "mcu" if core in MCU_CORES else "cpu"
     flash = None
     if "flash" in data:
-        flash = FlashSpec(**data["flash"])
+        raw = data["flash"]
+        art = ArtSpec(**raw["art"]) if "art" in raw else None
+        flash = FlashSpec(**{**raw, "art": art})
+        if art is not None and art.line_bytes % flash.word_bytes:
+            fail(path, f"'flash.art.line_bytes' ({art.line_bytes}) must be a multiple of "
+                       f"'flash.word_bytes' ({flash.word_bytes})")
     elif family == "mcu":
         fail(path, f"missing key 'flash' (a {core} runs from internal flash)")
-    if family == "cpu" and "dram_bandwidth_bytes_per_s" not in data:
-        fail(path, f"missing key 'dram_bandwidth_bytes_per_s' (needed to cost a {core})")
+    cpu_keys = ("dram_bandwidth_bytes_per_s", "macs_per_cycle", "parallel_efficiency")
+    for key in cpu_keys if family == "cpu" else ():
+        if key not in data:
+            fail(path, f"missing key {key!r} (needed to cost a {core})")
     if family == "mcu":
         other = [k for k in data["kernels"] if k not in MCU_KERNELS]
         if other:
@@ -208,6 +258,20 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
         fail(path, "'cache.line_bytes' must be >= 1 when a cache is present")
     if cache.line_bytes & (cache.line_bytes - 1):
         fail(path, f"'cache.line_bytes' must be a power of two, got {cache.line_bytes}")
+    if cache.dcache_bytes:
+        if not cache.dcache_ways:
+            fail(path, "missing key 'cache.dcache_ways' (the D-cache's associativity)")
+        if cache.dcache_bytes % (cache.line_bytes * cache.dcache_ways):
+            fail(path, f"'cache.dcache_bytes' ({cache.dcache_bytes}) must be a multiple of "
+                       f"'cache.line_bytes' x 'cache.dcache_ways' "
+                       f"({cache.line_bytes * cache.dcache_ways})")
+    d_cached = family == "mcu" and cache.dcache_bytes > 0       # the D-cache fills lines
+    if flash is not None and d_cached and "latency_cycles" not in data["flash"]:
+        fail(path, "missing key 'flash.latency_cycles' (needed to fill D-cache lines from flash)")
+    if flash is not None and family == "mcu" and not (d_cached and core == "cortex-m7") \
+            and flash.art is None:
+        fail(path, f"missing table 'flash.art' (a {core} without a D-cache reads flash data "
+                   f"through it)")
 
     regions = sorted((MemoryRegion(**{"data": True, **raw}) for raw in data["memory"]),
                      key=lambda r: r.base)
@@ -215,6 +279,11 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
         if family == "mcu" and r["kind"] not in MCU_REGION_KINDS:
             fail(path, f"'memory[{i}].kind' = {r['kind']!r} is not one of "
                        f"{', '.join(MCU_REGION_KINDS)} on a {core}")
+        if d_cached and r["kind"] != "tcm" and r["cached"]:
+            for key in ("bus_width_bytes", "latency_cycles"):
+                if key not in r:
+                    fail(path, f"missing key 'memory[{i}].{key}' (needed to fill D-cache "
+                               f"lines from it)")
     names = [r.name for r in regions]
     if len(set(names)) != len(names):
         fail(path, f"duplicate memory region name {next(n for n in names if names.count(n) > 1)!r}")
@@ -239,4 +308,6 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
         memory=tuple(regions), stack_bytes=data["runtime"]["stack_bytes"],
         static_bytes=data["runtime"]["static_bytes"], source=path,
         cores=data.get("cores", 1), l2_bytes=data.get("l2_bytes", 0),
-        dram_bandwidth_bytes_per_s=float(data.get("dram_bandwidth_bytes_per_s", 0.0)))
+        dram_bandwidth_bytes_per_s=float(data.get("dram_bandwidth_bytes_per_s", 0.0)),
+        macs_per_cycle=float(data.get("macs_per_cycle", 0.0)),
+        parallel_efficiency=float(data.get("parallel_efficiency", 0.0)))

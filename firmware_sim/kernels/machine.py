@@ -14,6 +14,8 @@ Recording, per kernel call:
     (UC_HOOK_MEM_READ/WRITE restricted to those ranges), replayed through the cache model;
     accesses to TCM and to uncached RAM (whose cost does not depend on the address) are
     counted per region (range-restricted hooks that only count).
+The cache geometry (D-cache size, ways and line; the ART's lines) and the line-fill costs
+come from the device profile, through the same functions the fast model uses.
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ import numpy as np
 import unicorn as uc
 from unicorn import arm_const as A
 
-from ..cost.cortex_m import (ART_LINE_BYTES, ART_LINES, DCACHE_WAYS, art_line_fill,
-                             flash_line_fill, ram_line_fill)
+from ..cost.cortex_m import art_line_fill, flash_line_fill, ram_line_fill
 from ..devices import DeviceProfile
 from ..memory.regions import access_cycles
 from .build import CODE_BASE, KernelImage
@@ -107,8 +108,7 @@ class Machine:
         self._trace = array("I")
         self._mem = array("Q")
         self._tcm_counts: dict[str, list] = {}
-        dc = device.cache
-        self.cached = self.core == "cortex-m7" and dc.dcache_bytes > 0
+        self.cached = device.has_dcache
         self._install_hooks()
 
     # -- memory map ------------------------------------------------------------------
@@ -259,15 +259,15 @@ class Machine:
         if self.cached:
             regions = [("flash", self.flash_range[0], self.flash_range[1], None)] + [
                 (r.name, r.base, r.end, r) for r in dev.memory if r.kind != "tcm"]
-            line = dev.cache.line_bytes
-            sets = dev.cache.dcache_bytes // (line * DCACHE_WAYS)
+            line, ways = dev.cache.line_bytes, dev.cache.dcache_ways
+            sets = dev.cache.dcache_bytes // (line * ways)
             shift = line.bit_length() - 1
             fill = {}
             wb = {}
             for name, lo, hi, r in regions:
                 if r is None:
                     fill[name], wb[name] = flash_line_fill(dev), 0.0
-                else:
+                elif r.cached:                 # only cached regions' accesses are replayed
                     fill[name], wb[name] = ram_line_fill(dev, r)
             cache = [[] for _ in range(sets)]
             dirty = set()
@@ -291,7 +291,7 @@ class Machine:
                     stall += fill[name]
                     region_of_line[ln] = name
                     s.append(ln)
-                    if len(s) > DCACHE_WAYS:
+                    if len(s) > ways:
                         ev = s.pop(0)
                         if ev in dirty:
                             dirty.discard(ev)
@@ -304,14 +304,15 @@ class Machine:
         accesses["flash"] = len(self._mem)
         art: list[int] = []
         art_fill = art_line_fill(dev)
+        art_lines, art_line = dev.flash.art.lines, dev.flash.art.line_bytes
         for v in self._mem:
-            ln = (v >> 1) // ART_LINE_BYTES
+            ln = (v >> 1) // art_line
             if ln in art:
                 art.remove(ln)
             else:
                 misses["flash"] = misses.get("flash", 0) + 1
                 stall += art_fill - 1          # the load's own cycle is in the issue count
-                if len(art) >= ART_LINES:
+                if len(art) >= art_lines:
                     art.pop(0)
             art.append(ln)
         return accesses, misses, stall
