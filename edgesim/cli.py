@@ -75,14 +75,19 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="plan, cost and check a model on a device")
     c.add_argument("model", help="a .tflite file")
-    c.add_argument("--device", required=True, help="device name (see `edgesim devices`) or a "
+    c.add_argument("--device", required=True, help="device name (see `edgesim devices`), "
+                   "several separated by commas for a comparison table, or a "
                    "profile .toml file")
     c.add_argument("--kernels", choices=("reference", "cmsis-nn"),
                    help="kernel stack (default: the device's, cmsis-nn on Cortex-M)")
     c.add_argument("--latency-ms", type=_positive(float), help="deadline per inference, ms")
     c.add_argument("--ram-kb", type=_positive(int), help="RAM budget, KiB")
     c.add_argument("--flash-kb", type=_positive(int), help="flash budget, KiB")
-    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.add_argument("--format", choices=("text", "json", "csv", "html"), default=None,
+                   help="report format (default text); csv: one row per layer")
+    c.add_argument("--json", action="store_true", help="same as --format json")
+    c.add_argument("--out", metavar="FILE", help="write the report to FILE (atomically) "
+                   "instead of stdout")
     c.add_argument("--exact", action="store_true", help="cost every layer by running the int8 "
                    "kernels instruction by instruction on the emulated core (slower)")
     c.add_argument("--plan", action="store_true", help="also print the arena memory plan")
@@ -108,20 +113,34 @@ def _extensions():
 
 
 def _check(args) -> int:
-    from firmware_sim.budget import Limits, check
-    from firmware_sim.report import format_report
+    from pathlib import Path
 
+    from firmware_sim.budget import Limits, check
+    from firmware_sim.writers import write, write_many
+
+    from .errors import EdgesimError
+
+    if args.json and args.format not in (None, "json"):
+        raise EdgesimError(f"--json and --format {args.format} ask for two formats; give one")
+    fmt = "json" if args.json else args.format or "text"
     limits = Limits(latency_ms=args.latency_ms,
                     ram_bytes=args.ram_kb * 1024 if args.ram_kb else None,
                     flash_bytes=args.flash_kb * 1024 if args.flash_kb else None)
-    report = check(args.model, args.device, limits, args.kernels, exact=args.exact)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+    devices = [args.device] if Path(args.device).is_file() else \
+        [d.strip() for d in args.device.split(",") if d.strip()]
+    reports = [check(args.model, d, limits, args.kernels, exact=args.exact) for d in devices]
+    if len(reports) == 1:
+        text = write(reports[0], fmt)
+        if args.plan and fmt == "text":
+            text += "\n" + reports[0].arena.format() + "\n"
     else:
-        print(format_report(report))
-        if args.plan:
-            print("\n" + report.arena.format())
-    return EXIT_FITS if report.fits else EXIT_VIOLATION
+        text = write_many(reports, fmt)
+    if args.out:
+        from edgesim.io import atomic_write
+        atomic_write(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_FITS if all(r.fits for r in reports) else EXIT_VIOLATION
 
 
 def _devices(args) -> int:

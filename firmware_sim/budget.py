@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,17 +30,38 @@ class Limits:
 class Violation:
     kind: str      # "flash" | "arena" | "ram" | "latency" | "dtype" | "operator"
     message: str
+    value: float | None = None   # what the model needs (None: not a quantity, e.g. an operator)
+    limit: float | None = None   # what it may have
+    unit: str = ""               # of value and limit: "bytes" or "ms"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "message": self.message, "value": self.value,
+                "limit": self.limit, "unit": self.unit}
+
+
+def _kib(n: float) -> str:
+    return f"{n / 1024:.1f}".rstrip("0").rstrip(".") + " KiB"
+
+
+def _over_bytes(kind: str, what: str, value: int, limit: int, whose: str) -> Violation:
+    """A byte quantity over its limit; `whose` names the limit ("the 256 KiB budget", "the
+    device's 1024 KiB of flash"), so the user knows whether to shrink the model or the ask."""
+    over = value - limit
+    return Violation(kind, f"{what} exceeds {limit} bytes ({whose}) by {_kib(over)} "
+                     f"({100 * over / limit:.0f} %)", value, limit, "bytes")
 
 
 @dataclass(frozen=True)
 class Layer:
     index: int
+    name: str                    # its first output tensor's name
     op: str
     kernel: str                  # implementation that runs it: "cmsis-nn" or "reference"
     output_shape: tuple[int, ...]
     macs: int
     weight_bytes: int            # constant inputs, in flash (bytes)
     activation_bytes: int        # non-constant inputs + outputs, in the arena (bytes)
+    live_bytes: int              # every arena-head buffer alive while it runs (bytes)
     cycles: int
     latency_ms: float
     energy_mj: float
@@ -108,15 +130,57 @@ class Report:
             "arena_region": self.arena_region, "cycles": self.cycles,
             "latency_ms": round(self.latency_ms, 6), "energy_mj": round(self.energy_mj, 6),
             "macs": self.macs, "clock_hz": self.device.clock_hz,
-            "layers": [{
-                "id": l.index, "op": l.op, "kernel": l.kernel, "output_shape": list(l.output_shape),
-                "macs": l.macs, "weight_bytes": l.weight_bytes,
-                "activation_bytes": l.activation_bytes, "cycles": l.cycles,
-                "latency_ms": round(l.latency_ms, 6), "energy_mj": round(l.energy_mj, 9),
-                "region": l.region, "calibrated": l.calibrated} for l in self.layers],
-            "violations": [{"kind": v.kind, "message": v.message} for v in self.violations],
+            "layers": self.layer_rows(),
+            "violations": [v.to_dict() for v in self.violations],
             "notes": list(self.notes),
+            "memory": self.memory_rows(),
+            "budgets": {"latency_ms": self.limits.latency_ms, "ram_bytes": self.limits.ram_bytes,
+                        "flash_bytes": self.limits.flash_bytes},
+            "profile": {"path": str(self.device.source),
+                        "sha256": hashlib.sha256(self.device.source.read_bytes()).hexdigest()},
+            "arena_plan": {
+                "total_bytes": self.arena.total_bytes, "head_bytes": self.arena.head_bytes,
+                "tail_bytes": self.arena.tail_bytes, "bound_by": self.arena.bound_by,
+                "buffers": [{"name": p.request.name, "offset": p.offset, "size": p.request.size,
+                             "first": p.request.first, "last": p.request.last}
+                            for p in self.arena.placements],
+                "tail": [{"category": what, "bytes": size} for what, size in self.arena.tail]},
+            "edgesim_version": _version(),
         }
+
+    def layer_rows(self) -> list[dict]:
+        """One flat record per layer: the columns every writer (text, JSON, CSV, HTML) shows."""
+        macs, cycles = self.macs, self.cycles
+        return [{
+            "id": l.index, "name": l.name, "op": l.op, "kernel": l.kernel,
+            "output_shape": list(l.output_shape), "macs": l.macs,
+            "macs_pct": round(100 * l.macs / macs, 2) if macs else 0.0,
+            "weight_bytes": l.weight_bytes, "activation_bytes": l.activation_bytes,
+            "live_bytes": l.live_bytes, "cycles": l.cycles,
+            "cycles_pct": round(100 * l.cycles / cycles, 2) if cycles else 0.0,
+            "latency_ms": round(l.latency_ms, 6), "energy_mj": round(l.energy_mj, 9),
+            "region": l.region, "calibrated": l.calibrated} for l in self.layers]
+
+    def memory_rows(self) -> list[dict]:
+        """Flash, RAM and arena against the user's budget (None: none given) and the device's
+        capacity; margin is the tighter limit minus the use (negative: over)."""
+        dev = self.device
+        rows = [("flash", self.flash.total_bytes, self.limits.flash_bytes,
+                 dev.flash.size if dev.flash else None),
+                ("ram", self.ram_bytes, self.limits.ram_bytes, dev.ram_bytes),
+                ("arena", self.arena.total_bytes, None, largest_span(dev).size)]
+        out = []
+        for what, used, budget, capacity in rows:
+            limits = [x for x in (budget, capacity) if x]
+            out.append({"what": what, "used_bytes": used, "budget_bytes": budget,
+                        "capacity_bytes": capacity,
+                        "margin_bytes": min(limits) - used if limits else None})
+        return out
+
+
+def _version() -> str:
+    from edgesim import __version__
+    return __version__
 
 
 def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
@@ -157,9 +221,10 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
     placement = place_arena(dev, arena.total_bytes)
     if placement is None:
         biggest = largest_span(dev)
-        violations.append(Violation("arena", f"tensor arena of {arena.total_bytes} bytes is larger "
-                                    f"than any contiguous RAM region of {dev.name} (largest: "
-                                    f"{biggest.name}, {biggest.size} bytes)"))
+        violations.append(_over_bytes(
+            "arena", f"tensor arena {_kib(arena.total_bytes)} is larger than any contiguous RAM "
+            f"region of {dev.name} and", arena.total_bytes, biggest.size,
+            f"the device's largest, {biggest.name}, {_kib(biggest.size)}"))
         placement = biggest
         notes.append(f"costed as if the arena were in {biggest.name}")
     region = placement.slowest
@@ -168,9 +233,11 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
     flash_limit = min((x for x in (dev.flash.size if dev.flash else None, limits.flash_bytes)
                        if x), default=None)
     if flash_limit is not None and flash.total_bytes > flash_limit:
-        violations.append(Violation("flash", f"flash {flash.total_bytes} bytes (model "
-                                    f"{flash.model_bytes} + code {flash.code_bytes}) exceeds "
-                                    f"{flash_limit} bytes"))
+        whose = (f"the {_kib(flash_limit)} budget" if flash_limit == limits.flash_bytes
+                 else f"the device's {_kib(flash_limit)} of flash")
+        violations.append(_over_bytes("flash", f"flash {_kib(flash.total_bytes)} (model "
+                                      f"{flash.model_bytes} + code {flash.code_bytes} bytes)",
+                                      flash.total_bytes, flash_limit, whose))
     # An application processor holds the model file in RAM, plus XNNPACK's repacked copy of
     # the weights of the operators it runs (its packed-weights buffers).
     in_ram_model = 0 if dev.is_mcu else graph.size_bytes + sum(
@@ -179,14 +246,17 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
     ram_limit = min(dev.ram_bytes, limits.ram_bytes or dev.ram_bytes)
     if ram > ram_limit:
         model = f"model and packed weights {in_ram_model} + " if in_ram_model else ""
-        violations.append(Violation("ram", f"RAM {ram} bytes (arena {arena.total_bytes} + {model}"
-                                    f"stack {dev.stack_bytes} + static {dev.static_bytes}) "
-                                    f"exceeds {ram_limit} bytes"))
+        whose = (f"the {_kib(ram_limit)} budget" if ram_limit == limits.ram_bytes
+                 else f"the device's {_kib(ram_limit)} of RAM")
+        violations.append(_over_bytes("ram", f"RAM {_kib(ram)} (arena {arena.total_bytes} + "
+                                      f"{model}stack {dev.stack_bytes} + static "
+                                      f"{dev.static_bytes} bytes)", ram, ram_limit, whose))
 
     exact_run, exact_cycles = None, None
     if exact:
         exact_run, exact_cycles = _exact_cycles(graph, dev, stack, arena, placement)
         notes.append(exact_run.note)
+    live = live_bytes(arena, len(sg.operators))
     layers = []
     for op in sg.operators:
         if exact_cycles is not None:
@@ -198,10 +268,11 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
         ms = cost.cycles / dev.clock_hz * 1e3
         out = sg.tensors[op.outputs[0]] if op.outputs else None
         layers.append(Layer(
-            index=op.index, op=op.opcode, kernel=kernel_for(stack, op),
+            index=op.index, name=out.name if out else "", op=op.opcode, kernel=kernel_for(stack, op),
             output_shape=out.shape if out else (), macs=op.macs, weight_bytes=op.weight_bytes,
             activation_bytes=sum(t.nbytes for w in ("inputs", "outputs")
                                  for t in sg.op_tensors(op, w) if not t.constant),
+            live_bytes=live[op.index],
             cycles=cost.cycles, latency_ms=ms, energy_mj=dev.active_power_mw * ms / 1e3,
             region=placement.name, calibrated=cost.calibrated))
     if any(not l.calibrated for l in layers):
@@ -209,12 +280,22 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
 
     latency_ms = sum(l.cycles for l in layers) / dev.clock_hz * 1e3
     if limits.latency_ms is not None and latency_ms > limits.latency_ms:
+        over = latency_ms - limits.latency_ms
         violations.append(Violation("latency", f"latency {latency_ms:.3f} ms exceeds the "
-                                    f"{limits.latency_ms:g} ms deadline"))
+                                    f"{limits.latency_ms:g} ms deadline by {over:.3f} ms "
+                                    f"({100 * over / limits.latency_ms:.0f} %)",
+                                    latency_ms, limits.latency_ms, "ms"))
     return Report(model=graph.path, device=dev, kernels=stack, limits=limits, arena=arena,
                   arena_region=None if any(v.kind == "arena" for v in violations)
                   else placement.name, flash=flash, ram_bytes=ram, layers=tuple(layers),
                   violations=tuple(violations), notes=tuple(notes), exact=exact_run)
+
+
+def live_bytes(arena: ArenaPlan, n_ops: int) -> list[int]:
+    """Per operator, the bytes of the arena-head buffers (activations and kernel scratch)
+    alive while it runs: operator i runs at lifetime step i + 1 (memory/lifetimes.py)."""
+    return [sum(p.request.size for p in arena.placements
+                if p.request.first <= i + 1 <= p.request.last) for i in range(n_ops)]
 
 
 def _exact_cycles(graph: Graph, dev: DeviceProfile, stack: str, arena: ArenaPlan,

@@ -29,21 +29,43 @@ def format_summary(r: Report) -> str:
         f"latency      {r.latency_ms:.3f} ms",
         f"energy       {r.energy_mj:.4f} mJ at {dev.active_power_mw:g} mW",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + format_memory(r)
+
+
+def format_memory(r: Report) -> str:
+    """Flash, RAM and arena against the budget and the device's capacity, with the margin."""
+    rows = [("", "used B", "budget B", "device B", "margin B")] + [(
+        m["what"], f"{m['used_bytes']:,}", _opt(m["budget_bytes"]), _opt(m["capacity_bytes"]),
+        _opt(m["margin_bytes"])) for m in r.memory_rows()]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths))) for row in rows)
+
+
+def _opt(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def _short(name: str, width: int = 28) -> str:
+    """Tensor names run to hundreds of characters; the text table keeps their head."""
+    return name if len(name) <= width else name[:width - 3] + "..."
 
 
 def format_layers(r: Report) -> str:
-    head = ("id", "op", "kernel", "output shape", "MACs", "weights B", "activ. B", "cycles",
-            "ms", "region")
+    head = ("id", "name", "op", "kernel", "output shape", "MACs", "MACs %", "weights B",
+            "activ. B", "live B", "cycles", "cyc. %", "ms", "region")
     rows = [head] + [(
-        str(l.index), l.op, l.kernel, "x".join(map(str, l.output_shape)), f"{l.macs:,}",
-        f"{l.weight_bytes:,}", f"{l.activation_bytes:,}",
-        f"{'~' if not l.calibrated else ''}{l.cycles:,}", f"{l.latency_ms:.3f}", l.region)
-        for l in r.layers]
-    rows.append(("", "total", "", "", f"{r.macs:,}", f"{sum(l.weight_bytes for l in r.layers):,}",
-                 "", f"{r.cycles:,}", f"{r.latency_ms:.3f}", ""))
+        str(l["id"]), _short(l["name"]), l["op"], l["kernel"],
+        "x".join(map(str, l["output_shape"])), f"{l['macs']:,}", f"{l['macs_pct']:.1f}",
+        f"{l['weight_bytes']:,}", f"{l['activation_bytes']:,}", f"{l['live_bytes']:,}",
+        f"{'~' if not l['calibrated'] else ''}{l['cycles']:,}", f"{l['cycles_pct']:.1f}",
+        f"{l['latency_ms']:.3f}", l["region"]) for l in r.layer_rows()]
+    rows.append(("", "", "total", "", "", f"{r.macs:,}", "100.0",
+                 f"{sum(l.weight_bytes for l in r.layers):,}", "",
+                 f"{max((l.live_bytes for l in r.layers), default=0):,}", f"{r.cycles:,}",
+                 "100.0", f"{r.latency_ms:.3f}", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    left = {1, 2, 3, 9}
+    left = {1, 2, 3, 4, 13}
     fmt = lambda row: "  ".join(c.ljust(w) if i in left else c.rjust(w)
                                 for i, (c, w) in enumerate(zip(row, widths)))
     rule = "-" * len(fmt(head))
