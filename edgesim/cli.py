@@ -88,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="same as --format json")
     c.add_argument("--out", metavar="FILE", help="write the report to FILE (atomically) "
                    "instead of stdout")
+    c.add_argument("--plot", metavar="PNG", help="also draw the live activation memory per "
+                   "layer against the region sizes (needs matplotlib; one device)")
     c.add_argument("--exact", action="store_true", help="cost every layer by running the int8 "
                    "kernels instruction by instruction on the emulated core (slower)")
     c.add_argument("--plan", action="store_true", help="also print the arena memory plan")
@@ -129,6 +131,11 @@ def _check(args) -> int:
     devices = [args.device] if Path(args.device).is_file() else \
         [d.strip() for d in args.device.split(",") if d.strip()]
     reports = [check(args.model, d, limits, args.kernels, exact=args.exact) for d in devices]
+    if args.plot:
+        if len(reports) > 1:
+            raise EdgesimError("--plot draws one device; give one --device")
+        from firmware_sim.report_plot import plot_memory
+        plot_memory(reports[0], args.plot)
     if len(reports) == 1:
         text = write(reports[0], fmt)
         if args.plan and fmt == "text":

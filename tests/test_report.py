@@ -177,3 +177,18 @@ def test_text_table_has_the_new_columns(kws):
     text = write(kws, "text")
     for word in ("name", "MACs %", "live B", "cyc. %", "budget B", "margin B"):
         assert word in text
+
+
+def test_plot_writes_a_png_and_matplotlib_stays_off_the_plain_path(tmp_path):
+    import subprocess
+    import sys
+    model = str(mlperf("kws_ref_model"))
+    png = tmp_path / "mem.png"
+    code = ("import sys; from edgesim.cli import main; "
+            "rc = main(sys.argv[1:]); sys.exit(10 if 'matplotlib' in sys.modules else rc)")
+    plain = subprocess.run([sys.executable, "-c", code, "check", model, "--device", "stm32h743",
+                            "--json"], capture_output=True, timeout=120)
+    assert plain.returncode == 0, plain.stderr
+    assert main(["check", model, "--device", "stm32h743", "--format", "json", "--out",
+                 str(tmp_path / "r.json"), "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
