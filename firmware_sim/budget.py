@@ -310,7 +310,7 @@ def _exact_cycles(graph: Graph, dev: DeviceProfile, stack: str, arena: ArenaPlan
     from .kernels.runner import ModelMachine
 
     run = ModelMachine(graph, dev, plan=arena, placement=placement).run()
-    dispatch = cortex_m.dispatch_cycles(dev.core)
+    dispatch = cortex_m.dispatch_cycles(dev)
     costs = [cortex_m.LayerCost(instructions=l.record.instructions,
                                 compute_cycles=l.record.issue_cycles + l.record.branch_cycles,
                                 stall_cycles=math.ceil(l.record.stall_cycles),

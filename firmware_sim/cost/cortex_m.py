@@ -1,6 +1,6 @@
 """Cycle model of TFLM int8 kernels on Cortex-M4/M7: the whole cost model is in this file.
 
-cycles(layer) = instructions / IPC(core)  +  memory stall cycles  +  per-operator dispatch
+cycles(layer) = instructions / IPC  +  memory stall cycles  +  per-operator dispatch
 
 * Instructions are counted from the kernels' inner loops (CMSIS-NN 6.x DSP path for cores
   with the DSP extension; TFLM's portable reference kernels compiled at -O2), per MAC, per
@@ -9,9 +9,9 @@ cycles(layer) = instructions / IPC(core)  +  memory stall cycles  +  per-operato
   fill costs the flash wait states at the flash bus clock), activations in TCM (none) or in
   bus SRAM (line fills and write-backs at the bus clock).
 Every constant names its source; "estimate" marks the ones that await measurement. What
-differs between chips (caches, flash word, ART, bus widths and latencies) is read from the
-device profile, where each figure cites its source; what every chip with a given core shares
-(IPC, from the Arm TRMs) and the kernels' instruction counts stay here.
+describes the device (IPC, caches, flash word, ART, bus widths and latencies) is read from the
+device profile, where each figure cites its source; TFLM's software costs and the kernels'
+instruction counts stay here.
 
 On the `cmsis-nn` stack, layers the project's kernels implement (firmware_sim/kernels: conv,
 1x1 conv, depthwise conv, fully connected, pooling, add, softmax, reshape) are costed from
@@ -37,11 +37,6 @@ from . import kernel_features as kf
 
 TABLE = Path(__file__).with_name("cortex_m_table.toml")
 
-#: Instructions per cycle a DSP inner loop sustains. Cortex-M7 TRM (DDI 0489) section 1:
-#: dual issue of a load/store with a data-processing instruction; with one load per ~3
-#: instructions that caps IPC near 1.5, we take 1.3 (estimate). Cortex-M4 TRM (DDI 0439)
-#: section 3.3: single issue, LDR 2 cycles (1 when pipelined back to back): 0.85 (estimate).
-IPC = {"cortex-m7": 1.3, "cortex-m4": 0.85}
 
 #: Instructions TFLM spends per operator outside the kernel's loops: the MicroGraph invoke
 #: loop, GetEvalInput/Output, RuntimeShape construction and parameter set-up (estimate).
@@ -114,19 +109,19 @@ def layer_cost(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
     if fitted is not None:
         return fitted
     instructions, calibrated = _instructions(op, sg, kernel_for(stack, op))
-    ipc = IPC[device.core]
+    ipc = device.ipc
     stalls = _weight_stalls(op, sg, device) + _activation_stalls(op, sg, device, arena)
     return LayerCost(instructions=round(instructions),
                      compute_cycles=math.ceil(instructions / ipc),
                      stall_cycles=math.ceil(stalls),
-                     dispatch_cycles=dispatch_cycles(device.core),
+                     dispatch_cycles=dispatch_cycles(device),
                      calibrated=calibrated)
 
 
-def dispatch_cycles(core: str) -> int:
+def dispatch_cycles(device: DeviceProfile) -> int:
     """Cycles TFLM spends per operator outside the kernel (DISPATCH_INSTRUCTIONS at the
-    core's IPC)."""
-    return math.ceil(DISPATCH_INSTRUCTIONS / IPC[core])
+    profile's IPC)."""
+    return math.ceil(DISPATCH_INSTRUCTIONS / device.ipc)
 
 
 def _mac_variant(op: Operator, sg: Subgraph, impl: str) -> str:
@@ -249,7 +244,7 @@ def _fitted(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
     stalls = _kernel_stalls(entry, f, op, sg, device, arena)
     return LayerCost(instructions=max(0, round(instructions)), compute_cycles=max(0, math.ceil(compute)),
                      stall_cycles=math.ceil(stalls),
-                     dispatch_cycles=dispatch_cycles(device.core),
+                     dispatch_cycles=dispatch_cycles(device),
                      calibrated=True)
 
 

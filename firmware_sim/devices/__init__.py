@@ -35,6 +35,8 @@ SCHEMA = (
     Field("core", "string", choices=CORES, doc="Cortex-M: TFLM from flash; Cortex-A: TFLite"),
     Field("clock_hz", "integer", "Hz", 1, HZ_MAX, doc="core clock"),
     Field("cores", "integer", "cores", 1, 256, optional=True, doc="cores TFLite uses (default 1)"),
+    Field("ipc", "number", "instructions/cycle", 0, 8, above=True, optional=True,
+          doc="instructions per cycle a DSP inner loop sustains; required for Cortex-M"),
     Field("macs_per_cycle", "number", "MACs/cycle", 0, 1024, above=True, optional=True,
           doc="int8 MACs per cycle per core; required for Cortex-A"),
     Field("parallel_efficiency", "number", "", 0, 1, above=True, optional=True,
@@ -168,6 +170,7 @@ class DeviceProfile:
     cores: int = 1
     l2_bytes: int = 0
     dram_bandwidth_bytes_per_s: float = 0.0  # sustained, for application processors
+    ipc: float = 0.0                  # Cortex-M: instructions per cycle of a DSP inner loop
     macs_per_cycle: float = 0.0       # Cortex-A: int8 MACs per cycle per core
     parallel_efficiency: float = 0.0  # Cortex-A: speed-up per added core, share of one core
 
@@ -243,6 +246,8 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
                        f"'flash.word_bytes' ({flash.word_bytes})")
     elif family == "mcu":
         fail(path, f"missing key 'flash' (a {core} runs from internal flash)")
+    if family == "mcu" and "ipc" not in data:
+        fail(path, f"missing key 'ipc' (needed to cost a {core})")
     cpu_keys = ("dram_bandwidth_bytes_per_s", "macs_per_cycle", "parallel_efficiency")
     for key in cpu_keys if family == "cpu" else ():
         if key not in data:
@@ -309,5 +314,6 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
         static_bytes=data["runtime"]["static_bytes"], source=path,
         cores=data.get("cores", 1), l2_bytes=data.get("l2_bytes", 0),
         dram_bandwidth_bytes_per_s=float(data.get("dram_bandwidth_bytes_per_s", 0.0)),
+        ipc=float(data.get("ipc", 0.0)),
         macs_per_cycle=float(data.get("macs_per_cycle", 0.0)),
         parallel_efficiency=float(data.get("parallel_efficiency", 0.0)))
