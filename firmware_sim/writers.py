@@ -80,5 +80,5 @@ def write_many(reports: list[Report], fmt: str) -> str:
                        for i, (c, w) in enumerate(zip(row, widths))).rstrip() for row in cells]
     lines.insert(1, "-" * len(lines[0]))
     body = "\n".join([f"model  {reports[0].model}", ""] + lines)
-    details = [f"{r.device.name}: {v.kind}: {v.message}" for r in reports for v in r.violations]
+    details = [f"{r.device.name}: {v.message}" for r in reports for v in r.violations]
     return body + ("\n\n" + "\n".join(details) if details else "") + "\n"
