@@ -8,7 +8,8 @@ from html import escape
 from .budget import Report
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:.5em 0}"
-         "td,th{border:1px solid #bbb;padding:2px 6px;font-size:13px}td.n{text-align:right}"
+         "td,th{border:1px solid #bbb;padding:2px 6px;font-size:13px}th{white-space:nowrap}"
+         "td{max-width:32em;overflow-wrap:anywhere}td.n{text-align:right;white-space:nowrap}"
          ".bad{color:#b00}")
 
 
@@ -85,7 +86,8 @@ def html_page(r: Report) -> str:
             _table("memory-budget", ["what", "used_bytes", "budget_bytes", "capacity_bytes",
                                      "margin_bytes"], memory),
             "<h2>Violations</h2>",
-            _table("violations", ["kind", "message", "value", "limit", "unit"], violations),
+            _table("violations", ["kind", "message", "value", "limit", "unit"], violations)
+            + ("" if violations else "\n<p>none: every budget holds</p>"),
             "<h2>Memory</h2>", memory_svg(r),
             "<h2>Layers</h2>", _table("layers", layer_keys, layers)]
     body += [f"<p>note: {escape(n)}</p>" for n in r.notes]
