@@ -28,5 +28,8 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     for mark in item.iter_markers("edgesim_budget"):
         try:
             assert_fits(*mark.args, **mark.kwargs)
+            failure = None
         except BudgetExceeded as exc:
-            pytest.fail(str(exc), pytrace=False)
+            failure = str(exc)
+        if failure:      # failed outside the handler: one message, no chained exception
+            pytest.fail(failure, pytrace=False)

@@ -31,3 +31,19 @@ def test_plugin_fails_a_test_with_the_violation_table(pytester):
     assert "latency" in text and "exceeds the 0.001 ms deadline" in text
     assert "ram " in text and "exceeds 16384 bytes" in text
     assert "DEPTHWISE_CONV_2D" in text and "weights B" in text     # the per-layer table
+
+
+def test_marker_failure_is_one_message_with_the_violations_first(pytester):
+    kws = mlperf("kws_ref_model")
+    pytester.makepyfile(f"""
+        import pytest
+
+        @pytest.mark.edgesim_budget({str(kws)!r}, device="stm32h743", ram_kb=16)
+        def test_marked_too_big():
+            pass
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert text.count("does not fit stm32h743\nviolations:") == 1
+    assert "During handling of the above exception" not in text
