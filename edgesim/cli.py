@@ -114,9 +114,15 @@ def _extensions():
     return [importlib.import_module(n) for n in names]
 
 
-def _check(args) -> int:
-    from pathlib import Path
+def _device_list(text: str) -> list[str]:
+    """`--device`: a profile file (a .toml name or a path, as load_device reads it), else
+    shipped names separated by commas."""
+    if text.endswith(".toml") or "/" in text or os.sep in text:
+        return [text]
+    return [d.strip() for d in text.split(",") if d.strip()] or [text]
 
+
+def _check(args) -> int:
     from firmware_sim.budget import Limits, check
     from firmware_sim.writers import write, write_many
 
@@ -128,8 +134,7 @@ def _check(args) -> int:
     limits = Limits(latency_ms=args.latency_ms,
                     ram_bytes=args.ram_kb * 1024 if args.ram_kb else None,
                     flash_bytes=args.flash_kb * 1024 if args.flash_kb else None)
-    devices = [args.device] if Path(args.device).is_file() else \
-        [d.strip() for d in args.device.split(",") if d.strip()]
+    devices = _device_list(args.device)
     reports = [check(args.model, d, limits, args.kernels, exact=args.exact) for d in devices]
     if args.plot:
         if len(reports) > 1:
