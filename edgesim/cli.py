@@ -94,6 +94,16 @@ def _parser() -> argparse.ArgumentParser:
                    "kernels instruction by instruction on the emulated core (slower)")
     c.add_argument("--plan", action="store_true", help="also print the arena memory plan")
 
+    f = sub.add_parser("diff", help="compare two models layer by layer on one device")
+    f.add_argument("model_a", help="a .tflite file (A)")
+    f.add_argument("model_b", help="a .tflite file (B)")
+    f.add_argument("--device", required=True, help="device name or profile .toml file")
+    f.add_argument("--kernels", choices=("reference", "cmsis-nn"), help="kernel stack")
+    f.add_argument("--latency-ms", type=_positive(float), help="deadline per inference, ms")
+    f.add_argument("--ram-kb", type=_positive(int), help="RAM budget, KiB")
+    f.add_argument("--flash-kb", type=_positive(int), help="flash budget, KiB")
+    f.add_argument("--format", choices=("text", "json"), default="text")
+
     d = sub.add_parser("devices", help="list the shipped device profiles")
     d.add_argument("--json", action="store_true")
 
@@ -155,6 +165,18 @@ def _check(args) -> int:
     return EXIT_FITS if all(r.fits for r in reports) else EXIT_VIOLATION
 
 
+def _diff(args) -> int:
+    from firmware_sim.budget import Limits, check
+    from firmware_sim.report_diff import write_diff
+
+    limits = Limits(latency_ms=args.latency_ms,
+                    ram_bytes=args.ram_kb * 1024 if args.ram_kb else None,
+                    flash_bytes=args.flash_kb * 1024 if args.flash_kb else None)
+    a, b = (check(m, args.device, limits, args.kernels) for m in (args.model_a, args.model_b))
+    print(write_diff(a, b, args.format), end="")
+    return EXIT_FITS if a.fits and b.fits else EXIT_VIOLATION
+
+
 def _devices(args) -> int:
     from firmware_sim.devices import list_devices
     from npu_sim.devices import NpuProfile, list_profiles
@@ -207,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["EDGESIM_VERBOSE"] = "1"
     try:
         handler = getattr(args, "handler", None) or {
-            "check": _check, "devices": _devices, "demo": _demo}[args.command]
+            "check": _check, "diff": _diff, "devices": _devices, "demo": _demo}[args.command]
         return handler(args)
     except EdgesimError as exc:
         print(f"edgesim: error: {_one_line(exc)}", file=sys.stderr)

@@ -73,12 +73,19 @@ def write_many(reports: list[Report], fmt: str) -> str:
     if fmt == "html":
         from .report_html import compare_page
         return compare_page(reports[0].model, head, rows)
-    cells = [head] + [[f"{c:,}" if isinstance(c, int) else str(c) for c in row] for row in rows]
+    body = "\n".join([f"model  {reports[0].model}", "",
+                      text_table(head, rows, left={0, 1, len(head) - 1})])
+    details = [f"{r.device.name}: {v.message}" for r in reports for v in r.violations]
+    return body + ("\n\n" + "\n".join(details) if details else "") + "\n"
+
+
+def text_table(head: list[str], rows: list[list], left: set[int]) -> str:
+    """Aligned columns with a rule under the header; integers with thousands separators,
+    columns in `left` left-aligned, the others right-aligned."""
+    cells = [head] + [[f"{c:,}" if isinstance(c, int) and not isinstance(c, bool) else str(c)
+                       for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
-    left = {0, 1, len(head) - 1}
     lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w)
                        for i, (c, w) in enumerate(zip(row, widths))).rstrip() for row in cells]
     lines.insert(1, "-" * len(lines[0]))
-    body = "\n".join([f"model  {reports[0].model}", ""] + lines)
-    details = [f"{r.device.name}: {v.message}" for r in reports for v in r.violations]
-    return body + ("\n\n" + "\n".join(details) if details else "") + "\n"
+    return "\n".join(lines)
