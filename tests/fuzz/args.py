@@ -59,6 +59,10 @@ def seeds() -> list[tuple[str, bytes]]:
         "check-float": ["check", str(MODELS / "kws_ref_model_float32.tflite"), "--device",
                         "stm32h743"],
         "check-profile": ["check", KWS, "--device", mcu, "--debug"],
+        "check-compare-csv": ["check", KWS, "--device", "stm32h743,stm32l4r5", "--format", "csv"],
+        "check-html-out": ["check", AD01, "--device", "stm32h743", "--format", "html", "--out",
+                           "report.html", "--ram-kb", "16"],
+        "diff": ["diff", KWS, AD01, "--device", "stm32h743", "--ram-kb", "64"],
         "devices": ["devices"],
         "devices-json": ["devices", "--json"],
         "npu-check": ["npu", "check", KWS, "--device", "sd8gen3_htp"],
@@ -225,7 +229,8 @@ def _join_equals(argv, rng):
 
 
 def _command(argv, rng):
-    heads = [["check"], ["npu", "check"], ["devices"], ["npu"], ["speech", "corpus"], ["edit"],
+    heads = [["check"], ["diff"], ["npu", "check"], ["devices"], ["npu"], ["speech", "corpus"],
+             ["edit"],
              [], ["chek"], ["npu", "chek"], ["help"]]
     body = argv[2:] if argv[:1] in (["npu"], ["speech"]) else argv[1:]
     argv[:] = rng.choice(heads) + body
