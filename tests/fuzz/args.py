@@ -109,9 +109,10 @@ ENTRY_POINTS = {"cli": run_cli}
 
 
 def too_long(argv: list[str]) -> str | None:
-    """Why `argv` would start a job of seconds to hours (TensorFlow training, corpus
-    synthesis, an LLM edit, instruction-level emulation of a big model), else None. Such
-    command lines are no argument-parsing test and would only read as hangs."""
+    """Why `argv` is not run: it would start a job of seconds to hours (TensorFlow training,
+    corpus synthesis, an LLM edit, instruction-level emulation of a big model), which is no
+    argument-parsing test and would only read as a hang, or it would write outside the
+    case's folder (`writes_outside`); else None."""
     from edgesim.cli import _parser
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -132,6 +133,24 @@ def too_long(argv: list[str]) -> str | None:
         return "edit runs a knowledge edit of an LLM"
     if ns.command == "check" and ns.exact and Path(ns.model).name != Path(AD01).name:
         return "check --exact emulates every instruction of a model bigger than ad01"
+    return writes_outside(ns)
+
+
+#: Arguments that name a file or folder the command writes.
+OUTPUTS = ("out", "plot", "wav_out")
+
+
+def writes_outside(ns) -> str | None:
+    """Why the parsed command would write outside the case's own folder (the cwd), else
+    None. A case runs as the user, often root, so read-only modes do not protect ../shared
+    or the sources: such command lines are not run."""
+    here = Path.cwd().resolve()
+    for name in OUTPUTS:
+        value = getattr(ns, name, None)
+        if isinstance(value, str) and value:
+            target = (here / value).resolve()
+            if target != here and here not in target.parents:
+                return f"--{name.replace('_', '-')} {value!r} is outside the case's folder"
     return None
 
 

@@ -23,6 +23,7 @@ RSS more than child.MEMORY_LIMIT above the child's start).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import itertools
@@ -58,6 +59,7 @@ def run(families=FAMILIES, cases: int = 60, seed: int = 0, jobs: int = 2,
     """Fuzz `families` (names in tests/fuzz, or .py paths) with `cases` cases each and return
     the report; failing cases go to `out`. `warm_up`: see `warm`. `progress(family, done,
     total)` runs per case."""
+    before = _guarded_files()
     with tempfile.TemporaryDirectory(prefix="edgesim-fuzz-") as tmp:
         config = {"seed": seed, "timeout": timeout, "slow_every": slow_every,
                   "warm_up": warm_up, "out": str(Path(out).resolve())}
@@ -67,12 +69,36 @@ def run(families=FAMILIES, cases: int = 60, seed: int = 0, jobs: int = 2,
             t.start()
         for t in slots:
             t.join()
-        return state.report()
+        report = state.report()
+    changed = sorted({path for path, _ in set(before.items()) ^ set(_guarded_files().items())})
+    report["wrote_outside"] = changed
+    return report
+
+
+#: Folders no case may write into (a case runs as the user, often root, so file modes alone
+#: do not protect them): the shared data beside the repository and the project's sources.
+GUARDED = ("../shared", "edgesim", "firmware_sim", "npu_sim", "speech_privacy", "tests",
+           "tools")
+
+
+def _guarded_files() -> dict[str, tuple[int, int]]:
+    """path -> (size, mtime in ns) of every file under GUARDED, caches left out."""
+    found = {}
+    for name in GUARDED:
+        for folder, dirs, files in os.walk(ROOT / name):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for f in files:
+                path = os.path.join(folder, f)
+                with contextlib.suppress(OSError):
+                    st = os.stat(path)
+                    found[path] = (st.st_size, st.st_mtime_ns)
+    return found
 
 
 def failures(report: dict) -> list[str]:
     """One line per failing run or broken family of `report`, naming the finding file."""
-    lines = []
+    lines = [f"a case wrote outside its folder: {path}"
+             for path in report.get("wrote_outside", [])]
     for name, fam in report["families"].items():
         lines += [f"{name}: {e}" for e in fam["errors"]]
         lines += [f"{name} case {f['case']} {f['entry']}: {f['outcome']} {f['detail']}"

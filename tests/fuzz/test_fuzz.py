@@ -163,3 +163,25 @@ def test_warm_up_imports_lazy_modules(warm_up, tmp_path):
                          warm_up=warm_up)
     entry = report["families"]["lazy"]["entries"]["lazy"]
     assert entry["accepted" if warm_up else "internal"] == 2
+
+
+def test_a_case_that_writes_into_the_sources_fails_the_run(tmp_path):
+    """Cases run as the user (often root): the harness notices a write into the guarded
+    folders (../shared, the sources) whatever the file modes say."""
+    probe = harness.ROOT / "tests" / "fuzz" / "_written_by_a_case.tmp"
+    fake = tmp_path / "writer.py"
+    fake.write_text(textwrap.dedent(f'''
+        NAME, SUFFIX = "writer", ".bin"
+        def seeds(): return [("a", b"abc")]
+        def mutate(data, rng): return data
+        def write(path):
+            open({str(probe)!r}, "w").write("x")
+        ENTRY_POINTS = {{"write": write}}
+    '''))
+    try:
+        report = harness.run([str(fake)], cases=1, jobs=1, out=tmp_path / "findings",
+                             warm_up=False)
+        assert report["wrote_outside"] == [str(probe)]
+        assert any("wrote outside" in line for line in harness.failures(report))
+    finally:
+        probe.unlink(missing_ok=True)
