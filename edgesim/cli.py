@@ -124,6 +124,15 @@ def _extensions():
     return [importlib.import_module(n) for n in names]
 
 
+def _limits(args):
+    """The budgets of `check` and `diff` (--latency-ms, --ram-kb, --flash-kb)."""
+    from firmware_sim.budget import Limits
+
+    return Limits(latency_ms=args.latency_ms,
+                  ram_bytes=args.ram_kb * 1024 if args.ram_kb else None,
+                  flash_bytes=args.flash_kb * 1024 if args.flash_kb else None)
+
+
 def _device_list(text: str) -> list[str]:
     """`--device`: a profile file (a .toml name or a path, as load_device reads it), else
     shipped names separated by commas."""
@@ -133,7 +142,7 @@ def _device_list(text: str) -> list[str]:
 
 
 def _check(args) -> int:
-    from firmware_sim.budget import Limits, check
+    from firmware_sim.budget import check
     from firmware_sim.writers import write, write_many
 
     from .errors import EdgesimError
@@ -141,9 +150,7 @@ def _check(args) -> int:
     if args.json and args.format not in (None, "json"):
         raise EdgesimError(f"--json and --format {args.format} ask for two formats; give one")
     fmt = "json" if args.json else args.format or "text"
-    limits = Limits(latency_ms=args.latency_ms,
-                    ram_bytes=args.ram_kb * 1024 if args.ram_kb else None,
-                    flash_bytes=args.flash_kb * 1024 if args.flash_kb else None)
+    limits = _limits(args)
     devices = _device_list(args.device)
     reports = [check(args.model, d, limits, args.kernels, exact=args.exact) for d in devices]
     if args.plot:
@@ -166,12 +173,10 @@ def _check(args) -> int:
 
 
 def _diff(args) -> int:
-    from firmware_sim.budget import Limits, check
+    from firmware_sim.budget import check
     from firmware_sim.report_diff import write_diff
 
-    limits = Limits(latency_ms=args.latency_ms,
-                    ram_bytes=args.ram_kb * 1024 if args.ram_kb else None,
-                    flash_bytes=args.flash_kb * 1024 if args.flash_kb else None)
+    limits = _limits(args)
     a, b = (check(m, args.device, limits, args.kernels) for m in (args.model_a, args.model_b))
     print(write_diff(a, b, args.format), end="")
     return EXIT_FITS if a.fits and b.fits else EXIT_VIOLATION
