@@ -78,11 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--device", required=True, help="device name (see `edgesim devices`), "
                    "several separated by commas for a comparison table, or a "
                    "profile .toml file")
-    c.add_argument("--kernels", choices=("reference", "cmsis-nn"),
-                   help="kernel stack (default: the device's, cmsis-nn on Cortex-M)")
-    c.add_argument("--latency-ms", type=_positive(float), help="deadline per inference, ms")
-    c.add_argument("--ram-kb", type=_positive(int), help="RAM budget, KiB")
-    c.add_argument("--flash-kb", type=_positive(int), help="flash budget, KiB")
+    _add_budgets(c)
     c.add_argument("--format", choices=("text", "json", "csv", "html"), default=None,
                    help="report format (default text); csv: one row per layer")
     c.add_argument("--json", action="store_true", help="same as --format json")
@@ -98,10 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("model_a", help="a .tflite file (A)")
     f.add_argument("model_b", help="a .tflite file (B)")
     f.add_argument("--device", required=True, help="device name or profile .toml file")
-    f.add_argument("--kernels", choices=("reference", "cmsis-nn"), help="kernel stack")
-    f.add_argument("--latency-ms", type=_positive(float), help="deadline per inference, ms")
-    f.add_argument("--ram-kb", type=_positive(int), help="RAM budget, KiB")
-    f.add_argument("--flash-kb", type=_positive(int), help="flash budget, KiB")
+    _add_budgets(f)
     f.add_argument("--format", choices=("text", "json"), default="text")
 
     d = sub.add_parser("devices", help="list the shipped device profiles")
@@ -114,6 +107,15 @@ def _parser() -> argparse.ArgumentParser:
     for module in _extensions():
         module.add_parser(sub)
     return p
+
+
+def _add_budgets(p: argparse.ArgumentParser) -> None:
+    """The kernel stack and budgets `check` and `diff` share (read back by `_limits`)."""
+    p.add_argument("--kernels", choices=("reference", "cmsis-nn"),
+                   help="kernel stack (default: the device's, cmsis-nn on Cortex-M)")
+    p.add_argument("--latency-ms", type=_positive(float), help="deadline per inference, ms")
+    p.add_argument("--ram-kb", type=_positive(int), help="RAM budget, KiB")
+    p.add_argument("--flash-kb", type=_positive(int), help="flash budget, KiB")
 
 
 def _extensions():

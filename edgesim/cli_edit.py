@@ -18,6 +18,8 @@ import sys
 
 
 def add_parser(subparsers) -> None:
+    from edgesim.cli import _positive
+
     e = subparsers.add_parser(
         "edit", help="edit a fact in an LLM (ROME-style) with MobiEdit on an NPU or "
         "backpropagation on a CPU, and cost it; `edit bench` compares both")
@@ -40,18 +42,12 @@ def add_parser(subparsers) -> None:
                    "file in npu_sim/editing/hparams)")
     e.add_argument("--unbatched", action="store_true", help="mobiedit: one NPU invocation "
                    "per forward pass (default: each ZO step's perturbations batched in one)")
-    e.add_argument("--edits", type=_at_least_one, help="bench: how many edits of the set to run")
+    e.add_argument("--edits", type=_positive(int), help="bench: how many edits of the set to run")
     e.add_argument("--out", help="bench: where to write the JSON (default "
                    "out/bench_edit.json under the current directory)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(handler=run)
-
-
-def _at_least_one(text: str) -> int:
-    from edgesim.cli import _positive
-
-    return _positive(int)(text)
 
 
 def run(args) -> int:
