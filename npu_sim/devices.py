@@ -169,7 +169,11 @@ def load_cpu(name_or_path: str | os.PathLike[str]) -> CpuProfile:
 
 def list_profiles() -> list[NpuProfile | CpuProfile]:
     """Every shipped NPU and mobile-CPU profile, by name."""
-    return [_load(p.stem, _kind_of(p)) for p in sorted(PROFILES_DIR.glob("*.toml"))]
+    profiles = []
+    for path in sorted(PROFILES_DIR.glob("*.toml")):
+        data = read_toml(path)                      # read once: its kind picks the schema
+        profiles.append(_parse(data, path, data.get("kind"), shipped=True))
+    return profiles
 
 
 def _load(name_or_path, kind: str):
@@ -183,7 +187,10 @@ def _load(name_or_path, kind: str):
             known = ", ".join(n for n, p in files.items() if _kind_of(p) == kind) or "none"
             raise DeviceProfileError(f"unknown {kind} device {text[:80]!r}; known {kind} "
                                      f"devices: {known}")
-    data = read_toml(path)
+    return _parse(read_toml(path), path, kind, shipped)
+
+
+def _parse(data: dict, path: Path, kind: str, shipped: bool):
     found = data.get("kind")
     if found != kind:
         raise DeviceProfileError(f"{path}: 'kind' is {found!r}, but an {kind} profile is "
