@@ -102,35 +102,30 @@ def operator_problem(opcode: str, ins: list, outs: list, options: dict,
     """(What is wrong with one operator or None, whether its shapes disagree in a way only
     a run-time resize resolves). `ins` holds None for omitted (-1) inputs; `values(tensor)`
     reads a constant int32/int64 tensor (None when it is not one)."""
-    problem, site = _problem(opcode, ins, outs, options, options_type, values)
-    return problem, bool(site and site.unresolved)
-
-
-def _problem(opcode, ins, outs, options, options_type, values) -> tuple[str | None, Site | None]:
     if not outs:
-        return "has no output", None
+        return "has no output", False
     want = OPTIONS.get(opcode)
     if opcode in CONTRACTS and options_type != (want[0] if want else None):
         if want and options_type is None and want[1]:
-            return f"has no {want[0]} (the builtin options it requires)", None
+            return f"has no {want[0]} (the builtin options it requires)", False
         if options_type is not None:
             return (f"builtin options are {options_type}; {opcode} takes "
-                    f"{want[0] if want else 'none'}"), None
+                    f"{want[0] if want else 'none'}"), False
     act = options.get("fusedActivationFunction", 0)
     known = ACTIVATIONS[:FUSED] if opcode in CONTRACTS else ACTIVATIONS
     if not 0 <= act < len(known):
-        return f"fused_activation_function {act} is not one of {', '.join(known)}", None
+        return f"fused_activation_function {act} is not one of {', '.join(known)}", False
     if options.get("padding", 0) not in (0, 1):
-        return f"padding {options['padding']} is not one of {', '.join(PADDINGS)}", None
+        return f"padding {options['padding']} is not one of {', '.join(PADDINGS)}", False
     contract = CONTRACTS.get(opcode)
     if contract is None:
-        return None, None
+        return None, False
     site = Site(opcode, ins, outs, options, values)
     try:
         contract(site)
     except Refused as why:
-        return str(why), site
-    return None, site
+        return str(why), site.unresolved
+    return None, site.unresolved
 
 
 #: Builtin options table each contracted operator reads, and whether it must be present
