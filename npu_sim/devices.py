@@ -15,7 +15,7 @@ from pathlib import Path
 from ai_edge_litert import schema_py_generated as schema
 
 from firmware_sim.devices import HZ_MAX, DeviceProfileError
-from firmware_sim.devices.schema import Field, check, fail, read_toml
+from firmware_sim.devices.schema import Field, check, fail, locate, read_toml
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 KINDS = ("npu", "cpu")
@@ -177,16 +177,12 @@ def list_profiles() -> list[NpuProfile | CpuProfile]:
 
 
 def _load(name_or_path, kind: str):
-    text = os.fspath(name_or_path)
-    if text.endswith(".toml") or os.sep in text or "/" in text:
-        path, shipped = Path(text), False
-    else:
-        files = {p.stem: p for p in sorted(PROFILES_DIR.glob("*.toml"))}
-        path, shipped = files.get(text.strip().lower()), True
-        if path is None:
-            known = ", ".join(n for n, p in files.items() if _kind_of(p) == kind) or "none"
-            raise DeviceProfileError(f"unknown {kind} device {text[:80]!r}; known {kind} "
-                                     f"devices: {known}")
+    path, shipped = locate(name_or_path, PROFILES_DIR)
+    if path is None:
+        known = ", ".join(p.stem for p in sorted(PROFILES_DIR.glob("*.toml"))
+                          if _kind_of(p) == kind) or "none"
+        raise DeviceProfileError(f"unknown {kind} device {os.fspath(name_or_path)[:80]!r}; "
+                                 f"known {kind} devices: {known}")
     return _parse(read_toml(path), path, kind, shipped)
 
 

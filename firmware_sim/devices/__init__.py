@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .schema import DeviceProfileError, Field, check, fail, read_toml
+from .schema import DeviceProfileError, Field, check, fail, locate, read_toml
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 MCU_CORES = ("cortex-m7", "cortex-m4")
@@ -209,15 +209,12 @@ class DeviceProfile:
 
 def load_device(name_or_path: str | os.PathLike[str]) -> DeviceProfile:
     """Load a shipped profile by name (``"stm32h743"``) or a user's ``.toml`` file by path."""
-    text = os.fspath(name_or_path)
-    if text.endswith(".toml") or os.sep in text or "/" in text:
-        return _load_file(Path(text), shipped=False)
-    shipped = {p.stem: p for p in _shipped_files()}      # never a path built from user text
-    path = shipped.get(text.strip().lower())
+    path, shipped = locate(name_or_path, PROFILES_DIR)
     if path is None:
-        raise DeviceProfileError(f"unknown device {text[:80]!r}; known devices: "
-                                 f"{', '.join(shipped) or 'none'}")
-    return _load_file(path, shipped=True)
+        known = ", ".join(p.stem for p in _shipped_files()) or "none"
+        raise DeviceProfileError(f"unknown device {os.fspath(name_or_path)[:80]!r}; known "
+                                 f"devices: {known}")
+    return _load_file(path, shipped=shipped)
 
 
 def list_devices() -> list[DeviceProfile]:

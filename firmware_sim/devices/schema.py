@@ -109,6 +109,16 @@ def read_toml(path: Path) -> dict:
     return data
 
 
+def locate(name_or_path: str | os.PathLike[str], folder: Path) -> tuple[Path | None, bool]:
+    """(path, shipped) of a profile: a user's file when `name_or_path` looks like a path (ends
+    in .toml or holds a separator), else the shipped ``folder/<name>.toml`` (None when there is
+    none; the path comes from the folder listing, never from the user's text)."""
+    text = os.fspath(name_or_path)
+    if text.endswith(".toml") or os.sep in text or "/" in text:
+        return Path(text), False
+    return {p.stem: p for p in folder.glob("*.toml")}.get(text.strip().lower()), True
+
+
 def check(data: dict, schema: tuple[Field, ...], path: Path) -> None:
     """Check parsed profile `data` against `schema`; raise DeviceProfileError on the first
     problem, naming `path` and the field."""
