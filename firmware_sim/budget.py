@@ -294,8 +294,17 @@ def check(model: str | Path | bytes | Graph, device: str | Path | DeviceProfile,
 def live_bytes(arena: ArenaPlan, n_ops: int) -> list[int]:
     """Per operator, the bytes of the arena-head buffers (activations and kernel scratch)
     alive while it runs: operator i runs at lifetime step i + 1 (memory/lifetimes.py)."""
-    return [sum(p.request.size for p in arena.placements
-                if p.request.first <= i + 1 <= p.request.last) for i in range(n_ops)]
+    delta = [0] * (n_ops + 2)          # by step: bytes that become alive minus those freed
+    for p in arena.placements:
+        first, last = max(p.request.first, 1), min(p.request.last, n_ops)
+        if first <= last:
+            delta[first] += p.request.size
+            delta[last + 1] -= p.request.size
+    live, out = 0, []
+    for step in range(1, n_ops + 1):
+        live += delta[step]
+        out.append(live)
+    return out
 
 
 def _exact_cycles(graph: Graph, dev: DeviceProfile, stack: str, arena: ArenaPlan,
