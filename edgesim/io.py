@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -58,3 +59,20 @@ def publish_dir(tmp: Path, final: Path) -> Path:
             raise
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def open_regular(path: Path, what: str, error: type[Exception]):
+    """`path` opened for binary reading, refused with `error` unless it is a regular file (a
+    FIFO or a device would block or never end). FileNotFoundError passes through, so each
+    caller words a missing file its own way."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise error(f"{path}: cannot open the {what}: "
+                    f"{getattr(exc, 'strerror', None) or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise error(f"{path}: the {what} is not a regular file")
+    return os.fdopen(fd, "rb")

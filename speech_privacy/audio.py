@@ -8,13 +8,13 @@ All-silent audio (all zeros) is valid input: every function returns it unchanged
 from __future__ import annotations
 
 import os
-import stat
 import struct
 from pathlib import Path
 
 import numpy as np
 
 from edgesim.errors import InputDataError
+from edgesim.io import open_regular
 
 SAMPLE_RATE = 16000   # Hz, the rate of every corpus and model in speech_privacy
 MIN_RATE, MAX_RATE = 4000, 192000   # Hz: telephone speech to studio audio
@@ -47,7 +47,7 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
 
     path = Path(path)
     try:
-        raw = open_regular(path, "audio file")
+        raw = open_regular(path, "audio file", AudioError)
     except FileNotFoundError:
         raise AudioError(f"{path}: no such audio file") from None
     with raw:
@@ -88,22 +88,6 @@ def _decode(f, path: Path) -> tuple[np.ndarray, int]:
         with np.errstate(invalid="ignore", over="ignore"):     # `validate` reports NaN, inf
             blocks.append(block.mean(axis=1, dtype=np.float32))
     return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), rate
-
-
-def open_regular(path: Path, what: str):
-    """`path` opened for binary reading, refused unless it is a regular file (a FIFO or a
-    device would block, or never end). FileNotFoundError passes through."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise AudioError(f"{path}: cannot open the {what}: "
-                         f"{getattr(exc, 'strerror', None) or exc}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise AudioError(f"{path}: the {what} is not a regular file")
-    return os.fdopen(fd, "rb")
 
 
 def validate(audio: np.ndarray, sample_rate: int, expected_rate: int | None = SAMPLE_RATE,

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import (MAX_SECONDS, SAMPLE_RATE, AudioError, _one_line, fit_length, open_regular,
+from edgesim.io import open_regular
+
+from .audio import (MAX_SECONDS, SAMPLE_RATE, AudioError, _one_line, fit_length,
                     read_wav, resample)
 from .corpus import SpeechCorpus
 
@@ -34,7 +36,7 @@ def load_manifest(folder: str | Path, csv_path: str | Path | None = None,
     folder = Path(folder)
     csv_path = Path(csv_path) if csv_path is not None else folder / "manifest.csv"
     try:
-        with open_regular(csv_path, "manifest") as f:
+        with open_regular(csv_path, "manifest", AudioError) as f:
             raw = f.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         raise AudioError(f"{csv_path}: cannot read the manifest: no such file") from None

@@ -15,13 +15,13 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 from edgesim.errors import ProfileError
+from edgesim.io import open_regular
 
 MAX_FILE_BYTES = 256 * 1024   # the shipped profiles are a few KiB
 MAX_DEPTH = 8                 # tables and arrays inside one another
@@ -79,14 +79,10 @@ def read_toml(path: Path) -> dict:
     """Parse profile `path`: a regular file of at most `MAX_FILE_BYTES`, valid TOML, nested
     at most `MAX_DEPTH` deep."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        f = open_regular(path, "device profile", DeviceProfileError)
     except FileNotFoundError:
         raise DeviceProfileError(f"device profile not found: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise DeviceProfileError(f"cannot read device profile {path}: {exc}") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise DeviceProfileError(f"{path}: a device profile must be a regular file")
+    with f:
         raw = f.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
         raise DeviceProfileError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a profile")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import mmap
 import os
-import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesim.errors import ModelFormatError
+from edgesim.io import open_regular
 
 MAGIC = b"GGUF"
 VERSIONS = (2, 3)
@@ -86,19 +86,6 @@ class GGUFFile:
         return out
 
 
-def open_regular(path: Path, what: str, error: type[Exception]):
-    """`path` opened for binary reading, refused unless it is a regular file (a FIFO or a
-    device would block or never end)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise error(f"{path}: cannot open the {what}: {exc.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise error(f"{path}: the {what} is not a regular file")
-    return os.fdopen(fd, "rb")
-
-
 class _Cursor:
     """Reads values from the mapped file; every read is checked against the bytes left."""
 
@@ -162,7 +149,11 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFFile:
     import gguf
 
     path = Path(path)
-    with open_regular(path, "model file", ModelFormatError) as f:
+    try:
+        f = open_regular(path, "model file", ModelFormatError)
+    except FileNotFoundError as exc:
+        raise ModelFormatError(f"{path}: cannot open the model file: {exc.strerror}") from None
+    with f:
         size = os.fstat(f.fileno()).st_size
         if size < 24:
             raise ModelFormatError(f"{path}: {size} bytes is too short for a GGUF file")
