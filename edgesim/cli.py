@@ -138,7 +138,9 @@ def _limits(args):
 def _device_list(text: str) -> list[str]:
     """`--device`: a profile file (a .toml name or a path, as load_device reads it), else
     shipped names separated by commas."""
-    if text.endswith(".toml") or "/" in text or os.sep in text:
+    from firmware_sim.devices.schema import is_profile_path
+
+    if is_profile_path(text):
         return [text]
     return [d.strip() for d in text.split(",") if d.strip()] or [text]
 

@@ -105,12 +105,18 @@ def read_toml(path: Path) -> dict:
     return data
 
 
+def is_profile_path(text: str) -> bool:
+    """Whether `--device` text names a user's profile file (a .toml name or a path) rather
+    than a shipped profile."""
+    return text.endswith(".toml") or os.sep in text or "/" in text
+
+
 def locate(name_or_path: str | os.PathLike[str], folder: Path) -> tuple[Path | None, bool]:
     """(path, shipped) of a profile: a user's file when `name_or_path` looks like a path (ends
     in .toml or holds a separator), else the shipped ``folder/<name>.toml`` (None when there is
     none; the path comes from the folder listing, never from the user's text)."""
     text = os.fspath(name_or_path)
-    if text.endswith(".toml") or os.sep in text or "/" in text:
+    if is_profile_path(text):
         return Path(text), False
     return {p.stem: p for p in folder.glob("*.toml")}.get(text.strip().lower()), True
 
