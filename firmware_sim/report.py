@@ -32,18 +32,33 @@ def format_summary(r: Report) -> str:
     return "\n".join(lines) + "\n\n" + format_memory(r)
 
 
+def text_table(head, rows, left: set[int], footer=None, rule: bool = True) -> str:
+    """Aligned columns: integers with thousands separators, columns in `left` left-aligned, the
+    others right-aligned; a rule under the header (unless `rule` is false) and, when a
+    `footer` row (a total) is given, a rule above it."""
+    body = [head] + list(rows) + ([footer] if footer is not None else [])
+    cells = [[f"{c:,}" if isinstance(c, int) and not isinstance(c, bool) else str(c)
+              for c in row] for row in body]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths))).rstrip() for row in cells]
+    line = "-" * len(lines[0])
+    if footer is not None:
+        lines.insert(len(lines) - 1, line)
+    if rule:
+        lines.insert(1, line)
+    return "\n".join(lines)
+
+
 def format_memory(r: Report) -> str:
     """Flash, RAM and arena against the budget and the device's capacity, with the margin."""
-    rows = [("", "used B", "budget B", "device B", "margin B")] + [(
-        m["what"], f"{m['used_bytes']:,}", _opt(m["budget_bytes"]), _opt(m["capacity_bytes"]),
-        _opt(m["margin_bytes"])) for m in r.memory_rows()]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths))) for row in rows)
+    return text_table(["", "used B", "budget B", "device B", "margin B"], [
+        [m["what"], m["used_bytes"], _opt(m["budget_bytes"]), _opt(m["capacity_bytes"]),
+         _opt(m["margin_bytes"])] for m in r.memory_rows()], left={0}, rule=False)
 
 
-def _opt(n: int | None) -> str:
-    return "-" if n is None else f"{n:,}"
+def _opt(n: int | None) -> int | str:
+    return "-" if n is None else n
 
 
 def _short(name: str, width: int = 28) -> str:
@@ -54,22 +69,16 @@ def _short(name: str, width: int = 28) -> str:
 def format_layers(r: Report) -> str:
     head = ("id", "name", "op", "kernel", "output shape", "MACs", "MACs %", "weights B",
             "activ. B", "live B", "cycles", "cyc. %", "ms", "region")
-    rows = [head] + [(
-        str(l["id"]), _short(l["name"]), l["op"], l["kernel"],
-        "x".join(map(str, l["output_shape"])), f"{l['macs']:,}", f"{l['macs_pct']:.1f}",
-        f"{l['weight_bytes']:,}", f"{l['activation_bytes']:,}", f"{l['live_bytes']:,}",
+    rows = [(
+        l["id"], _short(l["name"]), l["op"], l["kernel"],
+        "x".join(map(str, l["output_shape"])), l["macs"], f"{l['macs_pct']:.1f}",
+        l["weight_bytes"], l["activation_bytes"], l["live_bytes"],
         f"{'~' if not l['calibrated'] else ''}{l['cycles']:,}", f"{l['cycles_pct']:.1f}",
         f"{l['latency_ms']:.3f}", l["region"]) for l in r.layer_rows()]
-    rows.append(("", "", "total", "", "", f"{r.macs:,}", "100.0",
-                 f"{sum(l.weight_bytes for l in r.layers):,}", "",
-                 f"{max((l.live_bytes for l in r.layers), default=0):,}", f"{r.cycles:,}",
-                 "100.0", f"{r.latency_ms:.3f}", ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    left = {1, 2, 3, 4, 13}
-    fmt = lambda row: "  ".join(c.ljust(w) if i in left else c.rjust(w)
-                                for i, (c, w) in enumerate(zip(row, widths)))
-    rule = "-" * len(fmt(head))
-    return "\n".join([fmt(head), rule] + [fmt(row) for row in rows[1:-1]] + [rule, fmt(rows[-1])])
+    total = ("", "", "total", "", "", r.macs, "100.0", sum(l.weight_bytes for l in r.layers), "",
+             max((l.live_bytes for l in r.layers), default=0), r.cycles, "100.0",
+             f"{r.latency_ms:.3f}", "")
+    return text_table(head, rows, left={1, 2, 3, 4, 13}, footer=total)
 
 
 def format_violations(violations: tuple[Violation, ...] | list[Violation]) -> str:

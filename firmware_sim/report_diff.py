@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from .budget import Report
-from .writers import text_table
+from .report import text_table
 
 #: Whole-model figures compared: (label, unit, value from one report).
 SUMMARY = (("flash", "B", lambda r: r.flash.total_bytes), ("RAM", "B", lambda r: r.ram_bytes),

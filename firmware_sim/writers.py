@@ -8,7 +8,7 @@ import io
 import json
 
 from .budget import Report
-from .report import format_report
+from .report import format_report, text_table
 
 FORMATS = ("text", "json", "csv", "html")
 
@@ -77,15 +77,3 @@ def write_many(reports: list[Report], fmt: str) -> str:
                       text_table(head, rows, left={0, 1, len(head) - 1})])
     details = [f"{r.device.name}: {v.message}" for r in reports for v in r.violations]
     return body + ("\n\n" + "\n".join(details) if details else "") + "\n"
-
-
-def text_table(head: list[str], rows: list[list], left: set[int]) -> str:
-    """Aligned columns with a rule under the header; integers with thousands separators,
-    columns in `left` left-aligned, the others right-aligned."""
-    cells = [head] + [[f"{c:,}" if isinstance(c, int) and not isinstance(c, bool) else str(c)
-                       for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(row, widths))).rstrip() for row in cells]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
