@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from .budget import Report
+from .memory.regions import largest_span
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:.5em 0}"
          "td,th{border:1px solid #bbb;padding:2px 6px;font-size:13px}th{white-space:nowrap}"
@@ -31,10 +32,12 @@ def _page(title: str, body: list[str]) -> str:
             + "\n</body></html>\n")
 
 
-def memory_svg(r: Report, width: int = 720, height: int = 240) -> str:
+def memory_svg(r: Report, rows: list[dict] | None = None, width: int = 720,
+               height: int = 240) -> str:
     """Live activation bytes per layer as bars; the size of the arena's region (the largest
-    one where the arena fits none) as a dashed line on the same scale."""
-    rows = r.layer_rows()
+    one where the arena fits none) as a dashed line on the same scale. `rows`: r.layer_rows(),
+    where the caller has them already."""
+    rows = r.layer_rows() if rows is None else rows
     region_bytes = region_size(r)
     top = max([row["live_bytes"] for row in rows] + [region_bytes, 1])
     pad, n = 40, max(len(rows), 1)
@@ -60,7 +63,7 @@ def memory_svg(r: Report, width: int = 720, height: int = 240) -> str:
 def region_size(r: Report) -> int:
     """Bytes of the RAM span holding the arena; where none holds it, the device's largest."""
     if r.arena_region is None:
-        return next(m["capacity_bytes"] for m in r.memory_rows() if m["what"] == "arena")
+        return largest_span(r.device).size
     names = set(r.arena_region.split("+"))
     return sum(m.size for m in r.device.memory if m.name in names)
 
@@ -88,7 +91,7 @@ def html_page(r: Report) -> str:
             "<h2>Violations</h2>",
             _table("violations", ["kind", "message", "value", "limit", "unit"], violations)
             + ("" if violations else "\n<p>none: every budget holds</p>"),
-            "<h2>Memory</h2>", memory_svg(r),
+            "<h2>Memory</h2>", memory_svg(r, d["layers"]),
             "<h2>Layers</h2>", _table("layers", layer_keys, layers)]
     body += [f"<p>note: {escape(n)}</p>" for n in r.notes]
     return _page(f"edgesim check {r.model}", body)
