@@ -73,22 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                    "lines through (also EDGESIM_VERBOSE=1)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("check", help="plan, cost and check a model on a device")
-    c.add_argument("model", help="a .tflite file")
-    c.add_argument("--device", required=True, help="device name (see `edgesim devices`), "
-                   "several separated by commas for a comparison table, or a "
-                   "profile .toml file")
-    _add_budgets(c)
-    c.add_argument("--format", choices=("text", "json", "csv", "html"), default=None,
-                   help="report format (default text); csv: one row per layer")
-    c.add_argument("--json", action="store_true", help="same as --format json")
-    c.add_argument("--out", metavar="FILE", help="write the report to FILE (atomically) "
-                   "instead of stdout")
-    c.add_argument("--plot", metavar="PNG", help="also draw the live activation memory per "
-                   "layer against the region sizes (needs matplotlib; one device)")
-    c.add_argument("--exact", action="store_true", help="cost every layer by running the int8 "
-                   "kernels instruction by instruction on the emulated core (slower)")
-    c.add_argument("--plan", action="store_true", help="also print the arena memory plan")
+    add_check_parser(sub, "check")
 
     f = sub.add_parser("diff", help="compare two models layer by layer on one device")
     f.add_argument("model_a", help="a .tflite file (A)")
@@ -109,13 +94,38 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def add_check_parser(sub, name: str) -> argparse.ArgumentParser:
+    """`check` (and its `npu check` alias): one command for every target."""
+    c = sub.add_parser(name, help="plan, cost and check a model on a device (microcontroller, "
+                       "application CPU or NPU: the profile decides)")
+    c.add_argument("model", help="a .tflite file")
+    c.add_argument("--device", required=True, help="device name (see `edgesim devices`), "
+                   "several separated by commas for a comparison table, or a "
+                   "profile .toml file")
+    _add_budgets(c)
+    c.add_argument("--int8-only", action="store_true", help="refuse float32 operators even "
+                   "on a core with an FPU")
+    c.add_argument("--format", choices=("text", "json", "csv", "html"), default=None,
+                   help="report format (default text); csv: one row per layer")
+    c.add_argument("--json", action="store_true", help="same as --format json")
+    c.add_argument("--out", metavar="FILE", help="write the report to FILE (atomically) "
+                   "instead of stdout")
+    c.add_argument("--plot", metavar="PNG", help="also draw the live activation memory per "
+                   "layer against the region sizes (needs matplotlib; one device)")
+    c.add_argument("--exact", action="store_true", help="cost every layer by running the "
+                   "kernels instruction by instruction on the emulated core (Cortex-M; slower)")
+    c.add_argument("--plan", action="store_true", help="also print the arena memory plan")
+    c.set_defaults(handler=_check)
+    return c
+
+
 def _add_budgets(p: argparse.ArgumentParser) -> None:
     """The kernel stack and budgets `check` and `diff` share (read back by `_limits`)."""
     p.add_argument("--kernels", choices=("reference", "cmsis-nn"),
                    help="kernel stack (default: the device's, cmsis-nn on Cortex-M)")
     p.add_argument("--latency-ms", type=_positive(float), help="deadline per inference, ms")
-    p.add_argument("--ram-kb", type=_positive(int), help="RAM budget, KiB")
-    p.add_argument("--flash-kb", type=_positive(int), help="flash budget, KiB")
+    p.add_argument("--ram-kb", type=_positive(int), help="RAM budget, KiB (NPU: session memory)")
+    p.add_argument("--flash-kb", type=_positive(int), help="flash budget, KiB (NPU: graph size)")
 
 
 def _extensions():
@@ -128,7 +138,7 @@ def _extensions():
 
 def _limits(args):
     """The budgets of `check` and `diff` (--latency-ms, --ram-kb, --flash-kb)."""
-    from firmware_sim.budget import Limits
+    from firmware_sim.records import Limits
 
     return Limits(latency_ms=args.latency_ms,
                   ram_bytes=args.ram_kb * 1024 if args.ram_kb else None,
@@ -146,7 +156,7 @@ def _device_list(text: str) -> list[str]:
 
 
 def _check(args) -> int:
-    from firmware_sim.budget import check
+    from firmware_sim.pipeline import check
     from firmware_sim.writers import write, write_many
 
     from .errors import EdgesimError
@@ -156,7 +166,8 @@ def _check(args) -> int:
     fmt = "json" if args.json else args.format or "text"
     limits = _limits(args)
     devices = _device_list(args.device)
-    reports = [check(args.model, d, limits, args.kernels, exact=args.exact) for d in devices]
+    reports = [check(args.model, d, limits, args.kernels, exact=args.exact,
+                     int8_only=args.int8_only) for d in devices]
     if args.plot:
         if len(reports) > 1:
             raise EdgesimError("--plot draws one device; give one --device")
@@ -165,7 +176,7 @@ def _check(args) -> int:
     if len(reports) == 1:
         text = write(reports[0], fmt)
         if args.plan and fmt == "text":
-            text += "\n" + reports[0].arena.format() + "\n"
+            text += "\n" + reports[0].plan.format() + "\n"
     else:
         text = write_many(reports, fmt)
     if args.out:
@@ -177,7 +188,7 @@ def _check(args) -> int:
 
 
 def _diff(args) -> int:
-    from firmware_sim.budget import check
+    from firmware_sim.pipeline import check
     from firmware_sim.report_diff import write_diff
 
     limits = _limits(args)
@@ -187,27 +198,26 @@ def _diff(args) -> int:
 
 
 def _devices(args) -> int:
-    from firmware_sim.devices import list_devices
-    from npu_sim.devices import NpuProfile, list_profiles
+    from firmware_sim.target import load_profile, shipped_profiles
 
-    devices, mobile = list_devices(), list_profiles()
+    rows = []
+    for kind, path in shipped_profiles():
+        d = load_profile(path.stem)
+        rows.append({"name": d.name, "kind": kind, "core": getattr(d, "core", None),
+                     "clock_hz": getattr(d, "clock_hz", None),
+                     "ram_bytes": getattr(d, "ram_bytes", None),
+                     "flash_bytes": d.flash.size if kind == "mcu" else None,
+                     "kernels": list(getattr(d, "kernels", ["htp"])),
+                     "description": d.description})
     if args.json:
-        print(json.dumps([{"name": d.name, "core": d.core, "clock_hz": d.clock_hz,
-                           "ram_bytes": d.ram_bytes, "flash_bytes": d.flash.size if d.flash else None,
-                           "kernels": list(d.kernels), "description": d.description}
-                          for d in devices] +
-                         [{"name": m.name, "kind": "npu" if isinstance(m, NpuProfile) else "cpu",
-                           "description": m.description} for m in mobile], indent=2))
+        print(json.dumps(rows, indent=2))
         return EXIT_FITS
-    print(f"{'device':<12} {'core':<10} {'MHz':>5} {'RAM KiB':>8} {'flash KiB':>9}  regions")
-    for d in devices:
-        regions = ", ".join(f"{r.name} {r.size // 1024}K" for r in d.memory)
-        flash = f"{d.flash.size // 1024:>9}" if d.flash else f"{'-':>9}"
-        print(f"{d.name:<12} {d.core:<10} {d.clock_hz / 1e6:>5g} {d.ram_bytes // 1024:>8} "
-              f"{flash}  {regions}")
-    print(f"\n{'mobile':<12} {'kind':<4}  description  (`edgesim npu check`, `edgesim edit`)")
-    for m in mobile:
-        print(f"{m.name:<12} {'npu' if isinstance(m, NpuProfile) else 'cpu':<4}  {m.description}")
+    print(f"{'device':<12} {'kind':<4} {'MHz':>5} {'RAM KiB':>12} {'flash KiB':>9}  description")
+    for r in rows:
+        mhz = f"{r['clock_hz'] / 1e6:>5g}" if r["clock_hz"] else f"{'-':>5}"
+        ram = f"{r['ram_bytes'] // 1024:>12}" if r["ram_bytes"] else f"{'-':>12}"
+        flash = f"{r['flash_bytes'] // 1024:>9}" if r["flash_bytes"] else f"{'-':>9}"
+        print(f"{r['name']:<12} {r['kind']:<4} {mhz} {ram} {flash}  {r['description']}")
     return EXIT_FITS
 
 
@@ -238,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["EDGESIM_VERBOSE"] = "1"
     try:
         handler = getattr(args, "handler", None) or {
-            "check": _check, "diff": _diff, "devices": _devices, "demo": _demo}[args.command]
+            "diff": _diff, "devices": _devices, "demo": _demo}[args.command]
         return handler(args)
     except EdgesimError as exc:
         print(f"edgesim: error: {_one_line(exc)}", file=sys.stderr)

@@ -1,11 +1,14 @@
-"""edgesim's emulator core: TFLite graphs on microcontroller budgets.
+"""edgesim's emulator core: TFLite graphs on device budgets.
 
-load (graph) -> plan (memory) -> cost (cost) -> report (budget, report); emulator runs the
-graph through TFLM; devices holds the profiles. TensorFlow is never imported on this path.
+load (graph) -> rules, plan (memory), cost (cost) per target (target.py, targets/) -> one
+Report (records.py) -> writers; pipeline.check runs it for every target; emulator runs the
+graph through the target's interpreter; devices holds the profiles. TensorFlow is never
+imported on this path.
 """
 
-from .budget import Limits, Report, Violation, check
 from .devices import DeviceProfile, list_devices, load_device
+from .pipeline import check
+from .records import Limits, Report, Violation
 from edgesim.errors import EdgesimError, InputDataError, ModelFormatError
 from .graph import Graph, load_graph
 from .assertions import BudgetExceeded, assert_fits

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .budget import Limits, Report, check
+from .pipeline import check
+from .records import Limits, Report
 from .report import format_layers, format_summary, format_violations
 
 

@@ -80,23 +80,51 @@ def scratch_bytes(stack: str, op: Operator, sg: Subgraph) -> int:
     return 0
 
 
-def dtype_violation(op: Operator, sg: Subgraph, dtypes: tuple[str, ...]) -> str | None:
-    """One line naming the operator and its first tensor of a type the device's kernels
-    cannot compute in (e.g. float32 on an integer-only target), or None.
+def foreign_dtypes(sg: Subgraph, dtypes: tuple[str, ...] | frozenset[str]
+                   ) -> dict[tuple[str, str], list[int]]:
+    """{(operator kind, tensor type): [operator indices]} of the operators with a tensor of a
+    type outside `dtypes` (its first such tensor names the type).
 
-    A QUANTIZE reading float32 or a DEQUANTIZE writing float32 is a boundary conversion
-    that integer-only firmware still runs, so those two tensors are allowed.
+    A QUANTIZE reading float32 or a DEQUANTIZE writing float32 is a boundary conversion that
+    integer-only firmware still runs, so those two tensors are allowed.
     """
-    for which in ("inputs", "outputs"):
-        for t in sg.op_tensors(op, which):
+    found: dict[tuple[str, str], list[int]] = {}
+    for op in sg.operators:
+        for which in ("inputs", "outputs"):
             boundary = ((op.opcode == "QUANTIZE" and which == "inputs")
                         or (op.opcode == "DEQUANTIZE" and which == "outputs"))
-            if t.dtype in dtypes or (boundary and t.dtype == "float32"):
-                continue
-            name = t.name if len(t.name) <= 48 else t.name[:45] + "..."
-            return (f"operator {op.index} {op.opcode} is a {t.dtype} op: {which[:-1]} tensor "
-                    f"{t.index} {name!r} is {t.dtype}; the kernels take {'/'.join(dtypes)}")
-    return None
+            bad = next((t for t in sg.op_tensors(op, which) if t.dtype not in dtypes
+                        and not (boundary and t.dtype == "float32")), None)
+            if bad is not None:
+                found.setdefault((op.opcode, bad.dtype), []).append(op.index)
+                break
+    return found
+
+
+def hybrid_ops(sg: Subgraph) -> dict[str, list[int]]:
+    """{operator kind: [indices]} of "hybrid" operators: float32 activations with integer
+    weights (dynamic-range quantization). TFLM has no kernels for them: its conv and fully
+    connected Prepare() refuse them (kernels/conv_common.cc: "Hybrid models are not supported
+    on TFLite Micro")."""
+    found: dict[str, list[int]] = {}
+    for op in sg.operators:
+        if op.macs and len(op.inputs) > 1 and op.inputs[1] >= 0:
+            weights = sg.tensors[op.inputs[1]]
+            acts = [t for t in sg.op_tensors(op) if not t.constant]
+            if weights.constant and weights.dtype.startswith("int") and acts \
+                    and acts[0].dtype == "float32":
+                found.setdefault(op.opcode, []).append(op.index)
+    return found
+
+
+def dtype_messages(sg: Subgraph, dtypes, device: str, why: str = "") -> list[str]:
+    """One line per operator kind with a tensor type outside `dtypes`, naming the operators."""
+    lines = []
+    for (opcode, dtype), ops in foreign_dtypes(sg, dtypes).items():
+        shown = ", ".join(map(str, ops[:8])) + (", ..." if len(ops) > 8 else "")
+        lines.append(f"{dtype} {opcode}: {len(ops)} operator{'s' * (len(ops) > 1)} ({shown}); "
+                     f"the kernels of {device} take {'/'.join(dtypes)}{why}")
+    return lines
 
 
 def weight_passes(op: Operator, sg: Subgraph) -> int:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .budget import Report, Violation
+from .records import Report, Violation
 
 
 def _kib(n: int) -> str:
@@ -11,25 +11,18 @@ def _kib(n: int) -> str:
 
 
 def format_summary(r: Report) -> str:
-    dev = r.device
-    lines = [
-        f"model        {r.model}",
-        f"device       {dev.name} ({dev.cores}x {dev.core}, {dev.clock_hz / 1e6:g} MHz), "
-        f"kernels {r.kernels}",
-        f"verdict      {'FITS' if r.fits else 'DOES NOT FIT'}",
-        f"MACs         {r.macs:,}",
-        (f"flash        {_kib(r.flash.total_bytes)} = model {r.flash.model_bytes:,} + code "
-         f"{r.flash.code_bytes:,} (of {dev.flash.size:,})" if dev.flash else
-         f"storage      {_kib(r.flash.total_bytes)} (model file, loaded into RAM)"),
-        f"arena        {_kib(r.arena.total_bytes)} = head {r.arena.head_bytes:,} + tail "
-        f"{r.arena.tail_bytes:,} + 16, in {r.arena_region or 'no region (too large)'}",
-        f"RAM          {_kib(r.ram_bytes)} = arena{'' if dev.is_mcu else ' + model + packed weights'}"
-        f" + stack {dev.stack_bytes:,} + static {dev.static_bytes:,} (of {dev.ram_bytes:,})",
-        f"cycles       {r.cycles:,}",
-        f"latency      {r.latency_ms:.3f} ms",
-        f"energy       {r.energy_mj:.4f} mJ at {dev.active_power_mw:g} mW",
-    ]
-    return "\n".join(lines) + "\n\n" + format_memory(r)
+    """The verdict and whole-model figures, then the target's own lines, then the memory
+    table."""
+    cycles = f"{r.cycles:,} cycles, " if r.cycles is not None else ""
+    lines = [("model", r.model), ("verdict", "FITS" if r.fits else "DOES NOT FIT"),
+             ("MACs", f"{r.macs:,}"), *r.summary,
+             ("latency", f"{r.latency_ms:.3f} ms ({cycles}"
+                         + (f"fixed {r.fixed_ms:.3f} ms + " if r.fixed_ms else "")
+                         + f"{len(r.layers)} layers)"),
+             ("energy", f"{r.energy_mj:.4f} mJ")]
+    width = max(len(label) for label, _ in lines) + 2
+    return ("\n".join(f"{label:<{width}}{text}" for label, text in lines) + "\n\n"
+            + format_memory(r))
 
 
 def text_table(head, rows, left: set[int], footer=None, rule: bool = True) -> str:
@@ -51,10 +44,10 @@ def text_table(head, rows, left: set[int], footer=None, rule: bool = True) -> st
 
 
 def format_memory(r: Report) -> str:
-    """Flash, RAM and arena against the budget and the device's capacity, with the margin."""
+    """Each memory against the budget and the device's capacity, with the margin."""
     return text_table(["", "used B", "budget B", "device B", "margin B"], [
-        [m["what"], m["used_bytes"], _opt(m["budget_bytes"]), _opt(m["capacity_bytes"]),
-         _opt(m["margin_bytes"])] for m in r.memory_rows()], left={0}, rule=False)
+        [m.what, m.used_bytes, _opt(m.budget_bytes), _opt(m.capacity_bytes),
+         _opt(m.margin_bytes)] for m in r.memory], left={0}, rule=False)
 
 
 def _opt(n: int | None) -> int | str:
@@ -67,18 +60,20 @@ def _short(name: str, width: int = 28) -> str:
 
 
 def format_layers(r: Report) -> str:
+    timed = r.cycles is None         # no single clock: the roofline's bound instead of cycles
     head = ("id", "name", "op", "kernel", "output shape", "MACs", "MACs %", "weights B",
-            "activ. B", "live B", "cycles", "cyc. %", "ms", "region")
+            "activ. B", "live B", "bound" if timed else "cycles", "time %", "ms", "region")
     rows = [(
         l["id"], _short(l["name"]), l["op"], l["kernel"],
         "x".join(map(str, l["output_shape"])), l["macs"], f"{l['macs_pct']:.1f}",
         l["weight_bytes"], l["activation_bytes"], l["live_bytes"],
-        f"{'~' if not l['calibrated'] else ''}{l['cycles']:,}", f"{l['cycles_pct']:.1f}",
-        f"{l['latency_ms']:.3f}", l["region"]) for l in r.layer_rows()]
+        l["bound"] if timed else f"{'~' if not l['calibrated'] else ''}{l['cycles']:,}",
+        f"{l['time_pct']:.1f}", f"{l['latency_ms']:.3f}", l["region"]) for l in r.layer_rows()]
+    layer_ms = sum(l.latency_ms for l in r.layers)
     total = ("", "", "total", "", "", r.macs, "100.0", sum(l.weight_bytes for l in r.layers), "",
-             max((l.live_bytes for l in r.layers), default=0), r.cycles, "100.0",
-             f"{r.latency_ms:.3f}", "")
-    return text_table(head, rows, left={1, 2, 3, 4, 13}, footer=total)
+             max((l.live_bytes for l in r.layers), default=0), "" if timed else r.cycles,
+             "100.0", f"{layer_ms:.3f}", "")
+    return text_table(head, rows, left={1, 2, 3, 4, 10 if timed else 13, 13}, footer=total)
 
 
 def format_violations(violations: tuple[Violation, ...] | list[Violation]) -> str:
@@ -91,5 +86,5 @@ def format_violations(violations: tuple[Violation, ...] | list[Violation]) -> st
 def format_report(r: Report) -> str:
     parts = [format_summary(r), "", format_layers(r), "", format_violations(r.violations)]
     if r.notes:
-        parts += [""] + [f"note: {n}" for n in r.notes]
+        parts += [""] + [n if n.startswith("warning: ") else f"note: {n}" for n in r.notes]
     return "\n".join(parts)

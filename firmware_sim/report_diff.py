@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import json
 
-from .budget import Report
+from .records import Report
 from .report import text_table
 
 #: Whole-model figures compared: (label, unit, value from one report).
-SUMMARY = (("flash", "B", lambda r: r.flash.total_bytes), ("RAM", "B", lambda r: r.ram_bytes),
-           ("arena", "B", lambda r: r.arena.total_bytes), ("MACs", "", lambda r: r.macs),
-           ("cycles", "", lambda r: r.cycles),
+SUMMARY = (("flash", "B", lambda r: r.used("flash") or r.used("graph")),
+           ("RAM", "B", lambda r: r.ram_bytes),
+           ("arena", "B", lambda r: r.plan.total_bytes), ("MACs", "", lambda r: r.macs),
+           ("cycles", "", lambda r: r.cycles or 0),
            ("latency", "ms", lambda r: round(r.latency_ms, 4)),
            ("energy", "mJ", lambda r: round(r.energy_mj, 4)))
 #: Per-layer figures compared: key of Report.layer_rows() -> column label.
-LAYER_KEYS = {"macs": "MACs", "live_bytes": "live bytes", "cycles": "cycles"}
+LAYER_KEYS = {"macs": "MACs", "live_bytes": "live bytes", "latency_ms": "ms"}
 
 
 def summary_rows(a: Report, b: Report) -> list[dict]:
@@ -42,7 +43,7 @@ def layer_rows(a: Report, b: Report) -> list[dict]:
         for k in LAYER_KEYS:
             row[f"{k}_a"] = x[k] if x else None
             row[f"{k}_b"] = y[k] if y else None
-            row[f"{k}_delta"] = y[k] - x[k] if x and y else None
+            row[f"{k}_delta"] = round(y[k] - x[k], 6) if x and y else None
         rows.append(row)
     return rows
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .budget import Report
-from .memory.regions import largest_span
+from .records import Report
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:.5em 0}"
          "td,th{border:1px solid #bbb;padding:2px 6px;font-size:13px}th{white-space:nowrap}"
@@ -38,7 +37,7 @@ def memory_svg(r: Report, rows: list[dict] | None = None, width: int = 720,
     one where the arena fits none) as a dashed line on the same scale. `rows`: r.layer_rows(),
     where the caller has them already."""
     rows = r.layer_rows() if rows is None else rows
-    region_bytes = region_size(r)
+    region_bytes = r.region_bytes
     top = max([row["live_bytes"] for row in rows] + [region_bytes, 1])
     pad, n = 40, max(len(rows), 1)
     bar = (width - 2 * pad) / n
@@ -60,22 +59,11 @@ def memory_svg(r: Report, rows: list[dict] | None = None, width: int = 720,
     return "\n".join(parts)
 
 
-def region_size(r: Report) -> int:
-    """Bytes of the RAM span holding the arena; where none holds it, the device's largest."""
-    if r.arena_region is None:
-        return largest_span(r.device).size
-    names = set(r.arena_region.split("+"))
-    return sum(m.size for m in r.device.memory if m.name in names)
-
-
 def html_page(r: Report) -> str:
     d = r.to_dict()
-    summary = [["model", d["model"]], ["device", d["device"]], ["kernels", d["kernels"]],
-               ["fits", d["fits"]], ["macs", d["macs"]], ["flash_bytes", d["flash_bytes"]],
-               ["ram_bytes", d["ram_bytes"]], ["arena_bytes", d["arena_bytes"]],
-               ["arena_region", d["arena_region"]], ["cycles", d["cycles"]],
-               ["latency_ms", d["latency_ms"]], ["energy_mj", d["energy_mj"]],
-               ["edgesim_version", d["edgesim_version"]]]
+    summary = [[k, d[k]] for k in ("model", "device", "target", "kernels", "fits", "macs",
+                                    *(f"{m.what}_bytes" for m in r.memory), "arena_region",
+                                    "cycles", "latency_ms", "energy_mj", "edgesim_version")]
     memory = [[m["what"], m["used_bytes"], m["budget_bytes"], m["capacity_bytes"],
                m["margin_bytes"]] for m in d["memory"]]
     violations = [[v["kind"], v["message"], v["value"], v["limit"], v["unit"]]

@@ -6,8 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from .budget import Report
-from .report_html import region_size
+from .records import Report
 
 
 def plot_memory(r: Report, path: str | Path) -> Path:
@@ -23,8 +22,8 @@ def plot_memory(r: Report, path: str | Path) -> Path:
     try:
         ax.bar([row["id"] for row in rows], [row["live_bytes"] for row in rows],
                color="#4a7ebb", label="live activations")
-        ax.axhline(r.arena.total_bytes, color="#444", linestyle=":", label="arena (head + tail)")
-        ax.axhline(region_size(r), color="#b00", linestyle="--",
+        ax.axhline(r.plan.total_bytes, color="#444", linestyle=":", label="arena (head + tail)")
+        ax.axhline(r.region_bytes, color="#b00", linestyle="--",
                    label=f"{r.arena_region or 'largest region'} size")
         ax.set_xlabel("layer")
         ax.set_ylabel("bytes")

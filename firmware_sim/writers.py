@@ -7,15 +7,11 @@ import csv
 import io
 import json
 
-from .budget import Report
+from .records import Report
 from .report import format_report, text_table
 
 FORMATS = ("text", "json", "csv", "html")
 
-#: CSV columns, in order: the per-layer record (Report.layer_rows) with the shape flattened.
-CSV_COLUMNS = ("id", "name", "op", "kernel", "output_shape", "macs", "macs_pct", "weight_bytes",
-               "activation_bytes", "live_bytes", "cycles", "cycles_pct", "latency_ms",
-               "energy_mj", "region", "calibrated")
 
 
 def write_text(r: Report) -> str:
@@ -27,11 +23,13 @@ def write_json(r: Report) -> str:
 
 
 def write_csv(r: Report) -> str:
-    """One row per layer; the shape as "1x25x5x64", booleans as true/false."""
+    """One row per layer, the columns of Report.layer_rows; the shape as "1x25x5x64",
+    booleans as true/false."""
+    rows = r.layer_rows()
     out = io.StringIO()
-    w = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
     w.writeheader()
-    for row in r.layer_rows():
+    for row in rows:
         w.writerow({**row, "output_shape": "x".join(map(str, row["output_shape"])),
                     "calibrated": str(row["calibrated"]).lower()})
     return out.getvalue()
@@ -49,8 +47,8 @@ def write(r: Report, fmt: str) -> str:
 #: The comparison across devices: (column, value from one report).
 COMPARE = (
     ("device", lambda r: r.device.name), ("fits", lambda r: "yes" if r.fits else "NO"),
-    ("flash B", lambda r: r.flash.total_bytes), ("RAM B", lambda r: r.ram_bytes),
-    ("arena B", lambda r: r.arena.total_bytes), ("cycles", lambda r: r.cycles),
+    ("flash B", lambda r: r.used("flash") or r.used("graph")), ("RAM B", lambda r: r.ram_bytes),
+    ("arena B", lambda r: r.plan.total_bytes), ("cycles", lambda r: r.cycles or "-"),
     ("latency ms", lambda r: round(r.latency_ms, 3)), ("energy mJ", lambda r: round(r.energy_mj, 4)),
     ("violations", lambda r: ", ".join(v.kind for v in r.violations) or "-"))
 

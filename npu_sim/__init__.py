@@ -1,6 +1,4 @@
-"""edgesim's mobile-NPU targets: Hexagon-class profiles as data, a roofline cost model
-(performance.py), check_npu() verdicts and LiteRT-backed runs (runner.py), built on
-firmware_sim's graph model and budgets; and forward-only LLM knowledge editing on top.
-
-load (firmware_sim.graph) -> plan (greedy arena) -> cost (performance) -> report (check).
+"""edgesim's mobile-NPU target: Hexagon-class profiles as data (devices.py), a roofline
+cost model (performance.py) and the target that plugs both into firmware_sim's one `check`
+pipeline and Emulator (target.py); and forward-only LLM knowledge editing on top.
 """

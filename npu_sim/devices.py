@@ -1,8 +1,9 @@
-"""Mobile-NPU and mobile-CPU profiles, read from TOML data files.
+"""Mobile-NPU profiles, read from TOML data files (application CPUs: firmware_sim's
+devices/cpu.py).
 
 Units everywhere: sizes and traffic in bytes, rates in per-second units (MACs/s, bytes/s),
 times in s, power in mW, energy in pJ. Shipped profiles live in ``profiles/<name>.toml`` next
-to this module; each says ``kind = "npu"`` or ``kind = "cpu"`` and every number there cites
+to this module; each says ``kind = "npu"`` and every number there cites
 its source or is marked as an estimate.
 """
 
@@ -18,7 +19,6 @@ from firmware_sim.devices import HZ_MAX, DeviceProfileError
 from firmware_sim.devices.schema import Field, check, fail, locate, read_toml
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-KINDS = ("npu", "cpu")
 DTYPES = ("int4", "int8", "int16", "int32")
 BUILTIN_OPS = tuple(k for k in vars(schema.BuiltinOperator) if not k.startswith("_"))
 RATE_MAX = 1e18          # far above any real rate (MACs/s, bytes/s)
@@ -33,7 +33,7 @@ def _memory_fields(table: str, sized: bool) -> tuple[Field, ...]:
 
 
 _HEADER = (
-    Field("kind", "string", choices=KINDS, doc="npu or cpu: which loader takes the file"),
+    Field("kind", "string", choices=("npu",), doc="npu: a mobile NPU"),
     Field("name", "string", hi=64, doc="profile name; a shipped profile's is its file name"),
     Field("description", "string", hi=400, doc="one line for `edgesim devices`"),
     Field("active_power_mw", "number", "mW", 0, 1e6, doc="power under sustained load"),
@@ -63,21 +63,6 @@ NPU_SCHEMA = _HEADER + (
     Field("vector.per_s", "number", "vectors/s", 0, RATE_MAX, above=True,
           doc="vector operations per second"),
 ) + _memory_fields("vtcm", sized=True) + _memory_fields("dram", sized=False)
-#: The schema of mobile-CPU profiles (kind = "cpu").
-CPU_SCHEMA = _HEADER + (
-    Field("fp32", "table", doc="dense FP32 work"),
-    Field("fp32.utilization", "number", "fraction", 0, 1, above=True,
-          doc="sustained share of the FMA peak"),
-    Field("fp32.pj_per_mac", "number", "pJ/MAC", 0, 1e6, doc="energy per FP32 MAC"),
-    Field("cluster", "tables", "clusters", 1, 64, doc="groups of identical cores"),
-    Field("cluster[].name", "string", hi=64),
-    Field("cluster[].count", "integer", "cores", 1, 1024),
-    Field("cluster[].clock_hz", "integer", "Hz", 1, HZ_MAX),
-    Field("cluster[].fp32_macs_per_cycle", "integer", "MACs/cycle", 1, 1024,
-          doc="FP32 FMA lanes per core"),
-) + _memory_fields("dram", sized=False)
-
-
 @dataclass(frozen=True)
 class Memory:
     """One memory level: capacity (bytes, None: not a constraint), bandwidth (bytes/s), pJ/byte."""
@@ -123,87 +108,28 @@ class NpuProfile:
         return self.peak_int8_macs_per_s * self.mac_utilization
 
 
-@dataclass(frozen=True)
-class Cluster:
-    """A group of identical CPU cores: FP32 FMA lanes per cycle per core."""
-
-    name: str
-    count: int
-    clock_hz: int
-    fp32_macs_per_cycle: int
-
-
-@dataclass(frozen=True)
-class CpuProfile:
-    """A mobile CPU's big cores, for dense FP32 work (the backpropagation baseline)."""
-
-    name: str
-    description: str
-    source: Path
-    clusters: tuple[Cluster, ...]
-    fp32_utilization: float             # sustained share of the FMA peak on dense layers
-    pj_per_fp32_mac: float
-    dram: Memory
-    active_power_mw: float
-    idle_power_mw: float
-
-    @property
-    def peak_fp32_macs_per_s(self) -> float:
-        return sum(c.count * c.clock_hz * c.fp32_macs_per_cycle for c in self.clusters)
-
-    @property
-    def fp32_macs_per_s(self) -> float:
-        """Sustained FP32 MAC rate over all big cores (MACs/s)."""
-        return self.peak_fp32_macs_per_s * self.fp32_utilization
+def list_profiles() -> list[NpuProfile]:
+    """Every shipped NPU profile, by name."""
+    return [load_npu(p.stem) for p in sorted(PROFILES_DIR.glob("*.toml"))]
 
 
 def load_npu(name_or_path: str | os.PathLike[str]) -> NpuProfile:
     """A shipped NPU profile by name (``"sd8gen3_htp"``) or a ``.toml`` file by path."""
-    return _load(name_or_path, "npu")
-
-
-def load_cpu(name_or_path: str | os.PathLike[str]) -> CpuProfile:
-    """A shipped mobile-CPU profile by name (``"sd8gen3_cpu"``) or a ``.toml`` file by path."""
-    return _load(name_or_path, "cpu")
-
-
-def list_profiles() -> list[NpuProfile | CpuProfile]:
-    """Every shipped NPU and mobile-CPU profile, by name."""
-    profiles = []
-    for path in sorted(PROFILES_DIR.glob("*.toml")):
-        data = read_toml(path)                      # read once: its kind picks the schema
-        profiles.append(_parse(data, path, data.get("kind"), shipped=True))
-    return profiles
-
-
-def _load(name_or_path, kind: str):
     path, shipped = locate(name_or_path, PROFILES_DIR)
     if path is None:
-        known = ", ".join(p.stem for p in sorted(PROFILES_DIR.glob("*.toml"))
-                          if _kind_of(p) == kind) or "none"
-        raise DeviceProfileError(f"unknown {kind} device {os.fspath(name_or_path)[:80]!r}; "
-                                 f"known {kind} devices: {known}")
-    return _parse(read_toml(path), path, kind, shipped)
-
-
-def _parse(data: dict, path: Path, kind: str, shipped: bool):
-    found = data.get("kind")
-    if found != kind:
-        raise DeviceProfileError(f"{path}: 'kind' is {found!r}, but an {kind} profile is "
-                                 f"needed here")
-    check(data, NPU_SCHEMA if kind == "npu" else CPU_SCHEMA, path)
+        known = ", ".join(p.stem for p in sorted(PROFILES_DIR.glob("*.toml")))
+        raise DeviceProfileError(f"unknown npu device {os.fspath(name_or_path)[:80]!r}; "
+                                 f"known npu devices: {known}")
+    data = read_toml(path)
+    if data.get("kind") != "npu":
+        fail(path, f"'kind' is {str(data.get('kind', 'mcu'))[:40]!r}, but an npu profile is "
+                   "needed here")
+    check(data, NPU_SCHEMA, path)
     if shipped and data["name"] != path.stem:
         fail(path, f"name {data['name']!r} does not match the file name {path.stem!r}")
     if data["idle_power_mw"] > data["active_power_mw"]:
         fail(path, "'idle_power_mw' exceeds 'active_power_mw'")
-    return (_npu if kind == "npu" else _cpu)(data, path)
-
-
-def _kind_of(path: Path) -> str | None:
-    try:
-        return read_toml(path).get("kind")
-    except DeviceProfileError:
-        return None
+    return _npu(data, path)
 
 
 def _memory(m: dict) -> Memory:
@@ -229,15 +155,5 @@ def _npu(data: dict, path: Path) -> NpuProfile:
         graph_limit_bytes=data["graph_limit_bytes"],
         session_limit_bytes=data["session_limit_bytes"],
         dispatch_s=float(data["dispatch_s"]), invoke_s=float(data["invoke_s"]),
-        active_power_mw=float(data["active_power_mw"]),
-        idle_power_mw=float(data["idle_power_mw"]))
-
-
-def _cpu(data: dict, path: Path) -> CpuProfile:
-    return CpuProfile(
-        name=data["name"], description=data["description"], source=path,
-        clusters=tuple(Cluster(**c) for c in data["cluster"]),
-        fp32_utilization=float(data["fp32"]["utilization"]),
-        pj_per_fp32_mac=float(data["fp32"]["pj_per_mac"]), dram=_memory(data["dram"]),
         active_power_mw=float(data["active_power_mw"]),
         idle_power_mw=float(data["idle_power_mw"]))

@@ -1,5 +1,6 @@
-"""The cost model, in one place (after Vela's npu_performance.py): time, memory traffic and
-energy of one operator on a mobile-NPU profile, and of dense FP32 work on a mobile-CPU profile.
+"""The NPU cost model, in one place (after Vela's npu_performance.py): time, memory traffic
+and energy of one operator on a mobile-NPU profile (application CPUs: firmware_sim's
+cost/roofline.py, whose `Cost` record this shares).
 
 NPU operator: time = max(compute, memory) + dispatch, where
 * compute = MACs / (sustained int8 MACs/s x the precision's rate), e.g. half rate for int16
@@ -12,48 +13,16 @@ activation arena (loaded once per session), else streamed from DRAM by every ope
 graph inputs and outputs cross DRAM (buffers shared with the CPU); an operator's other
 activations sit in VTCM when they fit there, else in DRAM. Each tensor an operator touches
 moves once. A graph execution adds the profile's fixed invocation cost.
-
-CPU work: time = max(MACs / sustained FP32 MACs/s, DRAM bytes / DRAM bandwidth); energy
-likewise from pJ/MAC, pJ/byte and idle power x time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from firmware_sim.cost.roofline import Cost
 from firmware_sim.graph import Operator, Subgraph
 
-from .devices import CpuProfile, NpuProfile
-
-
-@dataclass(frozen=True)
-class Cost:
-    """Time (s), traffic (bytes) and energy (J) of one piece of work."""
-
-    compute_s: float
-    memory_s: float
-    overhead_s: float            # fixed dispatch or invocation time
-    onchip_bytes: int            # VTCM traffic
-    dram_bytes: int
-    mac_j: float
-    onchip_j: float
-    dram_j: float
-    static_j: float              # idle power x time
-
-    @property
-    def time_s(self) -> float:
-        return max(self.compute_s, self.memory_s) + self.overhead_s
-
-    @property
-    def energy_j(self) -> float:
-        return self.mac_j + self.onchip_j + self.dram_j + self.static_j
-
-    @property
-    def bound(self) -> str:
-        """What sets the time: "compute", "memory" or "dispatch"."""
-        if self.overhead_s > max(self.compute_s, self.memory_s):
-            return "dispatch"
-        return "compute" if self.compute_s >= self.memory_s else "memory"
+from .devices import NpuProfile
 
 
 @dataclass(frozen=True)
@@ -115,13 +84,3 @@ def op_cost(dev: NpuProfile, op: Operator, sg: Subgraph, weights_in_vtcm: bool) 
     return OpCost(p, "vtcm" if in_vtcm else "dram",
                   npu_cost(dev, macs=op.macs, precision=p, vector_bytes=vector, vtcm_bytes=vtcm,
                            dram_bytes=dram))
-
-
-def cpu_cost(dev: CpuProfile, *, macs: int, dram_bytes: int) -> Cost:
-    """Cost of `macs` FP32 multiply-accumulates moving `dram_bytes` on the CPU's big cores."""
-    compute = macs / dev.fp32_macs_per_s
-    memory = dram_bytes / dev.dram.bytes_per_s
-    return Cost(compute_s=compute, memory_s=memory, overhead_s=0.0, onchip_bytes=0,
-                dram_bytes=dram_bytes, mac_j=macs * dev.pj_per_fp32_mac * 1e-12, onchip_j=0.0,
-                dram_j=dram_bytes * dev.dram.pj_per_byte * 1e-12,
-                static_j=dev.idle_power_mw * 1e-3 * max(compute, memory))

@@ -1,7 +1,7 @@
 """Benchmark of the exported speech encoders on the emulated devices.
 
 `bench(model_dir)` costs every `<encoder>.tflite` written by `export_encoders` with
-`firmware_sim.budget.check` on each device (default stm32h743 and rpi4b: a 4 s clip, one
+`firmware_sim.pipeline.check` on each device (default stm32h743 and rpi4b: a 4 s clip, one
 inference), and returns one JSON-able dict (schema below). All cost figures come from
 firmware_sim; nothing here is timed on the host.
 
@@ -48,11 +48,11 @@ def missing_models(model_dir: str | Path) -> list[str]:
 
 def cost_encoders(model_dir: str | Path, devices=DEVICES, names=ENCODERS) -> dict:
     """{encoder: {device: cost entry}} for the .tflite files in `model_dir`."""
-    from firmware_sim.budget import check
-    from firmware_sim.devices import load_device
+    from firmware_sim.pipeline import check
+    from firmware_sim.target import load_profile
     from firmware_sim.graph import load_graph
 
-    profiles = {device: load_device(device) for device in devices}
+    profiles = {device: load_profile(device) for device in devices}
     keys = ("latency_ms", "ram_bytes", "flash_bytes", "fits", "arena_bytes", "energy_mj", "macs")
     out: dict[str, dict] = {}
     for name in names:
@@ -126,9 +126,9 @@ def targets(costs: dict) -> list[dict]:
 
 
 def _fixed_memory_note(device: str) -> str:
-    from firmware_sim.devices import load_device
+    from firmware_sim.target import load_profile
 
-    dev = load_device(device)
+    dev = load_profile(device)
     fixed = dev.stack_bytes + dev.static_bytes
     return (f"ram_bytes includes the LiteRT process's fixed stack and static data ({device} "
             f"profile: {fixed:,} bytes), which bounds any ratio to ram(ppslu) / {fixed:,}")

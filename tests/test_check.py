@@ -5,6 +5,7 @@ import pytest
 from conftest import FLOAT_MODELS, INT8_MODELS, mlperf
 from firmware_sim import EdgesimError, Limits, check, load_device
 from firmware_sim.devices import DeviceProfileError
+from firmware_sim.graph import load_graph
 
 
 @pytest.mark.parametrize("name", INT8_MODELS)
@@ -14,17 +15,34 @@ def test_reference_models_fit_stm32h743(name):
     assert report.arena_region == "DTCM"             # all four fit the fastest data RAM
     assert report.latency_ms == pytest.approx(report.cycles / 480e6 * 1e3)
     assert report.energy_mj == pytest.approx(report.device.active_power_mw * report.latency_ms / 1e3)
-    assert report.ram_bytes == report.arena.total_bytes + report.device.stack_bytes + report.device.static_bytes
-    assert report.flash.model_bytes == mlperf(name).stat().st_size
+    assert report.ram_bytes == report.plan.total_bytes + report.device.stack_bytes + report.device.static_bytes
+    assert report.details["flash_model_bytes"] == mlperf(name).stat().st_size
     assert sum(l.cycles for l in report.layers) == report.cycles
 
 
 @pytest.mark.parametrize("name", FLOAT_MODELS)
-def test_float_models_are_refused_naming_a_float_op(name):
+def test_float_models_run_on_an_fpu_with_a_warning_unless_int8_only(name):
+    sg = load_graph(mlperf(name)).main
+    kinds = list(dict.fromkeys(op.opcode for op in sg.operators))
     report = check(mlperf(name), "stm32h743")
-    assert not report.fits
-    dtype = [v for v in report.violations if v.kind == "dtype"]
-    assert dtype and "float32 op" in dtype[0].message and "operator 0" in dtype[0].message
+    hybrid = [v for v in report.violations if v.message.startswith("hybrid")]
+    # the float KWS keeps int8 weights in its convolutions: TFLM cannot run those
+    assert [v.kind for v in report.violations] == ["dtype"] * len(hybrid)
+    assert bool(hybrid) == (name == "kws_ref_model_float32")
+    assert report.notes[0].startswith("warning: ") and "float reference kernels" in report.notes[0]
+    strict = check(mlperf(name), "stm32h743", int8_only=True)
+    dtype = [v.message for v in strict.violations if not v.message.startswith("hybrid")]
+    assert [m.split(":")[0] for m in dtype] == [f"float32 {k}" for k in kinds]
+    assert all(m.endswith("(--int8-only)") for m in dtype)
+    m4 = check(mlperf(name), "stm32l4r5", int8_only=True)
+    assert [v.kind for v in m4.violations] == ["dtype"] * len(kinds)
+
+
+def test_a_core_without_an_fpu_refuses_float_operators(tmp_path):
+    text = load_device("stm32h743").source.read_text().replace('fpu = "dp"', 'fpu = "none"')
+    (tmp_path / "nofpu.toml").write_text(text)
+    report = check(mlperf("vww_96_float"), tmp_path / "nofpu.toml")
+    assert report.violations and all(v.message.endswith("(no FPU)") for v in report.violations)
 
 
 def test_latency_deadline():
@@ -59,7 +77,7 @@ def test_cmsis_nn_is_default_and_faster_with_scratch():
     assert cmsis.kernels == "cmsis-nn"
     assert cmsis.cycles < ref.cycles / 2
     # arm_convolve_s8 asks for im2col scratch (3x3x16 -> 2 * 144 * 2 = 576 bytes at least).
-    assert cmsis.arena.head_bytes > ref.arena.head_bytes
+    assert cmsis.plan.head_bytes > ref.plan.head_bytes
 
 
 def test_slower_cores_take_longer():

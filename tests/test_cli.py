@@ -29,10 +29,12 @@ def test_latency_violation_exits_1():
     assert [v["kind"] for v in json.loads(r.stdout)["violations"]] == ["latency"]
 
 
-def test_float_model_exits_1_naming_float_op():
+def test_float_model_exits_0_with_a_warning_and_1_with_int8_only():
     r = run("check", str(mlperf("vww_96_float")), "--device", "stm32h743")
+    assert r.returncode == 0 and "FITS" in r.stdout and "\nwarning: 31 float32 operators" in r.stdout
+    r = run("check", str(mlperf("vww_96_float")), "--device", "stm32h743", "--int8-only")
     assert r.returncode == 1
-    assert "DOES NOT FIT" in r.stdout and "float32 op" in r.stdout
+    assert "DOES NOT FIT" in r.stdout and "float32 CONV_2D: 14 operators" in r.stdout
 
 
 def test_text_report_has_layer_table():

@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 from conftest import mlperf
 from firmware_sim.cost.cortex_m import layer_cost
 from firmware_sim.devices import load_device
@@ -84,15 +86,22 @@ def test_line_fills_read_the_profile():
     assert art_line_fill(dataclasses.replace(m4, flash=wide)) == 64 // 8 * (5 + 1)
 
 
-def test_cortex_a_throughput_reads_the_profile():
+def test_cpu_roofline_reads_the_profile():
     import dataclasses
 
-    from firmware_sim.cost import cortex_a
+    from firmware_sim.cost import roofline
+    from firmware_sim.devices.cpu import load_cpu
 
-    pi = load_device("rpi4b")
+    pi = load_cpu("rpi4b")
     sg = load_graph(mlperf("ad01_int8")).main
     op = sg.operators[0]
-    base = cortex_a.layer_cost(op, sg, pi)
-    fast = cortex_a.layer_cost(op, sg, dataclasses.replace(pi, macs_per_cycle=16))
-    assert base.compute_cycles == math.ceil(op.macs / (8 * cortex_a.KERNEL_EFFICIENCY * 4 * 0.8))
-    assert fast.compute_cycles < base.compute_cycles
+    base = roofline.layer_cost(op, sg, pi)
+    assert base.compute_s == pytest.approx(op.macs / pi.macs_per_s("int8"))
+    assert base.memory_s == pytest.approx(op.weight_bytes / pi.dram_bytes_per_s)
+    assert base.time_s == pytest.approx(max(base.compute_s, base.memory_s) + pi.dispatch_s)
+    assert base.energy_j == pytest.approx(op.macs * pi.int8_pj_per_mac * 1e-12
+                                          + op.weight_bytes * pi.dram_pj_per_byte * 1e-12
+                                          + pi.idle_power_mw * 1e-3 * base.time_s)
+    wide = dataclasses.replace(pi, clusters=(dataclasses.replace(pi.clusters[0],
+                                                                 int8_macs_per_cycle=16),))
+    assert roofline.layer_cost(op, sg, wide).compute_s == pytest.approx(base.compute_s / 2)

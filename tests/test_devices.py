@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware_sim.target import load_profile
 from firmware_sim.devices import (
     DeviceProfile,
     DeviceProfileError,
@@ -42,15 +43,31 @@ FACTS = {
 }
 
 
-def test_list_devices_returns_all_shipped_sorted():
-    assert [d.name for d in list_devices()] == ["rpi4b"] + SHIPPED
+def test_list_devices_returns_the_shipped_microcontrollers_sorted():
+    assert [d.name for d in list_devices()] == SHIPPED
 
 
-def test_rpi4b_is_an_application_processor():
-    pi = load_device("rpi4b")
-    assert (pi.core, pi.cores, pi.clock_hz, pi.flash) == ("cortex-a72", 4, 1_500_000_000, None)
-    assert not pi.is_mcu and pi.ram_bytes == 4 * 1024**3 and pi.l2_bytes == 1024**2
-    assert pi.dram_bandwidth_bytes_per_s > 0 and pi.default_kernels == "xnnpack"
+def test_every_shipped_profile_has_one_target():
+    from firmware_sim.target import load_profile, shipped_profiles
+
+    kinds = {path.stem: kind for kind, path in shipped_profiles()}
+    assert kinds == {**{n: "mcu" for n in SHIPPED}, "rpi4b": "cpu", "sd8gen3_cpu": "cpu",
+                     "sd8gen3_htp": "npu"}
+    assert load_profile("rpi4b").name == "rpi4b"
+    with pytest.raises(DeviceProfileError, match="unknown microcontroller 'rpi4b'"):
+        load_device("rpi4b")
+
+
+def test_the_two_cpu_profiles_share_one_schema():
+    from firmware_sim.devices.cpu import load_cpu
+
+    pi, phone = load_cpu("rpi4b"), load_cpu("sd8gen3_cpu")
+    assert (pi.cores, pi.clock_hz, pi.l2_bytes) == (4, 1_500_000_000, 1024**2)
+    assert pi.ram_bytes == 4 * 1024**3 and pi.kernels == phone.kernels == ("xnnpack",)
+    # 4 cores x 1.5 GHz x 8 lanes, 1 + 0.8 x 3 cores' worth, at half the peak
+    assert pi.macs_per_s("int8") == pytest.approx(1.5e9 * 8 * 3.4 * 0.5)
+    assert phone.macs_per_s("fp32") == pytest.approx(0.5 * (16 * 3.3e9 + 3 * 8 * 3.2e9
+                                                            + 2 * 8 * 3e9))
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -172,7 +189,7 @@ def test_broken_file_raises_one_line_error(tmp_path, old, new, match):
     assert old in VALID
     path = _write(tmp_path, VALID.replace(old, new, 1))
     with pytest.raises(DeviceProfileError, match=match) as err:
-        load_device(str(path))
+        load_profile(str(path))
     assert "\n" not in str(err.value) and str(path) in str(err.value)
 
 
@@ -191,7 +208,8 @@ def test_readme_documents_every_profile_schema_field():
 
     from firmware_sim.devices import SCHEMA
     from firmware_sim.devices.schema import markdown
-    from npu_sim.devices import CPU_SCHEMA, NPU_SCHEMA
+    from firmware_sim.devices.cpu import CPU_SCHEMA
+    from npu_sim.devices import NPU_SCHEMA
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for schema in (SCHEMA, NPU_SCHEMA, CPU_SCHEMA):
@@ -212,8 +230,10 @@ def test_cost_model_figures_come_from_the_profiles():
     l4 = load_device("stm32l4r5")
     assert not l4.has_dcache and l4.flash.word_bytes == 8
     assert (l4.flash.art.lines, l4.flash.art.line_bytes) == (8, 32)
-    pi = load_device("rpi4b")
-    assert (pi.macs_per_cycle, pi.parallel_efficiency, pi.cache.dcache_ways) == (8, 0.8, 2)
+    from firmware_sim.devices.cpu import load_cpu
+    pi = load_cpu("rpi4b")
+    assert (pi.clusters[0].int8_macs_per_cycle, pi.parallel_efficiency, pi.dispatch_s) == \
+        (8, 0.8, 2e-6)
 
 
 H743 = (PROFILES_DIR / "stm32h743.toml").read_text()
@@ -235,16 +255,17 @@ RPI4B = (PROFILES_DIR / "rpi4b.toml").read_text()
         (L4R5, "[flash.art]\n", "", "unknown key 'flash.lines'"),
         (L4R5, "line_bytes = 32\n", "line_bytes = 12\n", "multiple of 'flash.word_bytes'"),
         (L4R5, "lines = 8\n", "lines = 0\n", "'flash.art.lines' must be >= 1"),
-        (RPI4B, "macs_per_cycle = 8\n", "", "missing key 'macs_per_cycle'"),
+        (RPI4B, "int8_macs_per_cycle = 8\n", "", "missing key 'cluster\\[0\\].int8_macs_per_cycle'"),
         (RPI4B, "parallel_efficiency = 0.8\n", "parallel_efficiency = 1.5\n",
          "'parallel_efficiency' must be <= 1"),
     ],
 )
 def test_broken_cost_figure_raises_one_line_error(tmp_path, text, old, new, match):
+
     assert old in text
     path = _write(tmp_path, text.replace(old, new, 1))
     with pytest.raises(DeviceProfileError, match=match) as err:
-        load_device(str(path))
+        load_profile(str(path))
     assert "\n" not in str(err.value) and str(path) in str(err.value)
 
 

@@ -134,7 +134,7 @@ def test_batched_and_unbatched_mobiedit_take_the_same_path(stories, request_sue,
 
 def test_batched_kernel_rows_equal_the_unbatched_kernel(stories):
     """Each row of the batched kernel gives exactly the unbatched kernel's int16 logits for
-    its delta (the same calibration data, hence the same static scales); its check_npu MACs
+    its delta (the same calibration data, hence the same static scales); its checked MACs
     scale with the batch, its weight bytes do not."""
     from npu_sim.editing.kernel import EditingKernel, KernelShape
     from npu_sim.llm.reference import states
@@ -155,14 +155,15 @@ def test_batched_kernel_rows_equal_the_unbatched_kernel(stories):
     assert np.array_equal(many.logits(deltas[1]), one.logits(deltas[1]))
     assert many.ledger.macs == 11 * one.ledger.macs
     # the same weight matrices; only the rope tables (constants per row) grow with the batch
-    assert one.ledger.weight_bytes < many.ledger.weight_bytes < 1.01 * one.ledger.weight_bytes
+    weights = one.ledger.details["weight_bytes"]
+    assert weights < many.ledger.details["weight_bytes"] < 1.01 * weights
     assert many.ledger.latency_ms < 2 * one.ledger.latency_ms
 
 
 def test_kernel_graph_is_w8a16_and_costed_like_the_config_model(stories):
     """The exported kernel: int8 weights, int16 activations, no float op; its MACs equal the
-    count from the config; the config-only NPU cost lands near check_npu's."""
-    from npu_sim.check import check_npu
+    count from the config; the config-only NPU cost lands near check()'s."""
+    from firmware_sim.pipeline import check
     from npu_sim.devices import load_npu
     from npu_sim.editing import costs
     from npu_sim.editing.kernel import EditingKernel, KernelShape
@@ -182,7 +183,7 @@ def test_kernel_graph_is_w8a16_and_costed_like_the_config_model(stories):
     fc_weights = {sg.tensors[op.inputs[1]].dtype for op in sg.operators
                   if op.opcode == "FULLY_CONNECTED"}
     assert fc_weights == {"int8"}
-    report = check_npu(graph, "sd8gen3_htp")
+    report = check(graph, "sd8gen3_htp")
     assert report.fits
     cfg = stories.config
     assert report.macs == costs.kernel_macs(cfg, 2, 12, 4, 3)
@@ -238,7 +239,7 @@ def test_scaling_to_3b_configs_from_measured_runs(stories, mobiedit_result, bp_r
 
 
 def test_bp_costs_scale_with_the_model():
-    from npu_sim.devices import load_cpu
+    from firmware_sim.devices.cpu import load_cpu
     from npu_sim.editing import costs
     from npu_sim.llm.model import load_config
 

@@ -73,6 +73,14 @@ def test_float_inputs_are_quantised_and_checked():
         loaded.run([q, q])
 
 
-def test_float_model_cannot_run_on_int8_target():
-    with pytest.raises(EdgesimError, match="float32 op"):
+def test_hybrid_model_cannot_run_on_tflm():
+    with pytest.raises(EdgesimError, match="hybrid CONV_2D: 5 operators"):
         Emulator("stm32h743").load(mlperf("kws_ref_model_float32"))
+
+
+def test_float_model_runs_through_tflm_on_an_fpu_core():
+    x = np.random.default_rng(0).normal(size=(1, 96, 96, 3)).astype(np.float32)
+    out = Emulator("stm32h743").load(mlperf("vww_96_float")).run(x).outputs[0]
+    lite = Emulator("rpi4b").load(mlperf("vww_96_float")).run(x).outputs[0]
+    assert out.dtype == np.float32 and out.shape == (1, 2)
+    np.testing.assert_allclose(out, lite, atol=1e-5)     # TFLM's and TFLite's float kernels

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import mlperf
-from firmware_sim.budget import check
+from firmware_sim.pipeline import check
 from firmware_sim.cost import kernel_features as kf
 from edgesim.errors import EdgesimError
 from firmware_sim.graph import load_graph

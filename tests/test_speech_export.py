@@ -279,7 +279,7 @@ def test_full_size_ppslu_export_is_refused_by_stm32h743_and_fits_rpi4b(tmp_path,
     assert entry["output_shape"] == [199, 256]
     path = str(tmp_path / "ppslu_encoder.tflite")
     assert main(["check", path, "--device", "stm32h743"]) == 1
-    from firmware_sim.budget import check
+    from firmware_sim.pipeline import check
 
     kinds = {v.kind for v in check(path, "stm32h743").violations}
     assert {"flash", "ram"} <= kinds

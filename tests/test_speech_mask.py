@@ -221,7 +221,7 @@ def test_ranked_masks_keep_highest_logits():
 
 @pytest.mark.parametrize("variant", ["S", "M"])
 def test_int8_generator_fits_stm32h743(tmp_path, variant):
-    from firmware_sim.budget import check
+    from firmware_sim.pipeline import check
     from edgesim.io import atomic_write
     from firmware_sim.export import convert_int8
 

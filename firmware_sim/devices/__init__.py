@@ -1,4 +1,5 @@
-"""Device profiles: microcontroller memory maps, clocks and power, read from TOML data files.
+"""Microcontroller profiles: memory maps, clocks, caches, flash and power, read from TOML
+data files (application CPUs: cpu.py).
 
 Units everywhere: addresses and sizes in bytes, clocks in Hz, power in mW. Shipped profiles
 live in ``profiles/<name>.toml`` next to this module; every number there cites its source. Every
@@ -15,41 +16,34 @@ from pathlib import Path
 from .schema import DeviceProfileError, Field, check, fail, locate, read_toml
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-MCU_CORES = ("cortex-m7", "cortex-m4")
-CPU_CORES = ("cortex-a72",)                 # application processors running TFLite on Linux
-CORES = MCU_CORES + CPU_CORES
-KERNEL_STACKS = ("cmsis-nn", "reference", "xnnpack")
-DTYPES = ("int8", "int16", "int32", "float32")
-REGION_KINDS = ("tcm", "axi", "ahb", "dram")
-MCU_REGION_KINDS = ("tcm", "axi", "ahb")    # the kinds the Cortex-M cost model has buses for
-MCU_KERNELS = ("cmsis-nn", "reference")
+CORES = ("cortex-m7", "cortex-m4")
+KERNEL_STACKS = ("cmsis-nn", "reference")
+DTYPES = ("int8", "int16", "int32")         # float32 follows the FPU (`fpu`)
+FPUS = ("none", "sp", "dp")
+REGION_KINDS = ("tcm", "axi", "ahb")        # the kinds the Cortex-M cost model has buses for
 MAX_REGIONS = 64
-#: The end of the address space, in bytes: Cortex-M is 32-bit, Cortex-A72 has 48-bit addresses.
-ADDRESS_LIMIT = {"mcu": 2**32, "cpu": 2**48}
+ADDRESS_LIMIT = 2**32                       # Cortex-M is 32-bit
 HZ_MAX = 1e10            # far above any real clock
 
-#: The schema of MCU and application-CPU profiles: `check` applies it, `markdown` prints it.
+#: The schema of microcontroller profiles: `check` applies it, `markdown` prints it.
 SCHEMA = (
+    Field("kind", "string", choices=("mcu",), optional=True,
+          doc="mcu (the default): TFLM from internal flash"),
     Field("name", "string", hi=64, doc="profile name; a shipped profile's is its file name"),
     Field("description", "string", hi=400, doc="one line for `edgesim devices`"),
-    Field("core", "string", choices=CORES, doc="Cortex-M: TFLM from flash; Cortex-A: TFLite"),
+    Field("core", "string", choices=CORES, doc="the CPU core"),
     Field("clock_hz", "integer", "Hz", 1, HZ_MAX, doc="core clock"),
-    Field("cores", "integer", "cores", 1, 256, optional=True, doc="cores TFLite uses (default 1)"),
-    Field("ipc", "number", "instructions/cycle", 0, 8, above=True, optional=True,
-          doc="instructions per cycle a DSP inner loop sustains; required for Cortex-M"),
-    Field("macs_per_cycle", "number", "MACs/cycle", 0, 1024, above=True, optional=True,
-          doc="int8 MACs per cycle per core; required for Cortex-A"),
-    Field("parallel_efficiency", "number", "", 0, 1, above=True, optional=True,
-          doc="speed-up per core TFLite adds, as a share of one core; required for Cortex-A"),
+    Field("ipc", "number", "instructions/cycle", 0, 8, above=True,
+          doc="instructions per cycle a DSP inner loop sustains"),
+    Field("fpu", "string", choices=FPUS, optional=True,
+          doc="floating-point unit: none (the default), sp or dp; with one, float32 "
+              "operators run TFLM's float reference kernels"),
     Field("kernels", "strings", "", 1, len(KERNEL_STACKS), choices=KERNEL_STACKS,
-          doc="kernel stacks, the default first; Cortex-M: cmsis-nn, reference"),
+          doc="kernel stacks, the default first"),
     Field("dtypes", "strings", "", 1, len(DTYPES), choices=DTYPES,
-          doc="tensor types the kernels take"),
+          doc="integer tensor types the kernels take"),
     Field("active_power_mw", "number", "mW", 0, 1e6, doc="power while inferring"),
-    Field("l2_bytes", "integer", "bytes", 0, 2**32, optional=True, doc="shared L2 (default 0)"),
-    Field("dram_bandwidth_bytes_per_s", "number", "bytes/s", 0, 1e13, above=True, optional=True,
-          doc="sustained DRAM bandwidth; required for Cortex-A"),
-    Field("flash", "table", optional=True, doc="internal flash; required for Cortex-M"),
+    Field("flash", "table", doc="internal flash"),
     Field("flash.base", "integer", "bytes", 0, 2**32, doc="start address"),
     Field("flash.size", "integer", "bytes", 1, 2**32),
     Field("flash.banks", "integer", "banks", 1, 16),
@@ -77,9 +71,8 @@ SCHEMA = (
     Field("memory[].name", "string", hi=64, doc="unique"),
     Field("memory[].base", "integer", "bytes", 0, 2**48, doc="start address"),
     Field("memory[].size", "integer", "bytes", 1, 2**48,
-          doc="base + size within 2^32 (Cortex-M) or 2^48 (Cortex-A)"),
-    Field("memory[].kind", "string", choices=REGION_KINDS,
-          doc="Cortex-M: tcm, axi or ahb; Cortex-A: any"),
+          doc="base + size within 2^32"),
+    Field("memory[].kind", "string", choices=REGION_KINDS, doc="the bus that serves it"),
     Field("memory[].bus_clock_hz", "integer", "Hz", 1, HZ_MAX, doc="clock of its bus"),
     Field("memory[].wait_states", "integer", "cycles", 0, 64),
     Field("memory[].bus_width_bytes", "integer", "bytes", 1, 1024, optional=True,
@@ -152,7 +145,8 @@ class CacheSpec:
 
 @dataclass(frozen=True)
 class DeviceProfile:
-    """One device: ``clock_hz`` in Hz, ``active_power_mw`` in mW, RAM/stack/static sizes in bytes."""
+    """One microcontroller: ``clock_hz`` in Hz, ``active_power_mw`` in mW, RAM/stack/static
+    sizes in bytes."""
 
     name: str
     description: str
@@ -161,23 +155,14 @@ class DeviceProfile:
     kernels: tuple[str, ...]
     dtypes: tuple[str, ...]
     active_power_mw: float
-    flash: FlashSpec | None           # None: an application processor loading models into RAM
+    flash: FlashSpec
     cache: CacheSpec
     memory: tuple[MemoryRegion, ...]  # sorted by base address
     stack_bytes: int
     static_bytes: int
     source: Path
-    cores: int = 1
-    l2_bytes: int = 0
-    dram_bandwidth_bytes_per_s: float = 0.0  # sustained, for application processors
-    ipc: float = 0.0                  # Cortex-M: instructions per cycle of a DSP inner loop
-    macs_per_cycle: float = 0.0       # Cortex-A: int8 MACs per cycle per core
-    parallel_efficiency: float = 0.0  # Cortex-A: speed-up per added core, share of one core
-
-    @property
-    def is_mcu(self) -> bool:
-        """A microcontroller running TFLM from flash (else a Linux CPU running TFLite)."""
-        return self.core in MCU_CORES
+    ipc: float                        # instructions per cycle of a DSP inner loop
+    fpu: str = "none"                 # "none", "sp" (single precision) or "dp"
 
     @property
     def has_dcache(self) -> bool:
@@ -208,52 +193,44 @@ class DeviceProfile:
 
 
 def load_device(name_or_path: str | os.PathLike[str]) -> DeviceProfile:
-    """Load a shipped profile by name (``"stm32h743"``) or a user's ``.toml`` file by path."""
+    """Load a shipped microcontroller profile by name (``"stm32h743"``) or a user's ``.toml``
+    file by path."""
     path, shipped = locate(name_or_path, PROFILES_DIR)
-    if path is None:
+    if path is None or (shipped and _kind(path) != "mcu"):
         known = ", ".join(p.stem for p in _shipped_files()) or "none"
-        raise DeviceProfileError(f"unknown device {os.fspath(name_or_path)[:80]!r}; known "
-                                 f"devices: {known}")
+        raise DeviceProfileError(f"unknown microcontroller {os.fspath(name_or_path)[:80]!r}; "
+                                 f"known: {known}")
     return _load_file(path, shipped=shipped)
 
 
 def list_devices() -> list[DeviceProfile]:
-    """All shipped profiles, sorted by name."""
+    """All shipped microcontroller profiles, sorted by name."""
     return [_load_file(p, shipped=True) for p in _shipped_files()]
 
 
+def _kind(path: Path) -> str:
+    return read_toml(path).get("kind", "mcu")
+
+
 def _shipped_files() -> list[Path]:
-    return sorted(PROFILES_DIR.glob("*.toml"))
+    return [p for p in sorted(PROFILES_DIR.glob("*.toml")) if _kind(p) == "mcu"]
 
 
 def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
     data = read_toml(path)
+    if data.get("kind", "mcu") != "mcu":
+        fail(path, f"'kind' is {str(data['kind'])[:40]!r}, but a microcontroller profile "
+                   "(kind = \"mcu\") is needed here")
     check(data, SCHEMA, path)
     name, core = data["name"], data["core"]
     if shipped and name != path.stem:
         fail(path, f"name {name!r} does not match the file name {path.stem!r}")
-    family = "mcu" if core in MCU_CORES else "cpu"
-    flash = None
-    if "flash" in data:
-        raw = data["flash"]
-        art = ArtSpec(**raw["art"]) if "art" in raw else None
-        flash = FlashSpec(**{**raw, "art": art})
-        if art is not None and art.line_bytes % flash.word_bytes:
-            fail(path, f"'flash.art.line_bytes' ({art.line_bytes}) must be a multiple of "
-                       f"'flash.word_bytes' ({flash.word_bytes})")
-    elif family == "mcu":
-        fail(path, f"missing key 'flash' (a {core} runs from internal flash)")
-    if family == "mcu" and "ipc" not in data:
-        fail(path, f"missing key 'ipc' (needed to cost a {core})")
-    cpu_keys = ("dram_bandwidth_bytes_per_s", "macs_per_cycle", "parallel_efficiency")
-    for key in cpu_keys if family == "cpu" else ():
-        if key not in data:
-            fail(path, f"missing key {key!r} (needed to cost a {core})")
-    if family == "mcu":
-        other = [k for k in data["kernels"] if k not in MCU_KERNELS]
-        if other:
-            fail(path, f"'kernels': {other[0]!r} does not run on a {core} "
-                       f"({', '.join(MCU_KERNELS)} do)")
+    raw = data["flash"]
+    art = ArtSpec(**raw["art"]) if "art" in raw else None
+    flash = FlashSpec(**{**raw, "art": art})
+    if art is not None and art.line_bytes % flash.word_bytes:
+        fail(path, f"'flash.art.line_bytes' ({art.line_bytes}) must be a multiple of "
+                   f"'flash.word_bytes' ({flash.word_bytes})")
 
     cache = CacheSpec(**data["cache"])
     if (cache.icache_bytes or cache.dcache_bytes) and not cache.line_bytes:
@@ -267,20 +244,16 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
             fail(path, f"'cache.dcache_bytes' ({cache.dcache_bytes}) must be a multiple of "
                        f"'cache.line_bytes' x 'cache.dcache_ways' "
                        f"({cache.line_bytes * cache.dcache_ways})")
-    d_cached = family == "mcu" and cache.dcache_bytes > 0       # the D-cache fills lines
-    if flash is not None and d_cached and "latency_cycles" not in data["flash"]:
+    d_cached = cache.dcache_bytes > 0       # the D-cache fills lines
+    if d_cached and "latency_cycles" not in raw:
         fail(path, "missing key 'flash.latency_cycles' (needed to fill D-cache lines from flash)")
-    if flash is not None and family == "mcu" and not (d_cached and core == "cortex-m7") \
-            and flash.art is None:
+    if not (d_cached and core == "cortex-m7") and flash.art is None:
         fail(path, f"missing table 'flash.art' (a {core} without a D-cache reads flash data "
                    f"through it)")
 
-    regions = sorted((MemoryRegion(**{"data": True, **raw}) for raw in data["memory"]),
+    regions = sorted((MemoryRegion(**{"data": True, **r}) for r in data["memory"]),
                      key=lambda r: r.base)
     for i, r in enumerate(data["memory"]):
-        if family == "mcu" and r["kind"] not in MCU_REGION_KINDS:
-            fail(path, f"'memory[{i}].kind' = {r['kind']!r} is not one of "
-                       f"{', '.join(MCU_REGION_KINDS)} on a {core}")
         if d_cached and r["kind"] != "tcm" and r["cached"]:
             for key in ("bus_width_bytes", "latency_cycles"):
                 if key not in r:
@@ -291,14 +264,11 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
         fail(path, f"duplicate memory region name {next(n for n in names if names.count(n) > 1)!r}")
     if not any(r.data for r in regions):
         fail(path, "no memory region may hold the tensor arena (every one has data = false)")
-    spans = [(r.name, r.base, r.end) for r in regions]
-    if flash is not None:
-        spans.append(("flash", flash.base, flash.base + flash.size))
-    spans.sort(key=lambda s: s[1])
-    limit = ADDRESS_LIMIT[family]
+    spans = sorted([(r.name, r.base, r.end) for r in regions]
+                   + [("flash", flash.base, flash.base + flash.size)], key=lambda s: s[1])
     last = max(spans, key=lambda s: s[2])
-    if last[2] > limit:
-        fail(path, f"{last[0]!r} ends beyond the {limit.bit_length() - 1}-bit address space")
+    if last[2] > ADDRESS_LIMIT:
+        fail(path, f"{last[0]!r} ends beyond the 32-bit address space")
     for (a, _, a_end), (b, b_base, _) in zip(spans, spans[1:]):
         if b_base < a_end:
             fail(path, f"memory regions {a!r} and {b!r} overlap")
@@ -309,8 +279,4 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
         active_power_mw=float(data["active_power_mw"]), flash=flash, cache=cache,
         memory=tuple(regions), stack_bytes=data["runtime"]["stack_bytes"],
         static_bytes=data["runtime"]["static_bytes"], source=path,
-        cores=data.get("cores", 1), l2_bytes=data.get("l2_bytes", 0),
-        dram_bandwidth_bytes_per_s=float(data.get("dram_bandwidth_bytes_per_s", 0.0)),
-        ipc=float(data.get("ipc", 0.0)),
-        macs_per_cycle=float(data.get("macs_per_cycle", 0.0)),
-        parallel_efficiency=float(data.get("parallel_efficiency", 0.0)))
+        ipc=float(data["ipc"]), fpu=data.get("fpu", "none"))

@@ -65,6 +65,7 @@ class ArenaPlan:
     planning_bytes: int                # tail + allocation records + planner memory
     prepare_bytes: int                 # tail + the largest operator's temporary tensors
     uncalibrated_ops: tuple[str, ...]
+    slack_bytes: int = START_ALIGNMENT_SLACK    # 0 outside TFLM's arena
 
     @property
     def peak_bytes(self) -> int:
@@ -78,11 +79,34 @@ class ArenaPlan:
 
     @property
     def total_bytes(self) -> int:
-        return self.peak_bytes + START_ALIGNMENT_SLACK
+        return self.peak_bytes + self.slack_bytes
+
+    def live_bytes(self, n_ops: int) -> list[int]:
+        """Per operator, the bytes of the head buffers (activations and kernel scratch)
+        alive while it runs: operator i runs at lifetime step i + 1 (lifetimes.py)."""
+        delta = [0] * (n_ops + 2)      # by step: bytes that become alive minus those freed
+        for p in self.placements:
+            first, last = max(p.request.first, 1), min(p.request.last, n_ops)
+            if first <= last:
+                delta[first] += p.request.size
+                delta[last + 1] -= p.request.size
+        live, out = 0, []
+        for step in range(1, n_ops + 1):
+            live += delta[step]
+            out.append(live)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"total_bytes": self.total_bytes, "head_bytes": self.head_bytes,
+                "tail_bytes": self.tail_bytes, "bound_by": self.bound_by,
+                "buffers": [{"name": p.request.name, "offset": p.offset, "size": p.request.size,
+                             "first": p.request.first, "last": p.request.last}
+                            for p in self.placements],
+                "tail": [{"category": what, "bytes": size} for what, size in self.tail]}
 
     def format(self) -> str:
         lines = [f"arena {self.total_bytes} bytes = {self.bound_by} {self.peak_bytes} + "
-                 f"{START_ALIGNMENT_SLACK} start-alignment slack (head {self.head_bytes}, tail "
+                 f"{self.slack_bytes} start-alignment slack (head {self.head_bytes}, tail "
                  f"{self.tail_bytes}, planning peak {self.planning_bytes}, prepare peak "
                  f"{self.prepare_bytes})", format_plan(list(self.placements)), "tail:"]
         lines += [f"  {what:<44} {size:>8}" for what, size in self.tail]
@@ -97,10 +121,7 @@ def plan_arena(graph: Graph, stack: str = "reference",
     outside an arena, and are part of the device's static bytes."""
     sg = graph.main
     if stack == "xnnpack":
-        placements = (planner or GreedyPlanner()).plan(buffer_requests(sg))
-        return ArenaPlan(placements=tuple(placements),
-                         head_bytes=MemoryPlanner.head_bytes(placements), tail=(), tail_bytes=0,
-                         planning_bytes=0, prepare_bytes=0, uncalibrated_ops=())
+        return plan_activations(graph, planner)
     table = arena_table() if table is None else table
     scratch = {op.index: scratch_bytes(stack, op, sg) for op in sg.operators}
     requests = buffer_requests(sg, scratch)
@@ -115,6 +136,16 @@ def plan_arena(graph: Graph, stack: str = "reference",
                      head_bytes=MemoryPlanner.head_bytes(placements), tail=tuple(tail.items()),
                      tail_bytes=tail_bytes, planning_bytes=planning, prepare_bytes=prepare,
                      uncalibrated_ops=tuple(sorted(uncalibrated)))
+
+
+def plan_activations(graph: Graph, planner: MemoryPlanner | None = None) -> ArenaPlan:
+    """The activations of the main subgraph alone (greedy plan, no runtime tail, no slack):
+    the arena of runtimes that keep their own structures on the heap (TFLite on Linux, NPU
+    sessions)."""
+    placements = (planner or GreedyPlanner()).plan(buffer_requests(graph.main))
+    return ArenaPlan(placements=tuple(placements), head_bytes=MemoryPlanner.head_bytes(placements),
+                     tail=(), tail_bytes=0, planning_bytes=0, prepare_bytes=0,
+                     uncalibrated_ops=(), slack_bytes=0)
 
 
 def prepare_temp(op: Operator, sg: Subgraph, table: dict) -> int:

@@ -11,7 +11,7 @@ saved. Ratios are BP over MobiEdit (> 1: MobiEdit needs less).
 Scaled: Qwen2.5-3B-Instruct and Llama-3.2-3B from their configs alone, with the real run's
 mean steps, the same prompts' token counts and the same cost model (npu_sim.performance);
 the NPU kernel is costed operator by operator from the config (checked on the real model
-against check_npu of the exported graph: `kernel_model_check`).
+against check() of the exported graph: `kernel_model_check`).
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd
     """Both methods on a config alone, with the real run's measured steps and shapes; MobiEdit
     in the run's mode (top level) and in both modes (`modes`: unbatched, one invocation per
     forward pass; batched, one invocation per ZO step)."""
-    from npu_sim.devices import load_cpu, load_npu
+    from firmware_sim.devices.cpu import load_cpu
+    from npu_sim.devices import load_npu
     from npu_sim.editing import costs
     from npu_sim.llm.model import load_config
 
@@ -212,7 +213,7 @@ def report(model, hp, runs: dict, wall_s: float) -> dict:
                                 for r in zo_runs),
               "macs_without": sum(r["ledger"]["savings"]["prefix_cache"]["macs_without"]
                                   for r in zo_runs)}
-    # the config-only kernel model against check_npu of the exported graphs (real model)
+    # the config-only kernel model against check() of the exported graphs (real model)
     npu = load_npu("sd8gen3_htp")
     kernels = [k for r in zo_runs for k in r["ledger"]["kernels"]]
     n_after = model.config.n_layers - hp.layer - 1

@@ -1,5 +1,5 @@
 """What editing computes, counted from the model's shape, and costed with npu_sim's cost model
-(performance.npu_cost on the NPU profile, performance.cpu_cost on the mobile-CPU profile).
+(performance.npu_cost on the NPU profile, firmware_sim's roofline cpu_cost on the CPU profile).
 
 Counting follows the code that runs: reference.py / tf_model.py compute full T x T attention
 scores (masked), logits for the target rows in the backpropagation forward pass, and the
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from npu_sim.devices import CpuProfile, NpuProfile
+from firmware_sim.cost.roofline import Cost, cpu_cost
+from firmware_sim.devices.cpu import CpuProfile
+from npu_sim.devices import NpuProfile
 from npu_sim.llm.model import LlamaConfig
-from npu_sim.performance import Cost, cpu_cost, invoke_cost, npu_cost
+from npu_sim.performance import invoke_cost, npu_cost
 
 F32, I16, I8 = 4, 2, 1
 
@@ -105,7 +107,7 @@ def bp_totals(cfg: LlamaConfig, cpu: CpuProfile, layer: int, lengths: list[int],
               steps: int, head_rows: list[int] | None = None) -> Totals:
     """Costs of `steps` backpropagation steps on the mobile CPU."""
     s = bp_step(cfg, layer, lengths, head_rows)
-    c = cpu_cost(cpu, macs=s.macs, dram_bytes=s.dram_bytes)
+    c = cpu_cost(cpu, macs=s.macs, precision="fp32", dram_bytes=s.dram_bytes)
     return Totals(s.memory_bytes, c.time_s * steps, c.energy_j * steps, s.macs * steps,
                   steps * len(lengths), {
                       "device": cpu.name, "steps": steps, "sequences": lengths,
@@ -132,7 +134,7 @@ def kernel_cost_from_config(cfg: LlamaConfig, npu: NpuProfile, layer: int, prefi
                             suffix: int, out_rows: int, ops_per_layer: float = 40.0,
                             weight_bits: int = 8, act_bits: int = 16,
                             batch: int = 1) -> KernelCost:
-    """The editing kernel costed from the config alone, operator by operator as check_npu
+    """The editing kernel costed from the config alone, operator by operator as check()
     costs a graph: weight matrices at a{act}w{weight}, attention products at a16w16,
     the other `ops_per_layer` - 9 operators per block on the vector unit. `batch` > 1 costs
     one invocation that runs `batch` deltas at once (e.g. all 2 x directions perturbations

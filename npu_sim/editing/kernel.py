@@ -1,6 +1,6 @@
 """The editing kernel as an NPU graph: tf_model.TfLlama.kernel exported to a W8A16 TFLite
 model (int8 weights, static per-tensor int16 activations: TFLite's 16x8 quantization), run
-by LiteRT through npu_sim's NpuEmulator and costed by check_npu on the NPU profile.
+by LiteRT through firmware_sim's Emulator and costed by check() on the NPU profile.
 
 Calibration feeds the real prefix-cache inputs with deltas of norm 0 up to 1.5x the clamp
 radius, so the delta input's int16 step stays far below a ZO perturbation of eps 1e-3 (its
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from npu_sim.check import NpuReport
-from npu_sim.runner import NpuEmulator
+from firmware_sim.emulator import Emulator
+from firmware_sim.records import Report
 
 
 @dataclass
@@ -71,7 +71,7 @@ class EditingKernel:
         conv.inference_input_type = tf.int16
         conv.inference_output_type = tf.int16
         self.tflite = conv.convert()
-        self.loaded = NpuEmulator(device).load(self.tflite)
+        self.loaded = Emulator(device).load(self.tflite)
         names = ["h", "k_cache", "v_cache", "delta"] if self.cached else ["h", "delta"]
         self._order = [next(i for i, t in enumerate(self.loaded.inputs)
                             if t.name == n or t.name.endswith(f"_{n}:0") or
@@ -85,7 +85,7 @@ class EditingKernel:
         self.invocations = 0          # graph invocations (a batched one runs `batch` deltas)
 
     @property
-    def ledger(self) -> NpuReport:
+    def ledger(self) -> Report:
         return self.loaded.ledger
 
     def logits(self, delta: np.ndarray) -> np.ndarray:

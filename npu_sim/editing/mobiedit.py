@@ -131,7 +131,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
         final_loss = loss(delta)
 
     # -- the ledger: what ran, what it cost on the NPU, what the optimisations saved ----------
-    # (per invocation: check_npu of the graph that ran; a batched one runs `batch` deltas)
+    # (per invocation: check() of the graph that ran; a batched one runs `batch` deltas)
     rows = batch or 1
     passes_per_step = 2 * zo.directions * len(seqs)
     kernel_passes = sum(k.forward_passes for k in kernels)
@@ -179,10 +179,11 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                      "energy_mj_per_pass": r.energy_mj / rows,
                      "macs_per_invocation": r.macs, "latency_ms_per_invocation": r.latency_ms,
                      "energy_mj_per_invocation": r.energy_mj,
-                     "weight_bytes": r.weight_bytes, "dram_bytes_per_invocation": r.dram_bytes,
-                     "graph_bytes": r.graph_bytes, "arena_bytes": r.arena_bytes,
+                     "weight_bytes": r.details["weight_bytes"],
+                     "dram_bytes_per_invocation": r.details["dram_bytes"],
+                     "graph_bytes": r.used("graph"), "arena_bytes": r.used("arena"),
                      "session_bytes": r.ram_bytes, "fits": r.fits, "ops": len(r.layers),
-                     "weights_in": "vtcm" if r.weights_in_vtcm else "dram",
+                     "weights_in": r.details["weights_in"],
                      "delta_step": k.delta_step, "passes": k.forward_passes,
                      "invocations": k.invocations}
                     for k, r in zip(kernels, reports)],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npu_sim.devices import load_cpu
+from firmware_sim.devices.cpu import load_cpu
 
 from . import costs
 from .hparams import HParams

@@ -334,7 +334,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 # -- entry points ------------------------------------------------------------------------------
 def _load(path: Path) -> None:
-    from firmware_sim.budget import check
+    from firmware_sim.pipeline import check
     from firmware_sim.graph import load_graph
 
     graph = load_graph(path)

@@ -178,17 +178,21 @@ def _kind(path: Path) -> str | None:
 
 
 def load(path: Path) -> None:
-    """The loader the file's `kind` names (none: the MCU/CPU loader), and what the cost
-    models read first: RAM spans and an arena placement, or the NPU's rates."""
+    """The loader the file's `kind` names (none: the microcontroller loader), and what the
+    cost models read first: RAM spans and an arena placement, or the rates."""
     kind = _kind(path)
     if kind in ("npu", "cpu"):
-        from npu_sim.devices import load_cpu, load_npu
+        from firmware_sim.target import load_profile
 
-        profile = (load_npu if kind == "npu" else load_cpu)(path)
+        profile = load_profile(path)
         if kind == "npu":
             from npu_sim.performance import npu_cost
 
             npu_cost(profile, macs=10**6, precision="a8w8")
+        else:
+            from firmware_sim.cost.roofline import cpu_cost
+
+            cpu_cost(profile, macs=10**6, dram_bytes=10**6)
         return
     from firmware_sim.devices import load_device
     from firmware_sim.memory.regions import largest_span, place_arena
