@@ -310,8 +310,8 @@ def live_bytes(arena: ArenaPlan, n_ops: int) -> list[int]:
 def _exact_cycles(graph: Graph, dev: DeviceProfile, stack: str, arena: ArenaPlan,
                   placement: ArenaPlacement) -> tuple[ExactRun, list]:
     """Per-layer costs from instruction-level runs of the kernels (one inference on seeded
-    random int8 inputs, with check's arena plan and placement), plus the same per-operator
-    dispatch figure as the fast model."""
+    random int8 inputs, with check's arena plan and placement), each plus TFLM's dispatch of
+    that operator run on the same core (kernels/dispatch.py)."""
     if not dev.is_mcu:
         raise EdgesimError(f"--exact emulates Cortex-M cores; {dev.name} is a {dev.core}")
     if stack != "cmsis-nn":
@@ -319,9 +319,9 @@ def _exact_cycles(graph: Graph, dev: DeviceProfile, stack: str, arena: ArenaPlan
     from .kernels.runner import ModelMachine
 
     run = ModelMachine(graph, dev, plan=arena, placement=placement).run()
-    dispatch = cortex_m.dispatch_cycles(dev)
     costs = [cortex_m.LayerCost(instructions=l.record.instructions,
                                 compute_cycles=l.record.issue_cycles + l.record.branch_cycles,
                                 stall_cycles=math.ceil(l.record.stall_cycles),
-                                dispatch_cycles=dispatch, calibrated=True) for l in run.layers]
+                                dispatch_cycles=l.dispatch.cycles, calibrated=True) for l in run.layers]
+    dispatch = round(sum(c.dispatch_cycles for c in costs) / max(1, len(costs)))   # per layer, mean
     return ExactRun(run.instructions, run.wall_s, dispatch), costs
