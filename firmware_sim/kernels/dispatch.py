@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass
 
 from ..cost.kernel_features import conv_geometry
-from ..ops import SAME
+from ..ops import SAME, VALID
 from .machine import CallRecord, Machine
 
 #: Registration order of tflm_setup's invoke table (src/tflm_dispatch.c).
@@ -28,9 +28,8 @@ ENTRY_ORDER = ("conv_s8", "conv_1x1_s8", "depthwise_s8", "fully_connected_s8", "
 #: TfLiteType codes (tensorflow/lite/core/c/c_api_types.h).
 TFLITE_TYPES = {"float32": 1, "int32": 2, "uint8": 3, "int64": 4, "bool": 6, "int16": 7,
                 "int8": 9, "float16": 10}
-#: TfLitePadding (c/builtin_op_data.h).
-_PADDING = {SAME: 1}
-_VALID = 2
+#: TfLitePadding (c/builtin_op_data.h) by schema Padding (ops.py).
+_PADDING = {SAME: 1, VALID: 2}
 _GRAPH_OPERATOR_INDEX = 16          # graph.current_operator_index: byte offset in the struct
 
 
@@ -76,7 +75,7 @@ def _opdata(entry: str, op, sg, fields: list, extra: dict, buffer_idx: int) -> t
     leaves them; only what the Eval preamble reads matters to the cost."""
     o = op.options
     act = o.get("fusedActivationFunction", 0)
-    padding = _PADDING.get(o.get("padding", SAME), _VALID)
+    padding = _PADDING[o.get("padding", SAME)]
     if entry in ("conv_s8", "conv_1x1_s8", "depthwise_s8"):
         g = conv_geometry(op, sg)
         in_off, out_zp, lo, hi = fields[21:25]
