@@ -114,12 +114,13 @@ class ExactRun:
 
     instructions: int            # retired over the whole inference
     wall_s: float                # host seconds the emulation took
-    dispatch_cycles: int         # per layer (added to each layer's cycles)
+    dispatch_cycles: int         # TFLM's per-operator dispatch, emulated too: mean per layer
 
     @property
     def note(self) -> str:
         return (f"cycles from instruction-level emulation: {self.instructions:,} instructions "
-                f"in {self.wall_s:.1f} s (+ {self.dispatch_cycles} dispatch cycles per layer)")
+                f"in {self.wall_s:.1f} s, TFLM's dispatch included (mean "
+                f"{self.dispatch_cycles} cycles per layer)")
 
 
 @dataclass(frozen=True)

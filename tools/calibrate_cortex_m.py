@@ -10,6 +10,12 @@ compiled kernels of firmware_sim/kernels), and fit by least squares
 with the loop-trip features of firmware_sim/cost/kernel_features.py. Memory stalls are not in
 the fit: the fast model computes them from the cache model in closed form.
 
+Each kernel's row also gets TFLM's per-operator dispatch for that kernel, measured by running
+the C port of the interpreter's node loop and the kernel wrapper's Eval preamble
+(firmware_sim/kernels/dispatch.py) for every layer of the sweep and of the MLPerf Tiny models:
+the mean pipeline cycles and instructions, and the mean flash and RAM line fills (RAM: with
+the arena in cached bus RAM, on cores with a D-cache), which the fast model prices per device.
+
     python tools/calibrate_cortex_m.py [--quick] [--cores ...] [--kernels ...] [--out PATH]
 
 The table at --out is updated in place (atomically): rows for cores and kernels the run
@@ -32,6 +38,7 @@ if str(ROOT) not in sys.path:
 
 from firmware_sim.cost.cortex_m import kernel_table  # noqa: E402
 from firmware_sim.cost.kernel_features import features, kernel_entry  # noqa: E402
+from firmware_sim.devices import load_device  # noqa: E402
 from edgesim.io import atomic_write  # noqa: E402
 from firmware_sim.graph import load_graph  # noqa: E402
 from firmware_sim.kernels import synth  # noqa: E402
@@ -40,6 +47,8 @@ from firmware_sim.ops import SAME, VALID  # noqa: E402
 
 TABLE = ROOT / "firmware_sim" / "cost" / "cortex_m_table.toml"
 CORES = {"cortex-m7": "stm32h743", "cortex-m4": "stm32l4r5"}
+MLPERF = ROOT.parent / "shared" / "models" / "mlperf_tiny"
+MLPERF_MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8"]
 
 
 def sweep(quick: bool = False) -> dict[str, list[bytes]]:
@@ -110,6 +119,26 @@ def measure(models: list[bytes], device: str) -> list[tuple[dict, int, int]]:
     return rows
 
 
+def measure_dispatch(models: list[bytes], device: str) -> dict[str, dict]:
+    """Per kernel entry, the mean dispatch of every layer of `models` (file bytes) run on
+    `device`, with the arena in its first cached bus-RAM region where it has a D-cache."""
+    dev = load_device(device)
+    cached = next((r.name for r in dev.memory if dev.has_dcache and r.kind != "tcm" and r.cached
+                   and r.data), None)
+    runs: dict[str, list] = {}
+    for data in models:
+        mm = ModelMachine(load_graph(data), dev, arena_region=cached)
+        for i, prep in enumerate(mm.prepared):
+            if prep is not None:
+                runs.setdefault(prep.entry, []).append(mm.dispatch.run(i))
+    return {entry: {"dispatch_points": len(rs),
+                    "dispatch_cycles": float(np.mean([r.compute_cycles for r in rs])),
+                    "dispatch_instructions": float(np.mean([r.instructions for r in rs])),
+                    "dispatch_flash_lines": float(np.mean([r.flash_misses for r in rs])),
+                    "dispatch_ram_lines": float(np.mean([r.ram_misses for r in rs]))}
+            for entry, rs in runs.items()}
+
+
 def fit(rows):
     names = list(rows[0][0])
     X = np.array([[r[0][n] for n in names] for r in rows], float)
@@ -125,11 +154,16 @@ def fit(rows):
 
 
 def _row_lines(core: str, entry: str, row: dict) -> list[str]:
-    return [f"[{core}.{entry}]", f"device = \"{row['device']}\"", f"points = {row['points']}",
-            f"max_fit_error = {row['max_fit_error']:.5f}",
-            "features = [" + ", ".join(f'"{x}"' for x in row["features"]) + "]",
-            "cycles = [" + ", ".join(f"{v:.6g}" for v in row["cycles"]) + "]",
-            "instructions = [" + ", ".join(f"{v:.6g}" for v in row["instructions"]) + "]", ""]
+    lines = [f"[{core}.{entry}]", f"device = \"{row['device']}\"", f"points = {row['points']}",
+             f"max_fit_error = {row['max_fit_error']:.5f}",
+             "features = [" + ", ".join(f'"{x}"' for x in row["features"]) + "]",
+             "cycles = [" + ", ".join(f"{v:.6g}" for v in row["cycles"]) + "]",
+             "instructions = [" + ", ".join(f"{v:.6g}" for v in row["instructions"]) + "]"]
+    if "dispatch_cycles" in row:
+        lines += [f"dispatch_points = {row['dispatch_points']}"] + [
+            f"{k} = {row[k]:.6g}" for k in ("dispatch_cycles", "dispatch_instructions",
+                                             "dispatch_flash_lines", "dispatch_ram_lines")]
+    return lines + [""]
 
 
 def main(argv=None) -> int:
@@ -148,16 +182,23 @@ def main(argv=None) -> int:
              "# instructions = sum(instructions[i] * features[i]); features: firmware_sim/cost/kernel_features.py.",
              "# Fitted (least squares) to instruction-level runs of the compiled kernels over a sweep of",
              "# shapes (tools/calibrate_cortex_m.py). Memory stalls are added by the fast model itself.",
+             "# dispatch_*: TFLM's per-operator work around the kernel (node loop + Eval preamble), run on",
+             "# the core (firmware_sim/kernels/dispatch.py) for dispatch_points layers: mean pipeline cycles,",
+             "# instructions, flash line fills and RAM line fills (arena in cached bus RAM).",
              "# Regenerate: python tools/calibrate_cortex_m.py", ""]
     table = {core: dict(rows) for core, rows in kernel_table(args.out).items()}
+    mlperf = [(MLPERF / f"{m}.tflite").read_bytes() for m in MLPERF_MODELS]
     for core in args.cores:
         device = CORES[core]
+        dispatch = measure_dispatch([m for ms in models.values() for m in ms] + mlperf, device)
         for entry, ms in models.items():
             names, c, n, err, pts = fit(measure(ms, device))
             table.setdefault(core, {})[entry] = {
                 "device": device, "points": pts, "max_fit_error": err, "features": names,
-                "cycles": list(c), "instructions": list(n)}
-            print(f"{core:10} {entry:20} {pts:3} shapes  max fit error {100 * err:5.2f}%", flush=True)
+                "cycles": list(c), "instructions": list(n), **dispatch[entry]}
+            print(f"{core:10} {entry:20} {pts:3} shapes  max fit error {100 * err:5.2f}%  "
+                  f"dispatch {dispatch[entry]['dispatch_cycles']:.0f} cycles "
+                  f"({dispatch[entry]['dispatch_points']} layers)", flush=True)
     for core, rows in table.items():
         for entry, row in rows.items():
             lines += _row_lines(core, entry, row)

@@ -6,8 +6,12 @@ cycles(layer) = instructions / IPC  +  memory stall cycles  +  per-operator disp
   with the DSP extension; TFLM's portable reference kernels compiled at -O2), per MAC, per
   output element, per im2col element and per element for element-wise kernels.
 * Stalls come from where the operands sit: weights in flash behind the D-cache (a line
-  fill costs the flash wait states at the flash bus clock), activations in TCM (none) or in
-  bus SRAM (line fills and write-backs at the bus clock).
+  fill costs the flash wait states at the flash bus clock and the bus beats) or behind the
+  ART (Cortex-M4 parts), activations in TCM (none) or in bus SRAM (line fills and
+  write-backs at the bus clock).
+* Dispatch is TFLM's work per operator outside the kernel (the interpreter's node loop and
+  the kernel wrapper's Eval preamble), measured per kernel entry and core by running a C
+  port of it on the emulated core (firmware_sim/kernels/dispatch.py), stored in the table.
 Every constant names its source; "estimate" marks the ones that await measurement. What
 describes the device (IPC, caches, flash word, ART, bus widths and latencies) is read from the
 device profile, where each figure cites its source; TFLM's software costs and the kernels'
@@ -29,6 +33,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from edgesim.errors import EdgesimError
+
 from ..devices import ArtSpec, DeviceProfile, MemoryRegion
 from ..graph import Operator, Subgraph
 from ..kernel_stacks import kernel_for, weight_passes
@@ -37,10 +43,6 @@ from . import kernel_features as kf
 
 TABLE = Path(__file__).with_name("cortex_m_table.toml")
 
-
-#: Instructions TFLM spends per operator outside the kernel's loops: the MicroGraph invoke
-#: loop, GetEvalInput/Output, RuntimeShape construction and parameter set-up (estimate).
-DISPATCH_INSTRUCTIONS = 400
 
 #: Per-MAC / per-output instruction counts. (impl, op) -> (per MAC, per output element,
 #: per im2col or widened input element). Sources: inner loops of CMSIS-NN
@@ -114,14 +116,35 @@ def layer_cost(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
     return LayerCost(instructions=round(instructions),
                      compute_cycles=math.ceil(instructions / ipc),
                      stall_cycles=math.ceil(stalls),
-                     dispatch_cycles=dispatch_cycles(device),
+                     dispatch_cycles=dispatch_cycles(device, kf.kernel_entry(op, sg), arena),
                      calibrated=calibrated)
 
 
-def dispatch_cycles(device: DeviceProfile) -> int:
-    """Cycles TFLM spends per operator outside the kernel (DISPATCH_INSTRUCTIONS at the
-    profile's IPC)."""
-    return math.ceil(DISPATCH_INSTRUCTIONS / device.ipc)
+def dispatch_cycles(device: DeviceProfile, entry: str | None, arena: MemoryRegion) -> int:
+    """Cycles TFLM spends per operator outside the kernel with the arena in `arena`: the
+    table's measured pipeline cycles of the kernel entry's dispatch, plus its flash line
+    fills (flash dims and index arrays) and, with the arena in cached bus RAM, its RAM line
+    fills. A reference-stack operator is priced as the CMSIS-NN wrapper of the same operator
+    (its Eval makes the same tensor and shape look-ups); an operator without a measured entry
+    costs the mean of the core's entries."""
+    rows = [r for r in kernel_table().get(device.core, {}).values() if "dispatch_cycles" in r]
+    if not rows:
+        raise EdgesimError(f"no measured TFLM dispatch for {device.core} in {TABLE.name}: "
+                           "run tools/calibrate_cortex_m.py")
+    row = kernel_table()[device.core].get(entry)
+    keys = ("dispatch_cycles", "dispatch_flash_lines", "dispatch_ram_lines")
+    if row is None or "dispatch_cycles" not in row:
+        row = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
+    stall = row["dispatch_flash_lines"] * flash_miss_cycles(device)
+    if device.has_dcache and arena.kind != "tcm" and arena.cached:
+        stall += row["dispatch_ram_lines"] * ram_line_fill(device, arena)[0]
+    return math.ceil(row["dispatch_cycles"] + stall)
+
+
+def flash_miss_cycles(device: DeviceProfile) -> float:
+    """Stall cycles of one flash data miss: a D-cache line fill (Cortex-M7), else an ART
+    line fill less the load's own cycle, which the pipeline count holds."""
+    return flash_line_fill(device) if device.has_dcache else art_line_fill(device) - 1
 
 
 def _mac_variant(op: Operator, sg: Subgraph, impl: str) -> str:
@@ -158,11 +181,17 @@ def _instructions(op: Operator, sg: Subgraph, impl: str) -> tuple[float, bool]:
 
 
 def flash_line_fill(device: DeviceProfile) -> float:
-    """Core cycles to fill one D-cache line from flash: the bus latency, then one read of
-    (wait states + 1) bus cycles per flash word of the line."""
+    """Core cycles to fill one D-cache line from flash: the bus latency, one read of
+    (wait states + 1) bus cycles per flash word of the line, each word crossing the bus in
+    word / bus-width beats. The first beat of a word leaves in its read's last cycle and the
+    next read overlaps the rest, so a word occupies max(wait states + 1, beats) cycles and
+    only the last word's remaining beats add."""
     f = device.flash
-    words = max(1, device.cache.line_bytes // f.word_bytes)
-    return (f.latency_cycles + words * (f.wait_states + 1)) * device.clock_hz / f.bus_clock_hz
+    line = device.cache.line_bytes
+    words = max(1, line // f.word_bytes)
+    beats = max(1, min(line, f.word_bytes) // f.bus_width_bytes)
+    bus = f.latency_cycles + words * max(f.wait_states + 1, beats) + beats - 1
+    return bus * device.clock_hz / f.bus_clock_hz
 
 
 def ram_line_fill(device: DeviceProfile, region: MemoryRegion) -> tuple[float, float]:
@@ -185,10 +214,12 @@ def _weight_stalls(op: Operator, sg: Subgraph, device: DeviceProfile) -> float:
         passes = 1 if op.weight_bytes <= dcache // 2 else weight_passes(op, sg)
         lines = math.ceil(op.weight_bytes / device.cache.line_bytes) * passes
         return lines * flash_line_fill(device)
-    # No data cache: every flash read of one flash word pays the wait states.
-    f = device.flash
-    reads = math.ceil(op.weight_bytes / f.word_bytes) * weight_passes(op, sg)
-    return reads * f.wait_states * device.clock_hz / f.bus_clock_hz
+    # No core cache: flash data goes through the ART; weights that fit in it stay after the
+    # first pass, bigger ones miss once per ART line on every pass.
+    art = device.flash.art
+    lines = math.ceil(op.weight_bytes / art.line_bytes)
+    passes = 1 if lines <= art.lines else weight_passes(op, sg)
+    return lines * passes * flash_miss_cycles(device)
 
 
 def _activation_stalls(op: Operator, sg: Subgraph, device: DeviceProfile,
@@ -244,7 +275,7 @@ def _fitted(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
     stalls = _kernel_stalls(entry, f, op, sg, device, arena)
     return LayerCost(instructions=max(0, round(instructions)), compute_cycles=max(0, math.ceil(compute)),
                      stall_cycles=math.ceil(stalls),
-                     dispatch_cycles=dispatch_cycles(device),
+                     dispatch_cycles=dispatch_cycles(device, entry, arena),
                      calibrated=True)
 
 
@@ -288,7 +319,7 @@ def _kernel_stalls(entry: str, feats: dict[str, float], op: Operator, sg: Subgra
         return stall
     # no core cache (Cortex-M4): flash data through the ART data cache
     art = device.flash.art
-    art_fill = art_line_fill(device) - 1      # the load's own cycle is in the fitted count
+    art_fill = flash_miss_cycles(device)
     if weights is not None:
         stall += _art_misses(entry, feats, op, sg, weights.nbytes, art) * art_fill
     stall += -(-other_const // art.line_bytes) * art_fill

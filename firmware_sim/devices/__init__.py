@@ -53,6 +53,9 @@ SCHEMA = (
           doc="bytes one flash read returns (the flash word); each pays the wait states"),
     Field("flash.latency_cycles", "integer", "cycles", 0, 64, optional=True,
           doc="bus cycles before the first word of a D-cache line fill; required with a D-cache"),
+    Field("flash.bus_width_bytes", "integer", "bytes", 1, 1024, optional=True,
+          doc="data width of the bus from flash to the D-cache (a line fill's beats); "
+              "required with a D-cache"),
     Field("flash.art", "table", optional=True,
           doc="data cache in front of flash (ST ART); required for Cortex-M without a D-cache"),
     Field("flash.art.lines", "integer", "lines", 1, 4096),
@@ -130,6 +133,7 @@ class FlashSpec:
     bus_clock_hz: int
     word_bytes: int
     latency_cycles: int = 0        # before the first word of a D-cache line fill
+    bus_width_bytes: int = 0       # bytes per bus beat of a D-cache line fill (0: no D-cache)
     art: ArtSpec | None = None     # None: no data cache in front of flash
 
 
@@ -245,8 +249,9 @@ def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
                        f"'cache.line_bytes' x 'cache.dcache_ways' "
                        f"({cache.line_bytes * cache.dcache_ways})")
     d_cached = cache.dcache_bytes > 0       # the D-cache fills lines
-    if d_cached and "latency_cycles" not in raw:
-        fail(path, "missing key 'flash.latency_cycles' (needed to fill D-cache lines from flash)")
+    for key in ("latency_cycles", "bus_width_bytes"):
+        if d_cached and key not in raw:
+            fail(path, f"missing key 'flash.{key}' (needed to fill D-cache lines from flash)")
     if not (d_cached and core == "cortex-m7") and flash.art is None:
         fail(path, f"missing table 'flash.art' (a {core} without a D-cache reads flash data "
                    f"through it)")

@@ -50,7 +50,8 @@ COMMON_FLAGS = ["-ffreestanding", "-fno-builtin", "-nostdlib", "-fno-exceptions"
                 "-fno-unwind-tables", "-fno-asynchronous-unwind-tables", "-fno-unroll-loops",
                 "-mrestrict-it", "-g0", "-Wall", "-Werror", "-ffunction-sections"]
 ENTRY_POINTS = ("conv_s8", "conv_1x1_s8", "depthwise_s8", "fully_connected_s8", "avgpool_s8",
-                "maxpool_s8", "add_s8", "softmax_s8", "copy_s8")
+                "maxpool_s8", "add_s8", "softmax_s8", "copy_s8",
+                "tflm_setup", "tflm_invoke_node", "cmsis_nn_stub")   # src/tflm_dispatch.c
 
 _LINKER_SCRIPT = """
 ENTRY(conv_s8)

@@ -27,7 +27,7 @@ import numpy as np
 import unicorn as uc
 from unicorn import arm_const as A
 
-from ..cost.cortex_m import art_line_fill, flash_line_fill, ram_line_fill
+from ..cost.cortex_m import flash_miss_cycles, ram_line_fill
 from ..devices import DeviceProfile
 from ..memory.regions import access_cycles
 from .build import CODE_BASE, KernelImage
@@ -266,7 +266,7 @@ class Machine:
             wb = {}
             for name, lo, hi, r in regions:
                 if r is None:
-                    fill[name], wb[name] = flash_line_fill(dev), 0.0
+                    fill[name], wb[name] = flash_miss_cycles(dev), 0.0
                 elif r.cached:                 # only cached regions' accesses are replayed
                     fill[name], wb[name] = ram_line_fill(dev, r)
             cache = [[] for _ in range(sets)]
@@ -303,7 +303,7 @@ class Machine:
         # region's), and they go through the ART data cache
         accesses["flash"] = len(self._mem)
         art: list[int] = []
-        art_fill = art_line_fill(dev)
+        art_fill = flash_miss_cycles(dev)      # the load's own cycle is in the issue count
         art_lines, art_line = dev.flash.art.lines, dev.flash.art.line_bytes
         for v in self._mem:
             ln = (v >> 1) // art_line
@@ -311,7 +311,7 @@ class Machine:
                 art.remove(ln)
             else:
                 misses["flash"] = misses.get("flash", 0) + 1
-                stall += art_fill - 1          # the load's own cycle is in the issue count
+                stall += art_fill
                 if len(art) >= art_lines:
                     art.pop(0)
             art.append(ln)

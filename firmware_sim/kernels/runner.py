@@ -19,6 +19,7 @@ from ..memory.arena import ArenaPlan, plan_arena
 from ..memory.lifetimes import align_up
 from ..memory.regions import ArenaPlacement, largest_span, place_arena
 from .build import build
+from .dispatch import DispatchProgram, DispatchRecord
 from .machine import CallRecord, Machine
 from .params import Prepared, UnsupportedLayer, prepare
 
@@ -29,6 +30,7 @@ class LayerRun:
     opcode: str
     entry: str
     record: CallRecord
+    dispatch: DispatchRecord        # TFLM's work around the kernel call
     output: np.ndarray
 
 
@@ -45,11 +47,12 @@ class ModelRun:
 
     @property
     def cycles(self) -> int:
-        return sum(l.record.cycles for l in self.layers)
+        return sum(l.record.cycles + l.dispatch.cycles for l in self.layers)
 
 
 class ModelMachine:
-    """A model loaded into an emulated device: flash holds code + flatbuffer, RAM the arena.
+    """A model loaded into an emulated device: flash holds code + flatbuffer (+ the arrays
+    TFLM's dispatch reads from it), RAM the arena and TFLM's run-time structs after its tail.
 
     plan / placement: the cmsis-nn arena plan and its RAM span when the caller has them
     already (check() does); by default planned and placed here. arena_region names a region
@@ -111,11 +114,18 @@ class ModelMachine:
             self.args.append(tail)
             tail += align_up(4 * len(prep.fields), 16)
             self.opdata.append(extra)
-        self.machine = Machine(self.device, build(self.device.core), graph.data, (base, tail))
+        flash_extra = align_up(len(graph.data), 16)
+        sizes = DispatchProgram(self, tail, flash_extra, None)
+        ram_end = tail + sizes.ram_bytes
+        blob = graph.data + bytes(flash_extra - len(graph.data) + sizes.flash_bytes)
+        self.machine = Machine(self.device, build(self.device.core), blob, (base, ram_end))
         limit = max(r.end for r in regions)
-        if tail > limit:
-            raise UnsupportedLayer(f"arena + OpData ({tail - base} bytes) exceed {self.arena_name}")
+        if ram_end > limit:
+            raise UnsupportedLayer(f"arena + OpData + TFLM structs ({ram_end - base} bytes) "
+                                   f"exceed {self.arena_name}")
         self._write_opdata()
+        self.dispatch = DispatchProgram(self, tail, self.machine.model_base + flash_extra,
+                                        self.machine)
 
     def const_address(self, tensor: int) -> int:
         t = self.sg.tensors[tensor]
@@ -157,7 +167,8 @@ class ModelMachine:
         if prep is None:
             raise UnsupportedLayer(self.unsupported[i])
         rec = self.machine.call(prep.entry, self.args[i])
-        return LayerRun(i, prep.op.opcode, prep.entry, rec, self.get_tensor(prep.output))
+        return LayerRun(i, prep.op.opcode, prep.entry, rec, self.dispatch.run(i),
+                        self.get_tensor(prep.output))
 
     def run(self, inputs: list[np.ndarray] | None = None, seed: int = 0) -> ModelRun:
         """One inference, layer after layer; `inputs` default to seeded random int8 data."""

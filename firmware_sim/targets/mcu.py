@@ -152,18 +152,18 @@ class McuTarget:
 
     def _exact(self, graph: Graph, memory: MemoryUse) -> tuple[ExactRun, list]:
         """Per-layer costs from instruction-level runs of the kernels (one inference on seeded
-        random inputs, with this arena plan and placement), plus the per-operator dispatch
-        of the fast model."""
+        random inputs, with this arena plan and placement), each plus TFLM's dispatch of that
+        operator run on the same core (kernels/dispatch.py)."""
         if self.kernels != "cmsis-nn":
             raise EdgesimError("--exact runs the CMSIS-NN-style kernels: use the cmsis-nn stack")
         from ..kernels.runner import ModelMachine
 
         dev = self.profile
         run = ModelMachine(graph, dev, plan=memory.plan, placement=memory.placement).run()
-        dispatch = cortex_m.dispatch_cycles(dev)
         costs = [cortex_m.LayerCost(instructions=l.record.instructions,
                                     compute_cycles=l.record.issue_cycles + l.record.branch_cycles,
                                     stall_cycles=math.ceil(l.record.stall_cycles),
-                                    dispatch_cycles=dispatch, calibrated=True)
+                                    dispatch_cycles=l.dispatch.cycles, calibrated=True)
                  for l in run.layers]
+        dispatch = round(sum(c.dispatch_cycles for c in costs) / max(1, len(costs)))
         return ExactRun(run.instructions, run.wall_s, dispatch), costs
