@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from speech_privacy.audio import SAMPLE_RATE, AudioError
-from speech_privacy.corpus import (VOICES, SpeechCorpus, cache_path, espeak_synthesise,
-                                   intents, synthetic_corpus)
+from speech_privacy.corpus import SpeechCorpus, cache_path, intents, synthetic_corpus
+from speech_privacy.espeak import VOICES, espeak_synthesise
 from speech_privacy.datasets import load_fsdd, load_manifest
 
 FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"
