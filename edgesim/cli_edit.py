@@ -51,11 +51,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    import os
-
     from edgesim.errors import EdgesimError
+    from edgesim.logs import import_tensorflow
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")       # keep stderr to our one line
+    import_tensorflow()            # quietly, before the editor imports it
 
     if args.action == "bench":
         from npu_sim.editing.bench import DEFAULT_EDITS, DEFAULT_OUT, bench_to_file, format_bench

@@ -385,7 +385,7 @@ HANDLERS = {"corpus": _corpus, "train": _train, "export": _export, "bench": _ben
 
 def run(args) -> int:
     """Run the parsed `speech` command; returns the exit status."""
-    import os
+    from edgesim.logs import import_tensorflow
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")     # before any handler imports TF
+    import_tensorflow()            # quietly, before any handler imports it
     return HANDLERS[args.speech_command](args)

@@ -42,3 +42,17 @@ def quiet():
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
+
+
+def import_tensorflow():
+    """Import TensorFlow with its banner, absl and oneDNN lines and Python warnings kept off
+    the terminal (unless verbose); later `import tensorflow` statements find it loaded."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with quiet():
+        import absl.logging
+        import tensorflow
+    if not verbose():
+        tensorflow.get_logger().setLevel("ERROR")
+        absl.logging.set_verbosity(absl.logging.ERROR)
+        warnings.filterwarnings("ignore", module=r"(tensorflow|keras|absl)(\.|$)")
+    return tensorflow

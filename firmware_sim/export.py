@@ -6,7 +6,6 @@ TensorFlow is imported inside the functions that need it, so that importing this
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -17,13 +16,14 @@ def convert_int8(model, representative: Callable[[], Iterable[list[np.ndarray]]]
 
     `representative` yields lists of float32 input arrays (batch 1) for calibration.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TF's start-up chatter quiet
-    import tensorflow as tf
+    from edgesim.logs import import_tensorflow, quiet
 
+    tf = import_tensorflow()
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    return converter.convert()
+    with quiet():                 # the converter's C++ and Keras' export lines
+        return converter.convert()

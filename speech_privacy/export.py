@@ -139,9 +139,12 @@ def int8_outputs(path: str | Path, clips: np.ndarray, threads: int = 2) -> np.nd
     the file's scale and zero point, dequantise the output."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from edgesim.logs import quiet
+
     try:
-        it = Interpreter(model_path=str(path), num_threads=threads)
-        it.allocate_tensors()
+        with quiet():             # LiteRT's "Created ... XNNPACK delegate" line
+            it = Interpreter(model_path=str(path), num_threads=threads)
+            it.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ExportError(f"{path}: LiteRT cannot load it: {exc}") from None
     i, o = it.get_input_details()[0], it.get_output_details()[0]

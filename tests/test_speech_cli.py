@@ -123,3 +123,19 @@ def test_train_help_states_the_config_defaults(capsys):
         stated = re.search(re.escape(flag) + r" [A-Z_]+ [^()]*\(default ([0-9.]+)", help_text)
         assert stated, flag
         assert float(stated.group(1)) == getattr(cfg, field), flag
+
+
+def test_speech_export_prints_no_tensorflow_or_litert_lines(tmp_path):
+    """Converting with TensorFlow and re-loading with LiteRT: stdout holds edgesim's table,
+    stderr stays empty; with -v TensorFlow's own lines come through."""
+    import os
+
+    env = {**os.environ, "EDGESIM_CACHE": str(tmp_path / "cache")}
+    args = [sys.executable, "-m", "edgesim", "speech", "export", "--out", str(tmp_path / "m"),
+            "--only", "s", "--calibration", "2", "--heldout", "2", "--no-progress"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stderr == "" and r.stdout.startswith("encoder")
+    loud = subprocess.run(args[:3] + ["-v"] + args[3:], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert loud.returncode == 0 and "XNNPACK" in loud.stderr + loud.stdout

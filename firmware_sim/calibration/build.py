@@ -6,49 +6,19 @@ never needs it.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from edgesim.logs import import_tensorflow, quiet
+
 from ..export import convert_int8
-
-
-@contextlib.contextmanager
-def quiet():
-    """Send file descriptors 1 and 2 to /dev/null: TensorFlow's banner, the converter's C++
-    chatter and Keras' export messages."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 1)
-        os.dup2(null, 2)
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, null):
-            os.close(fd)
 
 
 def tf():
     """Import TensorFlow quietly (it is slow to import, so only when models are built)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore")
-    with quiet():
-        import absl.logging
-        import tensorflow
-    tensorflow.get_logger().setLevel("ERROR")
-    absl.logging.set_verbosity(absl.logging.ERROR)
-    return tensorflow
+    return import_tensorflow()
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,10 @@ class EditingKernel:
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         conv.inference_input_type = tf.int16
         conv.inference_output_type = tf.int16
-        self.tflite = conv.convert()
+        from edgesim.logs import quiet
+
+        with quiet():             # the converter's C++ and Keras' export lines
+            self.tflite = conv.convert()
         self.loaded = Emulator(device).load(self.tflite)
         names = ["h", "k_cache", "v_cache", "delta"] if self.cached else ["h", "delta"]
         self._order = [next(i for i, t in enumerate(self.loaded.inputs)
