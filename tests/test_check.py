@@ -124,3 +124,14 @@ def test_variable_batch_graph_with_scalar_tensors_is_checked(tmp_path):
     scalars = [layer for layer in report.layers if layer.output_shape == ()]
     assert scalars, "the graph should hold scalar tensors"
     assert report.fits and report.macs == 6 * 6 * 9 * 4 + 144 * 3
+
+
+def test_the_float_warning_quotes_the_int8_alternative_near_the_real_int8_model():
+    import re
+
+    note = check(mlperf("vww_96_float"), "stm32h743").notes[0]
+    ms, weights = re.search(r"about ([\d.]+) ms .* and ([\d,]+) weight bytes", note).groups()
+    int8 = check(mlperf("vww_96_int8"), "stm32h743")
+    assert float(ms) == pytest.approx(int8.latency_ms, rel=0.05)
+    assert int(weights.replace(",", "")) == pytest.approx(
+        sum(l.weight_bytes for l in int8.layers), rel=0.01)

@@ -13,6 +13,7 @@ from edgesim.errors import EdgesimError
 from ..cost import cortex_m
 from ..devices import PROFILES_DIR, DeviceProfile, load_device
 from ..graph import Graph
+from ..graph_quantized import int8_twin
 from ..kernel_stacks import TFLM_OPS, dtype_messages, foreign_dtypes, hybrid_ops, kernel_for
 from ..memory.arena import plan_arena
 from ..memory.flash import flash_use
@@ -70,12 +71,18 @@ class McuTarget:
             if by_kind:
                 n = sum(len(ops) for ops in by_kind.values())
                 kinds = ", ".join(f"{op} x{len(ops)}" for (op, _), ops in by_kind.items())
+                twin = int8_twin(sg)
+                region = largest_span(dev).slowest
+                ms = sum(cortex_m.layer_cost(op, twin, dev, self.kernels, region).cycles
+                         for op in twin.operators) / dev.clock_hz * 1e3
+                weights = sum(op.weight_bytes for op in sg.operators)
                 found.notes.append(
                     f"warning: {n} float32 operators ({kinds}) run TFLM's float reference "
-                    "kernels on the FPU; the int8 alternative (full-integer quantization: "
-                    "TFLiteConverter with Optimize.DEFAULT and a representative dataset) runs "
-                    "the CMSIS-NN kernels with a quarter of the weight bytes; --int8-only "
-                    "refuses float operators")
+                    f"kernels on the FPU. The int8 alternative (full-integer quantization: "
+                    f"TFLiteConverter with Optimize.DEFAULT and a representative dataset) would "
+                    f"take about {ms:.3f} ms with the {self.kernels} kernels and "
+                    f"{sum(op.weight_bytes for op in twin.operators):,} weight bytes instead "
+                    f"of {weights:,}; --int8-only refuses float operators")
 
     def memory(self, graph: Graph, limits: Limits, found: Findings) -> MemoryUse:
         """The TFLM arena in the fastest RAM span that holds it; flash for the model and
