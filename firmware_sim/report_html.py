@@ -74,6 +74,7 @@ def html_page(r: Report) -> str:
     verdict = "FITS" if r.fits else '<span class="bad">DOES NOT FIT</span>'
     body = [f"<h1>{escape(r.model)} on {escape(r.device.name)}: {verdict}</h1>",
             "<h2>Summary</h2>", _table("summary", ["key", "value"], summary),
+            _table("target", ["what", "figures"], [list(line) for line in r.summary]),
             _table("memory-budget", ["what", "used_bytes", "budget_bytes", "capacity_bytes",
                                      "margin_bytes"], memory),
             "<h2>Violations</h2>",
