@@ -58,3 +58,34 @@ def intent_guess_transcripts(train_transcripts: Sequence[str], train_intents: Se
     best = {i: min(sorted(set(texts)), key=lambda g: sum(word_errors(t, g) for t in texts))
             for i, texts in by_intent.items()}
     return [best.get(i, "") for i in intents]
+
+
+def entity_error_rate(references: Sequence[str],
+                      spans: Sequence[Sequence[tuple[int, int, str]]],
+                      hypotheses: Sequence[str]) -> float:
+    """The share of entity words the hypotheses miss: each clip's entity words are the words
+    `reference.split()[start:end]` of its (start, end, type) spans; a word counts as found
+    when the clip's hypothesis holds it, each hypothesis word finding at most one entity word
+    (case-insensitive). 0: every entity word heard; 1: none."""
+    if not len(references) == len(spans) == len(hypotheses):
+        raise InputDataError(f"{len(references)} references, {len(spans)} span lists and "
+                             f"{len(hypotheses)} hypotheses")
+    total = missed = 0
+    for ref, clip_spans, hyp in zip(references, spans, hypotheses):
+        words = ref.lower().split()
+        heard: dict[str, int] = {}
+        for w in hyp.lower().split():
+            heard[w] = heard.get(w, 0) + 1
+        for start, end, _ in clip_spans:
+            if not 0 <= start < end <= len(words):
+                raise InputDataError(f"entity span ({start}, {end}) outside the {len(words)} "
+                                     f"words of {ref[:60]!r}")
+            for w in words[start:end]:
+                total += 1
+                if heard.get(w, 0):
+                    heard[w] -= 1
+                else:
+                    missed += 1
+    if total == 0:
+        raise InputDataError("entity error rate needs at least one entity word")
+    return missed / total

@@ -60,3 +60,20 @@ def test_intent_guess_writes_the_wording_closest_to_all_of_the_intent():
     assert intent_guess_transcripts(five, ["x"] * 5, ["x"]) == ["a b c"]
     with pytest.raises(InputDataError, match="2 transcripts but 1 intents"):
         intent_guess_transcripts(texts[:2], labels[:1], ["on"])
+
+
+def test_entity_error_rate_counts_missed_entity_words_once_each():
+    from speech_privacy.metrics import entity_error_rate
+
+    refs = ["wake me up at seven thirty am", "text anna that i am late"]
+    spans = [[(4, 7, "time")], [(1, 2, "person")]]
+    # "seven" and "am" heard, "thirty" missed; "anna" missed: 2 of 4 entity words
+    assert entity_error_rate(refs, spans, ["wake me at seven am", "text hannah i am late"]) == 0.5
+    assert entity_error_rate(refs, spans, refs) == 0.0
+    assert entity_error_rate(refs, spans, ["", ""]) == 1.0
+    # one heard "am" cannot find two entity words "am"
+    assert entity_error_rate(["am am"], [[(0, 2, "x")]], ["am"]) == 0.5
+    with pytest.raises(InputDataError, match="outside the 2 words"):
+        entity_error_rate(["am am"], [[(1, 3, "x")]], ["am"])
+    with pytest.raises(InputDataError, match="at least one entity word"):
+        entity_error_rate(["hello"], [[]], ["hello"])
