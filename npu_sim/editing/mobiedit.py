@@ -64,71 +64,55 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                                      np.ascontiguousarray(vs[:, :s]), radius, device,
                                      seed=zo.seed, batch=batch))
 
-    def loss(delta: np.ndarray) -> float:
-        return float(np.mean([nll(k.logits(delta), q.target_ids)
-                              for k, q in zip(kernels, seqs)]))
-
     def ok(logits, q) -> bool:
         return bool(np.array_equal(logits.argmax(-1), q.target_ids)
                     and nll(logits, q.target_ids) <= zo.stop_nll)
 
-    def succeeded(delta: np.ndarray) -> bool:
-        # one pass per prompt, even after a miss (a list, not a short-circuiting generator)
-        return all([ok(k.logits(delta), q) for k, q in zip(kernels, seqs)])
+    def forward(rows: list[np.ndarray]) -> list[np.ndarray]:
+        """Logits [len(rows), out rows, vocab] per kernel: one invocation of the batched
+        kernel (padded with delta), else one forward pass per row and prompt."""
+        if batch:
+            padded = rows + [delta] * (batch - len(rows))
+            return [k.logits_batch(np.stack(padded))[:len(rows)] for k in kernels]
+        return [np.stack([k.logits(r) for r in rows]) for k in kernels]
 
     rng = np.random.default_rng(zo.seed)
     delta = np.zeros(cfg.dim, np.float32)
     steps, stopped, history, checks = 0, False, [], 0
-    if batch:
-        for step in range(zo.max_steps + 1):
-            us = ([rng.standard_normal(cfg.dim).astype(np.float32)
-                   for _ in range(zo.directions)] if step < zo.max_steps else [])
-            rows = [delta] + [r for u in us for r in (delta + zo.eps * u, delta - zo.eps * u)]
-            rows += [delta] * (batch - len(rows))     # the last invocation: the final delta
-            outs = [k.logits_batch(np.stack(rows)) for k in kernels]
-            if step and zo.early_stop and step % zo.check_every == 0:
-                checks += 1                        # the previous update's result: row 0
-                if all([ok(o[0], q) for o, q in zip(outs, seqs)]):
-                    stopped = True
-            if stopped or step == zo.max_steps:
-                final_loss = float(np.mean([nll(o[0], q.target_ids)
-                                            for o, q in zip(outs, seqs)]))
-                break
-            lr = zo.lr * 0.5 * (1 + math.cos(math.pi * step / zo.max_steps))
-            losses = [float(np.mean([nll(o[r], q.target_ids) for o, q in zip(outs, seqs)]))
-                      for r in range(1 + 2 * len(us))]
-            g = np.zeros(cfg.dim, np.float64)
-            for i, u in enumerate(us):
-                lp, lm = losses[1 + 2 * i], losses[2 + 2 * i]
-                g += (lp - lm) / (2 * zo.eps) * u
-            delta = clamp((delta - lr * g).astype(np.float32), radius)
-            steps = step + 1
-            history.append(float(np.mean(losses[1:])))
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(loss=f"{history[-1]:.3f}")
-    else:
-        for step in range(zo.max_steps):
-            lr = zo.lr * 0.5 * (1 + math.cos(math.pi * step / zo.max_steps))
-            g = np.zeros(cfg.dim, np.float64)
-            pair = []
-            for _ in range(zo.directions):
-                u = rng.standard_normal(cfg.dim).astype(np.float32)
-                lp, lm = loss(delta + zo.eps * u), loss(delta - zo.eps * u)
-                g += (lp - lm) / (2 * zo.eps) * u
-                pair.append(0.5 * (lp + lm))
-            delta = clamp((delta - lr * g).astype(np.float32), radius)
-            steps = step + 1
-            history.append(float(np.mean(pair)))
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(loss=f"{history[-1]:.3f}")
-            if zo.early_stop and steps % zo.check_every == 0:
-                checks += 1
-                if succeeded(delta):
-                    stopped = True
-                    break
-        final_loss = loss(delta)
+    for step in range(zo.max_steps + 1):
+        last = step == zo.max_steps
+        check = step > 0 and zo.early_stop and step % zo.check_every == 0
+        us = [] if last else [rng.standard_normal(cfg.dim).astype(np.float32)
+                              for _ in range(zo.directions)]
+        rows = [r for u in us for r in (delta + zo.eps * u, delta - zo.eps * u)]
+        # The batched kernel evaluates delta (row 0) with the perturbations; one pass at a
+        # time, delta is evaluated only for a check or the final loss, and first, so that a
+        # successful check costs no perturbed passes.
+        if batch:
+            outs = forward([delta] + rows)
+            center, outs = [o[0] for o in outs], [o[1:] for o in outs]
+        else:
+            center = [o[0] for o in forward([delta])] if check or last else None
+        if check:                                # the previous update's result
+            checks += 1
+            stopped = all([ok(c, q) for c, q in zip(center, seqs)])
+        if stopped or last:
+            final_loss = float(np.mean([nll(c, q.target_ids) for c, q in zip(center, seqs)]))
+            break
+        if not batch:
+            outs = forward(rows)
+        losses = [float(np.mean([nll(o[r], q.target_ids) for o, q in zip(outs, seqs)]))
+                  for r in range(len(rows))]
+        lr = zo.lr * 0.5 * (1 + math.cos(math.pi * step / zo.max_steps))
+        g = np.zeros(cfg.dim, np.float64)
+        for i, u in enumerate(us):
+            g += (losses[2 * i] - losses[2 * i + 1]) / (2 * zo.eps) * u
+        delta = clamp((delta - lr * g).astype(np.float32), radius)
+        steps = step + 1
+        history.append(float(np.mean(losses)))
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{history[-1]:.3f}")
 
     # -- the ledger: what ran, what it cost on the NPU, what the optimisations saved ----------
     # (per invocation: check() of the graph that ran; a batched one runs `batch` deltas)
