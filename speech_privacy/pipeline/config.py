@@ -1,0 +1,51 @@
+"""The sizes of every stage of `edgesim speech train`, and the per-stage wall clock."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    """Sizes of every stage. The defaults keep a full run within CPU-only training; the
+    run's per-stage wall time is recorded in its results (`Stopwatch`)."""
+
+    utterances_per_intent: int = 12
+    seed: int = 0
+    segments: int = 100
+    gamma: float = 0.15
+    variants: tuple[str, ...] = ("S", "M")
+    slu_epochs: int = 80          # twice the clean-only budget: it also learns sparse audio
+    asr_epochs: int = 35
+    mask_steps: int = 1000
+    mask_batch: int = 16
+    mask_lr: float = 3e-3
+    # The local SLU is trained with segment-drop augmentation (a random 40-90% of the
+    # segments zeroed on all but `slu_clean_share` of the clips; slu.train_slu), so that
+    # zeroing speech segments costs KL in proportion to the intent evidence they carry; and
+    # the gate noise is annealed away over the first `mask_anneal` of the generator's steps
+    # (mask.train), so that the KL bound holds for the deterministic mask the device sends.
+    # None and 0.0 give the plain DiffMask setting (clean local SLU, full noise throughout),
+    # under which the generator zeroes mostly silence and leaves the speech segments, and so
+    # the words, to the attacker; the results JSON records the masked shares, WER and intent.
+    slu_drop: tuple[float, float] | None = (0.4, 0.9)
+    slu_clean_share: float = 0.1
+    mask_anneal: float = 0.75
+    cloud_epochs: int = 15
+    # Every adaptive attacker (trained maskers and curve points alike) gets this budget:
+    # the adaptive attacker's WER keeps falling with more fine-tuning, so a shorter budget
+    # overstates the privacy of a mask.
+    adaptive_epochs: int = 25
+    speaker_epochs: int = 300
+    random_ratio: float = 0.5
+    curve_ratios: tuple[float, ...] = (0.5, 0.75, 0.85, 0.9)
+    fsdd: str | None = None       # FSDD folder (edgesim.paths.fsdd_dir); None skips it
+
+
+@dataclass
+class Stopwatch:
+    seconds: dict = field(default_factory=dict)
+
+    def __call__(self, name: str, start: float) -> None:
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 1)
