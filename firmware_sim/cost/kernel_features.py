@@ -67,8 +67,21 @@ def conv_geometry(op: Operator, sg: Subgraph) -> Geometry:
     return Geometry(ih, iw, x.shape[-1], kh, kw, sh, sw, dh, dw, oh, ow, ph, pw)
 
 
+#: The float32 kernels (src/edgesim_kernels_f32.c, TFLM's float reference kernels) by operator;
+#: RESHAPE copies bytes whatever their type.
+F32_ENTRIES = {"CONV_2D": "conv_f32", "DEPTHWISE_CONV_2D": "depthwise_f32",
+               "FULLY_CONNECTED": "fully_connected_f32", "AVERAGE_POOL_2D": "avgpool_f32",
+               "MAX_POOL_2D": "maxpool_f32", "ADD": "add_f32", "SOFTMAX": "softmax_f32",
+               "RESHAPE": "copy_s8"}
+
+
 def kernel_entry(op: Operator, sg: Subgraph) -> str | None:
     """The C kernel the instruction-level path runs for `op` (None: no such kernel)."""
+    if op.outputs and sg.tensors[op.outputs[0]].dtype == "float32":
+        if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and \
+                sg.tensors[op.inputs[1]].dtype != "float32":
+            return None                  # hybrid (integer weights): TFLM has no kernel
+        return F32_ENTRIES.get(op.opcode)
     if op.opcode == "DEPTHWISE_CONV_2D":
         return "depthwise_s8"
     if op.opcode == "CONV_2D":
