@@ -155,6 +155,42 @@ def features(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
     if entry == "copy_s8":
         n = y.nbytes
         return {"const": 1, "words": n // 4, "tail": n % 4}
+    return _features_f32(entry, op, sg)
+
+
+def _features_f32(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
+    """Loop-trip counts of the float32 kernels (src/edgesim_kernels_f32.c), loop by loop."""
+    x = sg.tensors[op.inputs[0]]
+    y = sg.tensors[op.outputs[0]]
+    if entry in ("conv_f32", "depthwise_f32", "avgpool_f32", "maxpool_f32"):
+        g = conv_geometry(op, sg)
+        vy = _valid(g.out_h, g.stride_h, g.pad_h, g.k_h, g.dil_h, g.in_h)
+        vx = _valid(g.out_w, g.stride_w, g.pad_w, g.k_w, g.dil_w, g.in_w)
+        P = g.out_h * g.out_w
+        T = sum(vy) * sum(vx)                   # valid taps over all output pixels
+        C = y.shape[-1]
+        outs = P * C
+        if entry == "conv_f32":                 # oy, ox, oc, fy, fx, then cin per valid tap
+            return {"const": 1, "rows": g.out_h, "pixels": P, "outs": outs,
+                    "tap_rows": outs * g.k_h, "taps": outs * g.k_h * g.k_w, "valid": C * T,
+                    "macs": C * T * g.in_c}
+        if entry == "depthwise_f32":            # oy, ox, ic, m, fy, fx, a MAC per valid tap
+            return {"const": 1, "rows": g.out_h, "pixels": P, "chans": P * g.in_c,
+                    "outs": outs, "tap_rows": outs * g.k_h, "taps": outs * g.k_h * g.k_w,
+                    "valid": C * T}
+        # pooling: oy, ox, c, then the window's valid rows and elements
+        return {"const": 1, "rows": g.out_h, "pixels": P, "outs": outs,
+                "win_rows": sum(vy) * g.out_w * C, "win": T * C}
+    if entry == "fully_connected_f32":
+        w = sg.tensors[op.inputs[1]]
+        U, K = w.shape[0], w.shape[1]
+        B = x.elements // K
+        return {"const": 1, "batches": B, "units": B * U, "macs": B * U * K}
+    if entry == "add_f32":
+        return {"const": 1, "elems": y.elements}
+    if entry == "softmax_f32":
+        d = x.shape[-1] if x.shape and x.shape[-1] else 1
+        return {"const": 1, "rows": x.elements // d, "elems": x.elements}
     raise KeyError(entry)
 
 
@@ -182,9 +218,9 @@ def weight_passes(entry: str, op: Operator, sg: Subgraph) -> int:
     pixels = math.prod(y.shape[1:-1]) if len(y.shape) == 4 else 1
     if entry == "conv_s8":
         return max(1, -(-pixels // 2))       # all filters per pair of output pixels
-    if entry == "depthwise_s8":
-        return pixels
-    if entry == "fully_connected_s8":
+    if entry in ("depthwise_s8", "conv_f32", "depthwise_f32"):
+        return pixels                        # the float kernels: every filter per pixel
+    if entry in ("fully_connected_s8", "fully_connected_f32"):
         w = sg.tensors[op.inputs[1]]
         return max(1, sg.tensors[op.inputs[0]].elements // w.shape[1])
     return 1
