@@ -158,8 +158,16 @@ def features(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
     return _features_f32(entry, op, sg)
 
 
+def _runs(runs: int, trip: int) -> int:
+    """Runs of a loop that iterate more than once: the Cortex-M7's 1-bit branch history
+    mispredicts the closing branch twice in each (on its first iteration and on its exit),
+    and never in a loop of one iteration."""
+    return runs if trip > 1 else 0
+
+
 def _features_f32(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
-    """Loop-trip counts of the float32 kernels (src/edgesim_kernels_f32.c), loop by loop."""
+    """Loop-trip counts of the float32 kernels (src/edgesim_kernels_f32.c), loop by loop, and
+    per loop the runs of more than one iteration (_runs)."""
     x = sg.tensors[op.inputs[0]]
     y = sg.tensors[op.outputs[0]]
     if entry in ("conv_f32", "depthwise_f32", "avgpool_f32", "maxpool_f32"):
@@ -170,22 +178,31 @@ def _features_f32(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
         T = sum(vy) * sum(vx)                   # valid taps over all output pixels
         C = y.shape[-1]
         outs = P * C
+        common = {"const": 1, "rows": g.out_h, "pixels": P, "outs": outs,
+                  "x_loops": _runs(g.out_h, g.out_w)}
         if entry == "conv_f32":                 # oy, ox, oc, fy, fx, then cin per valid tap
-            return {"const": 1, "rows": g.out_h, "pixels": P, "outs": outs,
-                    "tap_rows": outs * g.k_h, "taps": outs * g.k_h * g.k_w, "valid": C * T,
-                    "macs": C * T * g.in_c}
+            return common | {
+                "tap_rows": outs * g.k_h, "taps": outs * g.k_h * g.k_w, "valid": C * T,
+                "macs": C * T * g.in_c, "c_loops": _runs(P, C), "fy_loops": _runs(outs, g.k_h),
+                "fx_loops": _runs(outs * g.k_h, g.k_w), "ic_loops": _runs(C * T, g.in_c)}
         if entry == "depthwise_f32":            # oy, ox, ic, m, fy, fx, a MAC per valid tap
-            return {"const": 1, "rows": g.out_h, "pixels": P, "chans": P * g.in_c,
-                    "outs": outs, "tap_rows": outs * g.k_h, "taps": outs * g.k_h * g.k_w,
-                    "valid": C * T}
+            dm = C // g.in_c
+            return common | {
+                "chans": P * g.in_c, "tap_rows": outs * g.k_h, "taps": outs * g.k_h * g.k_w,
+                "valid": C * T, "c_loops": _runs(P, g.in_c), "m_loops": _runs(P * g.in_c, dm),
+                "fy_loops": _runs(outs, g.k_h), "fx_loops": _runs(outs * g.k_h, g.k_w)}
         # pooling: oy, ox, c, then the window's valid rows and elements
-        return {"const": 1, "rows": g.out_h, "pixels": P, "outs": outs,
-                "win_rows": sum(vy) * g.out_w * C, "win": T * C}
+        multi_x = sum(1 for v in vx if v > 1)
+        return common | {
+            "win_rows": sum(vy) * g.out_w * C, "win": T * C, "c_loops": _runs(P, C),
+            "fy_loops": sum(1 for v in vy if v > 1) * g.out_w * C,
+            "fx_loops": sum(vy) * multi_x * C}
     if entry == "fully_connected_f32":
         w = sg.tensors[op.inputs[1]]
         U, K = w.shape[0], w.shape[1]
         B = x.elements // K
-        return {"const": 1, "batches": B, "units": B * U, "macs": B * U * K}
+        return {"const": 1, "batches": B, "units": B * U, "macs": B * U * K,
+                "u_loops": _runs(B, U), "k_loops": _runs(B * U, K)}
     if entry == "add_f32":
         return {"const": 1, "elems": y.elements}
     if entry == "softmax_f32":
