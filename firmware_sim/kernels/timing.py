@@ -49,7 +49,9 @@ CLASSES = ("load", "store", "mac", "mul", "div", "dsp", "alu", "branch",
            "fload", "fstore", "fpu", "fmac", "fdiv")
 #: Scoreboard slots: core registers 0-15, S0-S31 at 16-47, the FPSCR flags at 48.
 _S0, _FPSCR, _NREGS = 16, 48, 49
-_FREG_RE = re.compile(r"\b([sd])([0-9]{1,2})\b|\bfpscr\b")
+#: An operand of an FPU instruction: a core register, an S or D register, or the FPSCR.
+_VFP_REG_RE = re.compile(r"\b(r1[0-2]|r[0-9]|sb|sl|fp|ip|sp|lr|pc)\b|\b([sd])([0-9]{1,2})\b"
+                         r"|\bfpscr\b")
 #: VFP mnemonic roots by class (ARMv7-M ARM, DDI 0403, A7.7 floating-point instructions)
 _FMAC = {"vmla", "vmls", "vnmla", "vnmls", "vfma", "vfms", "vfnma", "vfnms"}
 _FDIV = {"vdiv", "vsqrt"}
@@ -109,7 +111,7 @@ _ALL = _MAC | _MUL | _DIV | _DSP | _BRANCH | _NO_DEST | {
 def _vfp_regs(text: str) -> list[int]:
     """Scoreboard slots named in `text`, in order (core registers, S/D registers, FPSCR)."""
     out = []
-    for m in re.finditer(r"\b(r1[0-2]|r[0-9]|sb|sl|fp|ip|sp|lr|pc)\b|" + _FREG_RE.pattern, text):
+    for m in _VFP_REG_RE.finditer(text):
         if m.group(1):
             out.append(_REG[m.group(1)])
         elif m.group(2) == "s":
