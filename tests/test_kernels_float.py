@@ -169,3 +169,19 @@ def test_float_whole_models_bit_exact_and_fast_within_5_percent(name):
     for device in ("stm32h743", "stm32l4r5"):
         fast, exact = check(g, device), check(g, device, exact=True)
         assert abs(fast.cycles - exact.cycles) / exact.cycles < 0.05, device
+
+
+def test_calibration_fits_a_float_kernel(tmp_path):
+    import tomllib
+
+    from tools import calibrate_cortex_m as cal
+    out = tmp_path / "table.toml"
+    assert cal.main(["--quick", "--cores", "cortex-m7", "--kernels", "depthwise_f32",
+                     "--out", str(out)]) == 0
+    row = tomllib.loads(out.read_text())["cortex-m7"]["depthwise_f32"]
+    # the quick table predicts a layer it never saw (the float KWS's depthwise) closely
+    g = _kws_float_twin()
+    f = kf.features("depthwise_f32", g.main.operators[1], g.main)
+    predicted = sum(c * f[n] for n, c in zip(row["features"], row["cycles"]))
+    rec = ModelMachine(g, "stm32h743").run_layer(1).record
+    assert abs(predicted - (rec.issue_cycles + rec.branch_cycles)) / rec.cycles < 0.05
