@@ -40,10 +40,14 @@ CMSIS_NN_OPDATA_EXTRA = {"CONV_2D": 4, "DEPTHWISE_CONV_2D": 4, "FULLY_CONNECTED"
                          "AVERAGE_POOL_2D": 4, "MAX_POOL_2D": 4}
 
 
-def kernel_for(stack: str, op: Operator) -> str:
-    """Which implementation runs `op`: 'cmsis-nn' or 'reference' on an MCU, else the stack."""
+def kernel_for(stack: str, op: Operator, sg: Subgraph | None = None) -> str:
+    """Which implementation runs `op`: 'cmsis-nn' or 'reference' on an MCU, else the stack.
+    Without `sg`, the kernel TFLM registers for it; with `sg`, the code that computes it: the
+    CMSIS-NN wrappers hand float32 operators to TFLM's float reference kernels."""
     if stack not in STACKS:
         return stack
+    if sg is not None and op.outputs and sg.tensors[op.outputs[0]].dtype == "float32":
+        return "reference"
     return "cmsis-nn" if stack == "cmsis-nn" and op.opcode in CMSIS_NN_OPS else "reference"
 
 
@@ -53,7 +57,7 @@ def scratch_bytes(stack: str, op: Operator, sg: Subgraph) -> int:
     Formulas of CMSIS-NN's *_get_buffer_size() for cores with the DSP extension and no MVE
     (Cortex-M4/M7), as dispatched by the wrapper functions TFLM calls.
     """
-    if kernel_for(stack, op) != "cmsis-nn":
+    if kernel_for(stack, op, sg) != "cmsis-nn":
         return 0
     x = sg.tensors[op.inputs[0]]
     o = op.options

@@ -195,12 +195,13 @@ def test_exact_refuses_reference_stack_and_cpus():
 
 
 def test_unsupported_layer_reports_its_own_reason():
-    g = load_graph(mlperf("kws_ref_model_float32"))      # float32: no layer has a kernel
+    g = load_graph(mlperf("kws_ref_model_float32"))      # its convs are hybrid: no kernel
     mm = ModelMachine(g, "stm32h743")
-    layer2_input = g.main.operators[2].inputs[0]
-    with pytest.raises(UnsupportedLayer, match=f"^tensor {layer2_input} .* is float32"):
+    layer2_weights = g.main.operators[2].inputs[1]
+    with pytest.raises(UnsupportedLayer, match=f"^operator 2 CONV_2D: tensor {layer2_weights} "
+                                               ".* is int8; TFLM refuses hybrid"):
         mm.run_layer(2)
-    with pytest.raises(UnsupportedLayer, match=f"^tensor {g.main.inputs[0]} "):
+    with pytest.raises(UnsupportedLayer, match="^operator 0 "):
         mm.run()                                          # the first layer that fails
 
 

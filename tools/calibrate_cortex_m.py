@@ -42,6 +42,7 @@ from firmware_sim.devices import load_device  # noqa: E402
 from edgesim.io import atomic_write  # noqa: E402
 from firmware_sim.graph import load_graph  # noqa: E402
 from firmware_sim.kernels import synth  # noqa: E402
+from firmware_sim.kernels.dispatch import ENTRY_ORDER  # noqa: E402
 from firmware_sim.kernels.runner import ModelMachine  # noqa: E402
 from firmware_sim.ops import SAME, VALID  # noqa: E402
 
@@ -91,6 +92,29 @@ def sweep(quick: bool = False) -> dict[str, list[bytes]]:
         "copy_s8": [synth.reshape_model((1, 1, 1, n), (1, n), seed=i) for i, n in
                     enumerate(pick([2, 16, 64, 250, 257, 1000], 4))],
     }
+    # float32: TFLM's float reference kernels over the same shapes (fewer: they are slower)
+    f32 = {"float32": True}
+    out |= {
+        "conv_f32": [synth.conv_model(hw, ci, co, k, s, seed=i, **f32)
+                     for i, (hw, ci, co, k, s) in enumerate(pick(conv[::3], 8))]
+                    + [synth.conv_model(hw, ci, co, (1, 1), s, padding=VALID, seed=i, **f32)
+                       for i, (hw, ci, co, s) in enumerate(pick(c1[::4], 4))],
+        "depthwise_f32": [synth.conv_model(hw, c, c, k, s, depthwise=True, seed=i, **f32)
+                          for i, (hw, c, k, s) in enumerate(pick(dw[::2], 8))],
+        "fully_connected_f32": [synth.fc_model(d, u, seed=i, **f32)
+                                for i, (d, u) in enumerate(pick(fc, 6))],
+        "avgpool_f32": [synth.pool_model(hw, c, f, s, padding=p, seed=i, **f32)
+                        for i, ((hw, c, f, s), p)
+                        in enumerate(zip(pick(pools, 8), itertools.cycle([VALID, SAME])))]
+                       + [synth.pool_model((25, 5), 64, 5, 5, seed=99, **f32)],
+        "maxpool_f32": [synth.pool_model(hw, c, f, s, padding=p, average=False, seed=i, **f32)
+                        for i, ((hw, c, f, s), p)
+                        in enumerate(zip(pick(pools, 8), itertools.cycle([VALID, SAME])))],
+        "add_f32": [synth.add_model((1, h, w, c), seed=i, **f32) for i, (h, w, c) in
+                    enumerate(pick([(4, 4, 3), (5, 5, 8), (8, 8, 16), (7, 3, 5), (3, 3, 1)], 4))],
+        "softmax_f32": [synth.softmax_model(r, d, seed=i, **f32) for i, (r, d) in
+                        enumerate(pick([(1, 2), (1, 10), (1, 12), (3, 7), (2, 33), (4, 64)], 4))],
+    }
     return out
 
 
@@ -105,9 +129,11 @@ def measure(models: list[bytes], device: str) -> list[tuple[dict, int, int]]:
         g = load_graph(data)
         op = g.main.operators[0]
         entry = kernel_entry(op, g.main)
-        x = [np.random.default_rng(0).integers(-128, 128, g.main.tensors[i].shape).astype(np.int8)
-             for i in g.main.inputs]
-        run = ModelMachine(g, device).run(x)
+        x = [np.random.default_rng(0).standard_normal(t.shape).astype(np.float32)
+             if t.dtype == "float32" else
+             np.random.default_rng(0).integers(-128, 128, t.shape).astype(np.int8)
+             for t in (g.main.tensors[i] for i in g.main.inputs)]
+        run = ModelMachine(g, device).run(x, dispatch=False)
         tflm = runtime.Interpreter.from_bytes(data, arena_size=1 << 22)
         for k, arr in enumerate(x):
             tflm.set_input(arr, k)
@@ -129,7 +155,7 @@ def measure_dispatch(models: list[bytes], device: str) -> dict[str, dict]:
     for data in models:
         mm = ModelMachine(load_graph(data), dev, arena_region=cached)
         for i, prep in enumerate(mm.prepared):
-            if prep is not None:
+            if prep is not None and prep.entry in ENTRY_ORDER:   # float layers: their twin's
                 runs.setdefault(prep.entry, []).append(mm.dispatch.run(i))
     return {entry: {"dispatch_points": len(rs),
                     "dispatch_cycles": float(np.mean([r.compute_cycles for r in rs])),
@@ -195,10 +221,11 @@ def main(argv=None) -> int:
             names, c, n, err, pts = fit(measure(ms, device))
             table.setdefault(core, {})[entry] = {
                 "device": device, "points": pts, "max_fit_error": err, "features": names,
-                "cycles": list(c), "instructions": list(n), **dispatch[entry]}
+                "cycles": list(c), "instructions": list(n), **dispatch.get(entry, {})}
+            d = dispatch.get(entry)
             print(f"{core:10} {entry:20} {pts:3} shapes  max fit error {100 * err:5.2f}%  "
-                  f"dispatch {dispatch[entry]['dispatch_cycles']:.0f} cycles "
-                  f"({dispatch[entry]['dispatch_points']} layers)", flush=True)
+                  + (f"dispatch {d['dispatch_cycles']:.0f} cycles ({d['dispatch_points']} "
+                     "layers)" if d else "dispatch: its int8 twin's"), flush=True)
     for core, rows in table.items():
         for entry, row in rows.items():
             lines += _row_lines(core, entry, row)

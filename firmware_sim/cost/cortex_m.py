@@ -1,4 +1,4 @@
-"""Cycle model of TFLM int8 kernels on Cortex-M4/M7: the whole cost model is in this file.
+"""Cycle model of TFLM kernels on Cortex-M4/M7: the whole cost model is in this file.
 
 cycles(layer) = instructions / IPC  +  memory stall cycles  +  per-operator dispatch
 
@@ -18,7 +18,8 @@ device profile, where each figure cites its source; TFLM's software costs and th
 instruction counts stay here.
 
 On the `cmsis-nn` stack, layers the project's kernels implement (firmware_sim/kernels: conv,
-1x1 conv, depthwise conv, fully connected, pooling, add, softmax, reshape) are costed from
+1x1 conv, depthwise conv, fully connected, pooling, add, softmax, reshape; in int8, and in
+float32 with TFLM's float reference kernels, which TFLM runs on either stack) are costed from
 `cortex_m_table.toml` instead: per-kernel cycle functions fitted by
 `tools/calibrate_cortex_m.py` to instruction-level runs of those kernels compiled for the core,
 plus memory stalls from the same cache/flash model the instruction-level runs replay
@@ -110,7 +111,7 @@ def layer_cost(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
     fitted = _fitted(op, sg, device, stack, arena)
     if fitted is not None:
         return fitted
-    instructions, calibrated = _instructions(op, sg, kernel_for(stack, op))
+    instructions, calibrated = _instructions(op, sg, kernel_for(stack, op, sg))
     ipc = device.ipc
     stalls = _weight_stalls(op, sg, device) + _activation_stalls(op, sg, device, arena)
     return LayerCost(instructions=round(instructions),
@@ -125,13 +126,14 @@ def dispatch_cycles(device: DeviceProfile, entry: str | None, arena: MemoryRegio
     table's measured pipeline cycles of the kernel entry's dispatch, plus its flash line
     fills (flash dims and index arrays) and, with the arena in cached bus RAM, its RAM line
     fills. A reference-stack operator is priced as the CMSIS-NN wrapper of the same operator
-    (its Eval makes the same tensor and shape look-ups); an operator without a measured entry
-    costs the mean of the core's entries."""
+    (its Eval makes the same tensor and shape look-ups), a float one as its int8 twin
+    (kernel_features.DISPATCH_TWIN); an operator without a measured entry costs the mean of
+    the core's entries."""
     rows = [r for r in kernel_table().get(device.core, {}).values() if "dispatch_cycles" in r]
     if not rows:
         raise EdgesimError(f"no measured TFLM dispatch for {device.core} in {TABLE.name}: "
                            "run tools/calibrate_cortex_m.py")
-    row = kernel_table()[device.core].get(entry)
+    row = kernel_table()[device.core].get(kf.DISPATCH_TWIN.get(entry, entry))
     keys = ("dispatch_cycles", "dispatch_flash_lines", "dispatch_ram_lines")
     if row is None or "dispatch_cycles" not in row:
         row = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
@@ -260,9 +262,9 @@ def kernel_table(path: Path = TABLE) -> dict:
 
 def _fitted(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
             arena: MemoryRegion) -> LayerCost | None:
-    if stack != "cmsis-nn":
-        return None
     entry = kf.kernel_entry(op, sg)
+    if stack != "cmsis-nn" and not (entry or "").endswith("_f32"):
+        return None                     # the float kernels are the same on both stacks
     row = kernel_table().get(device.core, {}).get(entry) if entry else None
     if row is None:
         return None
@@ -279,13 +281,17 @@ def _fitted(op: Operator, sg: Subgraph, device: DeviceProfile, stack: str,
                      calibrated=True)
 
 
+#: Kernels that stream a weight tensor (the operator's second input) from flash.
+WEIGHTED_KERNELS = ("conv_s8", "conv_1x1_s8", "depthwise_s8", "fully_connected_s8", "conv_f32",
+                    "depthwise_f32", "fully_connected_f32")
+
+
 def _kernel_stalls(entry: str, feats: dict[str, float], op: Operator, sg: Subgraph,
                    device: DeviceProfile, arena: MemoryRegion) -> float:
     """Stall cycles of one kernel call (`feats`: its kf.features): flash and cached-RAM line
     fills (Cortex-M7 D-cache, LRU), flash reads through the ART (Cortex-M4 parts), uncached
     RAM wait states."""
-    weights = sg.tensors[op.inputs[1]] if entry in ("conv_s8", "conv_1x1_s8", "depthwise_s8",
-                                                   "fully_connected_s8") else None
+    weights = sg.tensors[op.inputs[1]] if entry in WEIGHTED_KERNELS else None
     consts = [t for t in sg.op_tensors(op, "inputs") if t.constant]
     other_const = sum(t.nbytes for t in consts if t is not weights)
     ins = [t for t in sg.op_tensors(op, "inputs") if not t.constant]
@@ -345,4 +351,8 @@ def _art_misses(entry: str, feats: dict[str, float], op: Operator, sg: Subgraph,
         if kh * kw > art.lines:        # a group's taps cycle through more lines than the ART holds
             return feats["tap_groups"]
         return feats["pixels"] * kh * kw * -(-c // art.line_bytes)
+    if entry == "depthwise_f32":
+        # per pixel, channel by channel, one float from each tap's row of the filter
+        kh, kw = sg.tensors[op.inputs[1]].shape[1:3]
+        return feats["valid"] if kh * kw > art.lines else feats["pixels"] * lines
     return lines * kf.weight_passes(entry, op, sg)

@@ -67,8 +67,26 @@ def conv_geometry(op: Operator, sg: Subgraph) -> Geometry:
     return Geometry(ih, iw, x.shape[-1], kh, kw, sh, sw, dh, dw, oh, ow, ph, pw)
 
 
+#: The float32 kernels (src/edgesim_kernels_f32.c, TFLM's float reference kernels) by operator;
+#: RESHAPE copies bytes whatever their type.
+F32_ENTRIES = {"CONV_2D": "conv_f32", "DEPTHWISE_CONV_2D": "depthwise_f32",
+               "FULLY_CONNECTED": "fully_connected_f32", "AVERAGE_POOL_2D": "avgpool_f32",
+               "MAX_POOL_2D": "maxpool_f32", "ADD": "add_f32", "SOFTMAX": "softmax_f32",
+               "RESHAPE": "copy_s8"}
+#: TFLM's CMSIS-NN wrappers run one Eval preamble (tensor look-ups, shapes, OpData) before
+#: they switch on the input type, so a float layer's dispatch is priced as its int8 twin's.
+DISPATCH_TWIN = {"conv_f32": "conv_s8", "depthwise_f32": "depthwise_s8",
+                 "fully_connected_f32": "fully_connected_s8", "avgpool_f32": "avgpool_s8",
+                 "maxpool_f32": "maxpool_s8", "add_f32": "add_s8", "softmax_f32": "softmax_s8"}
+
+
 def kernel_entry(op: Operator, sg: Subgraph) -> str | None:
     """The C kernel the instruction-level path runs for `op` (None: no such kernel)."""
+    if op.outputs and sg.tensors[op.outputs[0]].dtype == "float32":
+        if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and \
+                sg.tensors[op.inputs[1]].dtype != "float32":
+            return None                  # hybrid (integer weights): TFLM has no kernel
+        return F32_ENTRIES.get(op.opcode)
     if op.opcode == "DEPTHWISE_CONV_2D":
         return "depthwise_s8"
     if op.opcode == "CONV_2D":
@@ -142,6 +160,59 @@ def features(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
     if entry == "copy_s8":
         n = y.nbytes
         return {"const": 1, "words": n // 4, "tail": n % 4}
+    return _features_f32(entry, op, sg)
+
+
+def _runs(runs: int, trip: int) -> int:
+    """Runs of a loop that iterate more than once: the Cortex-M7's 1-bit branch history
+    mispredicts the closing branch twice in each (on its first iteration and on its exit),
+    and never in a loop of one iteration."""
+    return runs if trip > 1 else 0
+
+
+def _features_f32(entry: str, op: Operator, sg: Subgraph) -> dict[str, float]:
+    """Loop-trip counts of the float32 kernels (src/edgesim_kernels_f32.c), loop by loop, and
+    per loop the runs of more than one iteration (_runs)."""
+    x = sg.tensors[op.inputs[0]]
+    y = sg.tensors[op.outputs[0]]
+    if entry in ("conv_f32", "depthwise_f32", "avgpool_f32", "maxpool_f32"):
+        g = conv_geometry(op, sg)
+        vy = _valid(g.out_h, g.stride_h, g.pad_h, g.k_h, g.dil_h, g.in_h)
+        vx = _valid(g.out_w, g.stride_w, g.pad_w, g.k_w, g.dil_w, g.in_w)
+        P = g.out_h * g.out_w
+        T = sum(vy) * sum(vx)                   # valid taps over all output pixels
+        C = y.shape[-1]
+        outs = P * C
+        common = {"const": 1, "rows": g.out_h, "pixels": P, "outs": outs,
+                  "x_loops": _runs(g.out_h, g.out_w)}
+        if entry == "conv_f32":                 # oy, ox, oc, fy, fx, then cin per valid tap
+            return common | {
+                "tap_rows": outs * g.k_h, "taps": outs * g.k_h * g.k_w, "valid": C * T,
+                "macs": C * T * g.in_c, "c_loops": _runs(P, C), "fy_loops": _runs(outs, g.k_h),
+                "fx_loops": _runs(outs * g.k_h, g.k_w), "ic_loops": _runs(C * T, g.in_c)}
+        if entry == "depthwise_f32":            # oy, ox, ic, m, fy, fx, a MAC per valid tap
+            dm = C // g.in_c
+            return common | {
+                "chans": P * g.in_c, "tap_rows": outs * g.k_h, "taps": outs * g.k_h * g.k_w,
+                "valid": C * T, "c_loops": _runs(P, g.in_c), "m_loops": _runs(P * g.in_c, dm),
+                "fy_loops": _runs(outs, g.k_h), "fx_loops": _runs(outs * g.k_h, g.k_w)}
+        # pooling: oy, ox, c, then the window's valid rows and elements
+        multi_x = sum(1 for v in vx if v > 1)
+        return common | {
+            "win_rows": sum(vy) * g.out_w * C, "win": T * C, "c_loops": _runs(P, C),
+            "fy_loops": sum(1 for v in vy if v > 1) * g.out_w * C,
+            "fx_loops": sum(vy) * multi_x * C}
+    if entry == "fully_connected_f32":
+        w = sg.tensors[op.inputs[1]]
+        U, K = w.shape[0], w.shape[1]
+        B = x.elements // K
+        return {"const": 1, "batches": B, "units": B * U, "macs": B * U * K,
+                "u_loops": _runs(B, U), "k_loops": _runs(B * U, K)}
+    if entry == "add_f32":
+        return {"const": 1, "elems": y.elements}
+    if entry == "softmax_f32":
+        d = x.shape[-1] if x.shape and x.shape[-1] else 1
+        return {"const": 1, "rows": x.elements // d, "elems": x.elements}
     raise KeyError(entry)
 
 
@@ -169,9 +240,9 @@ def weight_passes(entry: str, op: Operator, sg: Subgraph) -> int:
     pixels = math.prod(y.shape[1:-1]) if len(y.shape) == 4 else 1
     if entry == "conv_s8":
         return max(1, -(-pixels // 2))       # all filters per pair of output pixels
-    if entry == "depthwise_s8":
-        return pixels
-    if entry == "fully_connected_s8":
+    if entry in ("depthwise_s8", "conv_f32", "depthwise_f32"):
+        return pixels                        # the float kernels: every filter per pixel
+    if entry in ("fully_connected_s8", "fully_connected_f32"):
         w = sg.tensors[op.inputs[1]]
         return max(1, sg.tensors[op.inputs[0]].elements // w.shape[1])
     return 1

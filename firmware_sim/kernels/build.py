@@ -32,10 +32,13 @@ from edgesim.paths import cache_dir
 SRC_DIR = Path(__file__).parent / "src"
 CODE_BASE = 0x08000000          # kernels are linked at the start of internal flash
 
-#: Target and flags per core: Thumb-2, -O2, hard-float ABI (the FPU each core has).
+#: Target and flags per core: Thumb-2, -O2, hard-float ABI with the single-precision FPU each
+#: core has: FPv5-SP-D16 on the Cortex-M7 (the FPU of the STM32F7; the STM32H7's double-
+#: precision FPv5-D16 runs the same code), FPv4-SP-D16 on the Cortex-M4F. zig's clang takes
+#: the FPU as a CPU feature (`+fp_armv8d16sp`, `+vfp4d16sp`); it ignores `-mfpu`.
 CORE_FLAGS = {
-    "cortex-m7": ["-target", "thumb-freestanding-eabihf", "-mcpu=cortex_m7", "-O2"],
-    "cortex-m4": ["-target", "thumb-freestanding-eabihf", "-mcpu=cortex_m4", "-O2"],
+    "cortex-m7": ["-target", "thumb-freestanding-eabihf", "-mcpu=cortex_m7+fp_armv8d16sp", "-O2"],
+    "cortex-m4": ["-target", "thumb-freestanding-eabihf", "-mcpu=cortex_m4+vfp4d16sp", "-O2"],
 }
 #: Freestanding code without startup files, libraries or unwind tables (the kernels are
 #: leaf functions called from the emulator with a return stub). Two code-generation choices:
@@ -46,18 +49,26 @@ CORE_FLAGS = {
 #:  * -mrestrict-it: IT blocks of one 16-bit instruction (the ARMv8-M form). unicorn loses
 #:    the IT state after longer blocks and skips an instruction behind them, which
 #:    calibration caught as a kernel fault.
-COMMON_FLAGS = ["-ffreestanding", "-fno-builtin", "-nostdlib", "-fno-exceptions",
-                "-fno-unwind-tables", "-fno-asynchronous-unwind-tables", "-fno-unroll-loops",
-                "-mrestrict-it", "-g0", "-Wall", "-Werror", "-ffunction-sections"]
+#:  * -ffp-contract=off: no fused multiply-add, so float kernels round as TFLM's reference
+#:    kernels compiled for the host do (a separate multiply and add).
+#: The only library linked is the compiler's run-time library (compiler-rt, built by zig for
+#: the core): the soft-double arithmetic of the float softmax's expf on a single-precision FPU.
+COMMON_FLAGS = ["-ffreestanding", "-fno-builtin", "-nostdlib", "-rtlib=compiler-rt",
+                "-fno-exceptions", "-fno-unwind-tables", "-fno-asynchronous-unwind-tables",
+                "-fno-unroll-loops", "-mrestrict-it", "-ffp-contract=off", "-g0", "-Wall",
+                "-Werror", "-ffunction-sections"]
 ENTRY_POINTS = ("conv_s8", "conv_1x1_s8", "depthwise_s8", "fully_connected_s8", "avgpool_s8",
-                "maxpool_s8", "add_s8", "softmax_s8", "copy_s8",
+                "maxpool_s8", "add_s8", "softmax_s8", "copy_s8", "conv_f32", "depthwise_f32",
+                "fully_connected_f32", "avgpool_f32", "maxpool_f32", "add_f32", "softmax_f32",
                 "tflm_setup", "tflm_invoke_node", "cmsis_nn_stub")   # src/tflm_dispatch.c
 
+# Every function of the kernel sources (edgesim_kernels*.c, tflm_dispatch.c) is kept; of
+# compiler-rt only what they call (--gc-sections drops the rest).
 _LINKER_SCRIPT = """
 ENTRY(conv_s8)
 SECTIONS {
   . = 0x%08X;
-  .text : { KEEP(*(.text*)) *(.rodata*) }
+  .text : { KEEP(*edgesim_kernels*(.text*)) KEEP(*tflm_dispatch*(.text*)) *(.text*) *(.rodata*) }
   .data : { *(.data*) *(.bss*) *(COMMON) }
   /DISCARD/ : { *(.ARM.exidx*) *(.ARM.extab*) *(.ARM.attributes) *(.comment) }
 }
@@ -127,7 +138,7 @@ def _compile(sources: list[Path], flags: list[str], tmp: Path) -> None:
     (tmp / "link.ld").write_text(_LINKER_SCRIPT % CODE_BASE)
     elf = tmp / "kernels.elf"
     cmd = [sys.executable, "-m", "ziglang", "cc", *flags, *map(str, sources),
-           "-T", str(tmp / "link.ld"), "-Wl,--no-gc-sections", "-Wl,--entry=conv_s8",
+           "-T", str(tmp / "link.ld"), "-Wl,--gc-sections", "-Wl,--entry=conv_s8",
            "-o", str(elf)]
     # zig keeps its own compilation cache; it locks its entries, so processes may share it.
     env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(cache_dir("zig")),

@@ -218,9 +218,11 @@ class Machine:
         taken = nxt != fall
         cpos = np.nonzero(cond)[0]
         c_taken = taken[cpos]
-        # 1-bit history per branch: mispredicted when the outcome differs from the last one
-        order = np.lexsort((cpos, inverse[cpos]))
-        ids, outs = inverse[cpos][order], c_taken[order]
+        # 1-bit history per branch: mispredicted when the outcome differs from the last one.
+        # A branch is known by its address (the end of its block: unicorn may enter one
+        # loop body at two addresses, which makes two blocks that share the closing branch).
+        order = np.lexsort((cpos, fall[cpos]))
+        ids, outs = fall[cpos][order], c_taken[order]
         prev = np.empty_like(outs)
         if len(outs):
             prev[0] = False

@@ -1,5 +1,6 @@
-"""What TFLM's Prepare() computes for each int8 operator, and the argument blocks of the C
-kernels (src/edgesim_kernels.c: one struct of 32-bit words per kernel, pointers first).
+"""What TFLM's Prepare() computes for each int8 operator (float32 ones: params_f32.py), and
+the argument blocks of the C kernels (src/edgesim_kernels.c: one struct of 32-bit words per
+kernel, pointers first).
 
 Quantisation follows tensorflow/lite/kernels/internal/quantization_util.cc (QuantizeMultiplier:
 frexp, round half away from zero, 2^31 -> 2^30 with shift + 1), kernel_util.cc
@@ -118,6 +119,9 @@ def prepare(graph: Graph, op: Operator, sg: Subgraph | None = None) -> Prepared:
         raise UnsupportedLayer(f"operator {op.index} {op.opcode}: tensor {odd.name!r} is "
                                + ("a variable (operator state)" if odd.variable else
                                   f"empty ({list(odd.shape)})"))
+    if sg.tensors[op.outputs[0]].dtype == "float32":
+        from .params_f32 import prepare_f32     # here: params_f32 imports this module
+        return prepare_f32(graph, op, sg)
     if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         x, w = _q(sg, op.inputs[0]), _q(sg, op.inputs[1])
         y = _q(sg, op.outputs[0])

@@ -1,4 +1,5 @@
-"""Run int8 layers and whole models through the compiled kernels on the emulated core.
+"""Run int8 and float32 layers and whole models through the compiled kernels on the emulated
+core.
 
 Memory layout follows the firmware: the flatbuffer in flash right after the code (weights and
 biases are read where TFLM reads them), activation tensors and scratch buffers at the offsets
@@ -24,13 +25,18 @@ from .machine import CallRecord, Machine
 from .params import Prepared, UnsupportedLayer, prepare
 
 
+def _np_dtype(dtype: str) -> type:
+    """The numpy type of a kernel tensor: float32 for the float kernels, else int8."""
+    return np.float32 if dtype == "float32" else np.int8
+
+
 @dataclass
 class LayerRun:
     index: int
     opcode: str
     entry: str
     record: CallRecord
-    dispatch: DispatchRecord        # TFLM's work around the kernel call
+    dispatch: DispatchRecord | None  # TFLM's work around the kernel call (None: not run)
     output: np.ndarray
 
 
@@ -147,7 +153,7 @@ class ModelMachine:
 
     def set_tensor(self, index: int, data: np.ndarray) -> None:
         t = self.sg.tensors[index]
-        arr = np.ascontiguousarray(data, dtype=np.int8).reshape(-1)
+        arr = np.ascontiguousarray(data, dtype=_np_dtype(t.dtype)).reshape(-1)
         if arr.size != t.elements:
             raise ValueError(f"tensor {index} has {t.elements} elements, got {arr.size}")
         if index in self.addr:          # empty and variable tensors have no place in the plan
@@ -158,28 +164,37 @@ class ModelMachine:
         if t.constant:                  # in flash, not planned (a graph output may be one)
             return self.graph.tensor_data(t)
         if index not in self.addr:      # empty, or a variable no kernel here writes: zeros
-            return np.zeros(t.shape, np.int8)
+            return np.zeros(t.shape, _np_dtype(t.dtype))
         data = self.machine.read(self.addr[index], t.nbytes)
-        return np.frombuffer(data, np.int8).reshape(t.shape).copy()
+        return np.frombuffer(data, _np_dtype(t.dtype)).reshape(t.shape).copy()
 
-    def run_layer(self, i: int) -> LayerRun:
+    def run_layer(self, i: int, dispatch: bool = True) -> LayerRun:
+        """Operator `i`'s kernel, then (if `dispatch`) TFLM's dispatch of it."""
         prep = self.prepared[i]
         if prep is None:
             raise UnsupportedLayer(self.unsupported[i])
         rec = self.machine.call(prep.entry, self.args[i])
-        return LayerRun(i, prep.op.opcode, prep.entry, rec, self.dispatch.run(i),
-                        self.get_tensor(prep.output))
+        return LayerRun(i, prep.op.opcode, prep.entry, rec,
+                        self.dispatch.run(i) if dispatch else None, self.get_tensor(prep.output))
 
-    def run(self, inputs: list[np.ndarray] | None = None, seed: int = 0) -> ModelRun:
-        """One inference, layer after layer; `inputs` default to seeded random int8 data."""
+    def run(self, inputs: list[np.ndarray] | None = None, seed: int = 0,
+            dispatch: bool = True) -> ModelRun:
+        """One inference, layer after layer; `inputs` default to seeded random data (int8:
+        uniform over its range; float32: standard normal). dispatch=False runs the kernels
+        alone (calibrating them needs no dispatch figures)."""
         if self.unsupported:
             raise UnsupportedLayer(next(iter(self.unsupported.values())))
         t0 = time.perf_counter()
         rng = np.random.default_rng(seed)
         for k, idx in enumerate(self.sg.inputs):
             t = self.sg.tensors[idx]
-            x = inputs[k] if inputs is not None else rng.integers(-128, 128, t.shape)
+            if inputs is not None:
+                x = inputs[k]
+            elif t.dtype == "float32":
+                x = rng.standard_normal(t.shape)
+            else:
+                x = rng.integers(-128, 128, t.shape)
             self.set_tensor(idx, x)
-        layers = [self.run_layer(i) for i in range(len(self.sg.operators))]
+        layers = [self.run_layer(i, dispatch) for i in range(len(self.sg.operators))]
         outs = [self.get_tensor(i) for i in self.sg.outputs]
         return ModelRun(self.device.name, layers, outs, time.perf_counter() - t0)

@@ -1,4 +1,5 @@
-"""Single-operator int8 TFLite models with random weights: the shapes the calibration sweeps.
+"""Single-operator TFLite models with random weights, int8 or (float32=True) float32: the
+shapes the calibration sweeps.
 
 Built with the flatbuffer object API of LiteRT's schema module, so they load through
 `graph.load_graph` and run through TFLM like any other model.
@@ -28,7 +29,8 @@ class _Builder:
     def tensor(self, shape, dtype, quant, data=None):
         t = s.TensorT()
         t.shape = list(shape)
-        t.type = {"int8": s.TensorType.INT8, "int32": s.TensorType.INT32}[dtype]
+        t.type = {"int8": s.TensorType.INT8, "int32": s.TensorType.INT32,
+                  "float32": s.TensorType.FLOAT32}[dtype]
         t.quantization = quant
         t.name = f"t{len(self.tensors)}"
         b = s.BufferT()
@@ -63,7 +65,23 @@ def _act_quant(rng):
     return _quant(rng.uniform(0.02, 0.1), int(rng.integers(-20, 20)))
 
 
-def conv_model(in_hw, cin, cout, k, stride=1, padding=SAME, depthwise=False, seed=0) -> bytes:
+def _act(b: _Builder, shape, rng, float32: bool, quant=None) -> int:
+    """An activation tensor: float32 without quantisation, or int8 with `quant` (default:
+    random scale and zero point)."""
+    if float32:
+        return b.tensor(shape, "float32", None)
+    return b.tensor(shape, "int8", quant or _act_quant(rng))
+
+
+def _float_weights(b: _Builder, shape, rng) -> int:
+    """Constant float32 weights, standard normal scaled by 1/sqrt(fan-in)."""
+    fan_in = max(1, int(np.prod(shape[1:])))
+    data = (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+    return b.tensor(shape, "float32", None, data)
+
+
+def conv_model(in_hw, cin, cout, k, stride=1, padding=SAME, depthwise=False, seed=0,
+               float32=False) -> bytes:
     """CONV_2D (or DEPTHWISE_CONV_2D with cout = cin) on a 1 x H x W x cin input."""
     rng = np.random.default_rng(seed)
     b = _Builder()
@@ -71,15 +89,19 @@ def conv_model(in_hw, cin, cout, k, stride=1, padding=SAME, depthwise=False, see
     kh, kw = k
     oh, _ = output_and_padding(padding, stride, 1, h, kh)
     ow, _ = output_and_padding(padding, stride, 1, w, kw)
-    x = b.tensor((1, h, w, cin), "int8", _act_quant(rng))
+    x = _act(b, (1, h, w, cin), rng, float32)
     wshape = (1, kh, kw, cout) if depthwise else (cout, kh, kw, cin)
-    wscale = rng.uniform(0.002, 0.02, cout)
-    wt = b.tensor(wshape, "int8", _quant(wscale, np.zeros(cout, int), 3 if depthwise else 0),
-                  rng.integers(-127, 128, wshape).astype(np.int8))
-    bias_scale = b.tensors[x].quantization.scale[0] * wscale
-    bs = b.tensor((cout,), "int32", _quant(bias_scale, np.zeros(cout, int)),
-                  rng.integers(-3000, 3000, cout).astype(np.int32))
-    y = b.tensor((1, oh, ow, cout), "int8", _act_quant(rng))
+    if float32:
+        wt = _float_weights(b, wshape, rng)
+        bs = b.tensor((cout,), "float32", None, rng.standard_normal(cout).astype(np.float32))
+    else:
+        wscale = rng.uniform(0.002, 0.02, cout)
+        wt = b.tensor(wshape, "int8", _quant(wscale, np.zeros(cout, int), 3 if depthwise else 0),
+                      rng.integers(-127, 128, wshape).astype(np.int8))
+        bias_scale = b.tensors[x].quantization.scale[0] * wscale
+        bs = b.tensor((cout,), "int32", _quant(bias_scale, np.zeros(cout, int)),
+                      rng.integers(-3000, 3000, cout).astype(np.int32))
+    y = _act(b, (1, oh, ow, cout), rng, float32)
     if depthwise:
         o = s.DepthwiseConv2DOptionsT()
         o.depthMultiplier = 1
@@ -93,62 +115,94 @@ def conv_model(in_hw, cin, cout, k, stride=1, padding=SAME, depthwise=False, see
     return b.finish(code, [x, wt, bs], [y], kind, o)
 
 
-def fc_model(depth, units, seed=0) -> bytes:
+def fc_model(depth, units, seed=0, float32=False) -> bytes:
     rng = np.random.default_rng(seed)
     b = _Builder()
-    x = b.tensor((1, depth), "int8", _act_quant(rng))
-    wscale = rng.uniform(0.002, 0.02)
-    wt = b.tensor((units, depth), "int8", _quant(wscale, 0), rng.integers(-127, 128, (units, depth)).astype(np.int8))
-    bs = b.tensor((units,), "int32", _quant(b.tensors[x].quantization.scale[0] * wscale, 0),
-                  rng.integers(-3000, 3000, units).astype(np.int32))
-    y = b.tensor((1, units), "int8", _act_quant(rng))
+    x = _act(b, (1, depth), rng, float32)
+    if float32:
+        wt = _float_weights(b, (units, depth), rng)
+        bs = b.tensor((units,), "float32", None, rng.standard_normal(units).astype(np.float32))
+    else:
+        wscale = rng.uniform(0.002, 0.02)
+        wt = b.tensor((units, depth), "int8", _quant(wscale, 0),
+                      rng.integers(-127, 128, (units, depth)).astype(np.int8))
+        bs = b.tensor((units,), "int32", _quant(b.tensors[x].quantization.scale[0] * wscale, 0),
+                      rng.integers(-3000, 3000, units).astype(np.int32))
+    y = _act(b, (1, units), rng, float32)
     o = s.FullyConnectedOptionsT()
     o.fusedActivationFunction = 1
     return b.finish(s.BuiltinOperator.FULLY_CONNECTED, [x, wt, bs], [y], s.BuiltinOptions.FullyConnectedOptions, o)
 
 
-def pool_model(in_hw, ch, f, stride, padding=VALID, average=True, seed=0) -> bytes:
+def pool_model(in_hw, ch, f, stride, padding=VALID, average=True, seed=0, float32=False) -> bytes:
     rng = np.random.default_rng(seed)
     b = _Builder()
     h, w = in_hw
     q = _act_quant(rng)
     oh, _ = output_and_padding(padding, stride, 1, h, f)
     ow, _ = output_and_padding(padding, stride, 1, w, f)
-    x = b.tensor((1, h, w, ch), "int8", q)
-    y = b.tensor((1, oh, ow, ch), "int8", _quant(q.scale[0], q.zeroPoint[0]))
+    x = _act(b, (1, h, w, ch), rng, float32, q)
+    y = _act(b, (1, oh, ow, ch), rng, float32, _quant(q.scale[0], q.zeroPoint[0]))
     o = s.Pool2DOptionsT()
     o.padding, o.strideH, o.strideW, o.filterHeight, o.filterWidth = padding, stride, stride, f, f
     code = s.BuiltinOperator.AVERAGE_POOL_2D if average else s.BuiltinOperator.MAX_POOL_2D
     return b.finish(code, [x], [y], s.BuiltinOptions.Pool2DOptions, o)
 
 
-def add_model(shape, seed=0) -> bytes:
+def add_model(shape, seed=0, float32=False) -> bytes:
     rng = np.random.default_rng(seed)
     b = _Builder()
-    x1 = b.tensor(shape, "int8", _act_quant(rng))
-    x2 = b.tensor(shape, "int8", _act_quant(rng))
-    y = b.tensor(shape, "int8", _act_quant(rng))
+    x1 = _act(b, shape, rng, float32)
+    x2 = _act(b, shape, rng, float32)
+    y = _act(b, shape, rng, float32)
     o = s.AddOptionsT()
     o.fusedActivationFunction = 1
     return b.finish(s.BuiltinOperator.ADD, [x1, x2], [y], s.BuiltinOptions.AddOptions, o)
 
 
-def softmax_model(rows, depth, seed=0) -> bytes:
+def softmax_model(rows, depth, seed=0, float32=False) -> bytes:
     rng = np.random.default_rng(seed)
     b = _Builder()
-    x = b.tensor((rows, depth), "int8", _act_quant(rng))
-    y = b.tensor((rows, depth), "int8", _quant(1 / 256, -128))
+    x = _act(b, (rows, depth), rng, float32)
+    y = _act(b, (rows, depth), rng, float32, _quant(1 / 256, -128))
     o = s.SoftmaxOptionsT()
     o.beta = 1.0
     return b.finish(s.BuiltinOperator.SOFTMAX, [x], [y], s.BuiltinOptions.SoftmaxOptions, o)
 
 
-def reshape_model(shape, new_shape, seed=0) -> bytes:
+def reshape_model(shape, new_shape, seed=0, float32=False) -> bytes:
     rng = np.random.default_rng(seed)
     b = _Builder()
     q = _act_quant(rng)
-    x = b.tensor(shape, "int8", q)
-    y = b.tensor(new_shape, "int8", _quant(q.scale[0], q.zeroPoint[0]))
+    x = _act(b, shape, rng, float32, q)
+    y = _act(b, new_shape, rng, float32, _quant(q.scale[0], q.zeroPoint[0]))
     o = s.ReshapeOptionsT()
     o.newShape = list(new_shape)
     return b.finish(s.BuiltinOperator.RESHAPE, [x], [y], s.BuiltinOptions.ReshapeOptions, o)
+
+
+def float_weights_twin(data: bytes) -> bytes:
+    """`data` with every int8 weight tensor of a float operator (the hybrid layers TFLM
+    refuses) replaced by its dequantised float32 values, (q - zero point) x scale per channel:
+    a model TFLM runs with its float kernels, of the same shapes."""
+    m = s.ModelT.InitFromPackedBuf(data, 0)
+    for sg in m.subgraphs:
+        for op in sg.operators:
+            if len(op.inputs) < 2 or sg.tensors[op.outputs[0]].type != s.TensorType.FLOAT32:
+                continue
+            t = sg.tensors[op.inputs[1]]
+            buf = m.buffers[t.buffer]
+            if t.type != s.TensorType.INT8 or buf.data is None:
+                continue
+            q = t.quantization
+            axis = q.quantizedDimension if len(q.scale) > 1 else 0
+            shape = [1] * len(t.shape)
+            shape[axis] = len(q.scale)
+            scale = np.asarray(q.scale, np.float32).reshape(shape)
+            zp = np.asarray(q.zeroPoint, np.float32).reshape(shape)
+            w = np.frombuffer(bytes(buf.data), np.int8).reshape(t.shape).astype(np.float32)
+            buf.data = np.frombuffer(((w - zp) * scale).astype(np.float32).tobytes(), np.uint8)
+            t.type, t.quantization = s.TensorType.FLOAT32, None
+    fb = flatbuffers.Builder(1024)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    return bytes(fb.Output())

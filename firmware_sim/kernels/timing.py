@@ -23,7 +23,11 @@ load/store pipeline; 64-bit DTCM and AXI interfaces):
   * branches: a per-branch 1-bit history (the BTAC entry) predicts the last outcome; a
     misprediction and every return (BX LR / POP {PC}) refills the pipeline.
 Cortex-M4 (Arm Cortex-M4 TRM, DDI 0439, section 3.3 "Instruction set summary", Table 3-1):
-  single issue; cycle counts per instruction as tabulated there.
+  single issue; cycle counts per instruction as tabulated there; FPU instructions (FPv4-SP)
+  per Table 7-1 of the same manual (section 7.2.3 "FPU instruction set").
+Floating point (the float32 kernels): the FPU's registers S0-S31 (D0-D15 pair them) and the
+FPSCR flags (VCMP writes them, VMRS copies them to the APSR) take part in the scoreboard
+beside the core registers.
 Memory (per device profile, see machine.py): TCM zero-wait at core clock; cached regions
 through an LRU model of the L1 D-cache; flash behind it (M7) or behind the ART data cache (M4).
 """
@@ -41,7 +45,16 @@ _REG_RE = re.compile(r"\b(r1[0-2]|r[0-9]|sb|sl|fp|ip|sp|lr|pc)\b")
 _CONDS = ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt",
           "gt", "le", "al")
 
-CLASSES = ("load", "store", "mac", "mul", "div", "dsp", "alu", "branch")
+CLASSES = ("load", "store", "mac", "mul", "div", "dsp", "alu", "branch",
+           "fload", "fstore", "fpu", "fmac", "fdiv")
+#: Scoreboard slots: core registers 0-15, S0-S31 at 16-47, the FPSCR flags at 48.
+_S0, _FPSCR, _NREGS = 16, 48, 49
+#: An operand of an FPU instruction: a core register, an S or D register, or the FPSCR.
+_VFP_REG_RE = re.compile(r"\b(r1[0-2]|r[0-9]|sb|sl|fp|ip|sp|lr|pc)\b|\b([sd])([0-9]{1,2})\b"
+                         r"|\bfpscr\b")
+#: VFP mnemonic roots by class (ARMv7-M ARM, DDI 0403, A7.7 floating-point instructions)
+_FMAC = {"vmla", "vmls", "vnmla", "vnmls", "vfma", "vfms", "vfnma", "vfnms"}
+_FDIV = {"vdiv", "vsqrt"}
 
 #: mnemonic roots by class (ARMv7-M ARM, DDI 0403, A7.7; DSP extension: A7.7 "Armv7E-M")
 _MAC = {"mla", "mls", "smlal", "umlal", "umaal", "smlad", "smladx", "smlsd", "smlsdx", "smlald",
@@ -87,13 +100,74 @@ def _root(mnemonic: str, known: set) -> str:
     return m
 
 
+_VFP_ALL = _FMAC | _FDIV | {
+    "vldr", "vpop", "vstr", "vpush", "vadd", "vsub", "vmul", "vnmul", "vneg", "vabs", "vcmp",
+    "vcmpe", "vcvt", "vcvtr", "vmov", "vmrs", "vmsr", "vsel", "vmaxnm", "vminnm"}
 _ALL = _MAC | _MUL | _DIV | _DSP | _BRANCH | _NO_DEST | {
     "ldr", "ldrb", "ldrh", "ldrsb", "ldrsh", "ldrd", "ldm", "ldmia", "ldmdb", "ldmfd", "pop",
     "str", "strb", "strh", "strd", "stm", "stmia", "stmdb", "stmfd", "push"}
 
 
+def _vfp_regs(text: str) -> list[int]:
+    """Scoreboard slots named in `text`, in order (core registers, S/D registers, FPSCR)."""
+    out = []
+    for m in _VFP_REG_RE.finditer(text):
+        if m.group(1):
+            out.append(_REG[m.group(1)])
+        elif m.group(2) == "s":
+            out.append(_S0 + int(m.group(3)))
+        elif m.group(2) == "d":
+            out += [_S0 + 2 * int(m.group(3)), _S0 + 2 * int(m.group(3)) + 1]
+        else:
+            out.append(_FPSCR)
+    return out
+
+
+def _decode_vfp(ins: Instr) -> Decoded:
+    """An FPU instruction: loads and stores (VLDR/VLDM/VPOP, VSTR/VSTM/VPUSH), multiply-
+    accumulates, divide and square root, and the rest (arithmetic, compare, convert, moves)."""
+    mn, ops = ins.mnemonic, ins.operands
+    root = mn if mn[:5] in ("vpush", "vstmi", "vstmd", "vldmi", "vldmd") else _root(mn, _VFP_ALL)
+    regs = _vfp_regs(ops)
+    listed = _vfp_regs(ops[ops.find("{") + 1:ops.find("}")]) if "{" in ops else []
+    wb = "!" in ops
+    moved = 1
+    if root in ("vldr", "vpop") or root.startswith("vldm"):
+        cls = "fload"
+        if listed:
+            dests, moved = listed, len(listed)
+            srcs = [13] if root == "vpop" else regs[:1]
+            dests = dests + ([13] if root == "vpop" else srcs if wb else [])
+        else:
+            dests, srcs = [r for r in regs if r >= _S0], [r for r in regs if r < _S0]
+            moved = len(dests)
+    elif root in ("vstr", "vpush") or root.startswith("vstm"):
+        cls = "fstore"
+        if listed:
+            moved = len(listed)
+            base = [13] if root == "vpush" else regs[:1]
+            srcs, dests = listed + base, base if root == "vpush" or wb else []
+        else:
+            srcs, dests = regs, []
+            moved = len([r for r in regs if r >= _S0])
+    else:
+        cls = "fmac" if root in _FMAC else "fdiv" if root in _FDIV else "fpu"
+        if root in ("vcmp", "vcmpe"):
+            dests, srcs = [_FPSCR], regs
+        elif root == "vmrs":
+            dests, srcs = [], [_FPSCR]
+        elif root == "vmov" and len(regs) > 2 and regs[1] < _S0:    # vmov rA, rB, dN
+            dests, srcs = regs[:2], regs[2:]
+        else:
+            dests, srcs = regs[:1], regs[1:] + (regs[:1] if cls == "fmac" else [])
+    acc = dests[0] if cls == "fmac" else -1
+    return Decoded(cls, root, tuple(dests), tuple(srcs), acc, moved, False, False, ins.size)
+
+
 def decode(ins: Instr) -> Decoded:
     mn = ins.mnemonic
+    if mn.startswith("v"):
+        return _decode_vfp(ins)
     root = _root(mn, _ALL)
     ops = ins.operands
     regs = [_REG[r] for r in _REG_RE.findall(ops)]
@@ -175,10 +249,20 @@ def decode(ins: Instr) -> Decoded:
 #: of the second execute stage of the M7 pipeline (DDI 0489 1.2: load/store pipe spans two
 #: execute stages), so a dependent instruction waits one cycle. MAC/multiply: the MAC
 #: pipeline has two stages (DDI 0489 1.2), with accumulator forwarding into a following MAC.
-M7_LATENCY = {"load": 2, "store": 1, "mac": 2, "mul": 2, "div": 1, "dsp": 1, "alu": 1, "branch": 1}
-#: Pipe each class occupies (DDI 0489 1.2: ALU0/ALU1, MAC, load/store, branch).
+#: FPU (DDI 0489 1.2 lists the FPU among the pipelines but publishes no instruction timing;
+#: model assumptions): VLDR like LDR; arithmetic, compare and convert results after 3
+#: cycles; VMLA/VMLS (chained: a multiply, then an add) after 6, the accumulator being read
+#: by the add 3 cycles after issue; VDIV/VSQRT hold the FPU for M7_FDIV_CYCLES.
+M7_LATENCY = {"load": 2, "store": 1, "mac": 2, "mul": 2, "div": 1, "dsp": 1, "alu": 1, "branch": 1,
+              "fload": 2, "fstore": 1, "fpu": 3, "fmac": 6, "fdiv": 1}
+#: Pipe each class occupies (DDI 0489 1.2: ALU0/ALU1, MAC, load/store, branch, FPU).
 M7_PIPE = {"load": "ls", "store": "ls", "mac": "mac", "mul": "mac", "div": "mac", "dsp": "alu",
-           "alu": "alu", "branch": "br"}
+           "alu": "alu", "branch": "br", "fload": "ls", "fstore": "ls", "fpu": "fp",
+           "fmac": "fp", "fdiv": "fp"}
+#: Cycles by which a chained VMLA reads its accumulator after issue (see M7_LATENCY).
+M7_FMAC_ACC_SKEW = 3
+#: VDIV.F32 / VSQRT.F32: 14 cycles, as on the Cortex-M4 (DDI 0439 Table 7-1); model assumption.
+M7_FDIV_CYCLES = 14
 #: Transfers per cycle of LDM/STM/PUSH/POP/LDRD/STRD: 64-bit DTCM and AXI ports (DDI 0489 1.2).
 M7_REGS_PER_CYCLE = 2
 #: SDIV/UDIV: 2 to 12 cycles with early termination (Armv7-M; DDI 0489 gives the same range
@@ -196,11 +280,16 @@ M7_MISPREDICT = 5
 M4_MLA_CYCLES = 2
 #: Branch taken: 1 + P, P = pipeline refill 1 to 3 (Table 3-1 note); the model uses 2.
 M4_REFILL = 2
+#: FPv4-SP (DDI 0439 Table 7-1): VADD/VSUB/VMUL/VNMUL/VNEG/VABS/VCMP/VCVT/VMOV/VMRS/VSEL-class
+#: 1; VMLA/VMLS/VNMLA/VNMLS and VFMA-class 3; VDIV/VSQRT 14; VLDR/VSTR 1 + words (.32: 2,
+#: .64: 3); VLDM/VSTM/VPUSH/VPOP 1 + N. Moves between core and FPU registers are charged 1
+#: (the table gives 1 or 2 by direction).
+M4_FPU_CYCLES = {"fpu": 1, "fmac": 3, "fdiv": 14}
 
 
 def block_cycles_m7(instrs: list[Decoded]) -> int:
     """Issue cycles of a straight-line block on the dual-issue Cortex-M7 model."""
-    ready = [0] * 16
+    ready = [0] * _NREGS
     cycle = -1
     slot_pipes: list[str] = []
     slot_dests: set = set()
@@ -211,10 +300,12 @@ def block_cycles_m7(instrs: list[Decoded]) -> int:
             rt = ready[r]
             if d.cls == "mac" and r == d.acc:
                 rt -= 1                # accumulator forwarding between MACs
+            elif d.cls == "fmac" and r == d.acc:
+                rt -= M7_FMAC_ACC_SKEW
             t = max(t, rt)
         pipe = M7_PIPE[d.cls]
         can_pair = (t == cycle and len(slot_pipes) < 2 and d.regs_moved <= 1
-                    and not (set(d.srcs) & slot_dests) and d.cls != "div"
+                    and not (set(d.srcs) & slot_dests) and d.cls not in ("div", "fdiv")
                     and (pipe == "alu" and slot_pipes.count("alu") < 2 or pipe not in slot_pipes))
         if not can_pair:
             t = max(t, cycle + 1)
@@ -227,6 +318,8 @@ def block_cycles_m7(instrs: list[Decoded]) -> int:
             occupy = -(-d.regs_moved // M7_REGS_PER_CYCLE)
         if d.cls == "div":
             occupy = DIV_CYCLES
+        elif d.cls == "fdiv":
+            occupy = M7_FDIV_CYCLES
         busy_until = t + occupy if occupy > 1 else busy_until
         lat = M7_LATENCY[d.cls] + occupy - 1
         for r in d.dests:
@@ -240,6 +333,14 @@ def block_cycles_m4(instrs: list[Decoded]) -> int:
     total = 0
     prev_mem = False
     for d in instrs:
+        if d.cls in ("fload", "fstore"):
+            total += 1 + d.regs_moved
+            prev_mem = False
+            continue
+        if d.cls in M4_FPU_CYCLES:
+            total += M4_FPU_CYCLES[d.cls]
+            prev_mem = False
+            continue
         if d.cls in ("load", "store") or (d.cls == "branch" and d.is_return and d.root == "pop"):
             n = d.regs_moved
             if n > 1 or d.root in ("push", "pop") or d.root.startswith(("ldm", "stm")):

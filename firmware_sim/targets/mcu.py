@@ -143,7 +143,7 @@ class McuTarget:
         out = []
         for op, c in zip(sg.operators, costs):
             ms = c.cycles / dev.clock_hz * 1e3
-            out.append(Timing(kernel=kernel_for(self.kernels, op), cycles=c.cycles,
+            out.append(Timing(kernel=kernel_for(self.kernels, op, sg), cycles=c.cycles,
                               latency_ms=ms, energy_mj=dev.active_power_mw * ms / 1e3,
                               region=placement.name, calibrated=c.calibrated))
         if not all(c.calibrated for c in costs):

@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 enum { kTfLiteOk = 0, kTfLiteError = 1 };
-enum { kTfLiteInt32 = 2, kTfLiteInt8 = 9 };          /* TfLiteType (c/c_api_types.h) */
+enum { kTfLiteFloat32 = 1, kTfLiteInt32 = 2, kTfLiteInt8 = 9 };   /* TfLiteType (c/c_api_types.h) */
 enum { kTfLiteOptionalTensor = -1 };
 enum { kMaxSmallSize = 6 };                           /* RuntimeShape::kMaxSmallSize */
 
@@ -477,6 +477,7 @@ static int type_size_of(int type, size_t *bytes) {              /* TfLiteTypeSiz
     switch (type) {
     case kTfLiteInt8: *bytes = 1; return kTfLiteOk;
     case kTfLiteInt32: *bytes = 4; return kTfLiteOk;
+    case kTfLiteFloat32: *bytes = 4; return kTfLiteOk;
     default: return kTfLiteError;
     }
 }
