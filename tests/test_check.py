@@ -135,3 +135,10 @@ def test_the_float_warning_quotes_the_int8_alternative_near_the_real_int8_model(
     assert float(ms) == pytest.approx(int8.latency_ms, rel=0.05)
     assert int(weights.replace(",", "")) == pytest.approx(
         sum(l.weight_bytes for l in int8.layers), rel=0.01)
+
+
+def test_exact_check_reports_its_emulation_in_the_json():
+    r = check(mlperf("ad01_int8"), "stm32l4r5", exact=True)
+    run = r.to_dict()["exact"]
+    assert run["instructions"] > 264_192 and run["wall_s"] > 0      # more than one per MAC
+    assert run["dispatch_cycles"] > 0 and "instruction-level emulation" in r.notes[-1]

@@ -193,9 +193,7 @@ def test_write_interrupted_half_way_leaves_no_truncated_file(tmp_path, clips, mo
     _export_s(tmp_path, clips, seed=0)
     path = tmp_path / "mask_generator_s.tflite"
     before = path.read_bytes()
-    import firmware_sim.export as fx
-
-    real_fdopen = fx.os.fdopen
+    real_fdopen = os.fdopen
     written = {}
 
     class HalfWriter:

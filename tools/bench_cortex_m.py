@@ -36,7 +36,7 @@ def bench(model: str, device: str) -> dict:
     t0 = time.perf_counter()
     exact = check(path, device, exact=True)
     exact_s = time.perf_counter() - t0
-    instructions, emu_s = exact.exact.instructions, exact.exact.wall_s
+    instructions, emu_s = (exact.details["exact"][k] for k in ("instructions", "wall_s"))
     layers = [{"id": f.index, "op": f.op, "fast_cycles": f.cycles, "exact_cycles": e.cycles,
                "error_pct": round(100 * (f.cycles - e.cycles) / e.cycles, 2)}
               for f, e in zip(fast.layers, exact.layers)]

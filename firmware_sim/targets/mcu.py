@@ -137,6 +137,9 @@ class McuTarget:
         if exact:
             run, costs = self._exact(graph, memory)
             found.notes.append(run.note)
+            found.details["exact"] = {"instructions": run.instructions,
+                                      "wall_s": round(run.wall_s, 3),
+                                      "dispatch_cycles": run.dispatch_cycles}
         else:
             costs = [cortex_m.layer_cost(op, sg, dev, self.kernels, placement.slowest)
                      for op in sg.operators]
