@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, Protocol
+
+from edgesim.errors import EdgesimError
 
 from .devices.schema import DeviceProfileError, is_profile_path, read_toml
 from .graph import Graph
@@ -62,6 +64,36 @@ class Timing:
     calibrated: bool = True
     bound: str = ""
     traffic: dict[str, int] = field(default_factory=dict)
+
+
+class ProfileTarget:
+    """What every target shares: built from a profile and a kernel stack (default the
+    profile's first), shipped profiles in `folder`, read by `loader`."""
+
+    folder: ClassVar[Path]
+    loader: ClassVar[Callable[[str | os.PathLike[str]], Any]]
+
+    def __init__(self, profile, kernels: str | None = None):
+        stacks = self.stacks(profile)
+        self.profile, self.kernels = profile, kernels or stacks[0]
+        if self.kernels not in stacks:
+            raise EdgesimError(f"kernel stack {self.kernels!r} is not available on "
+                               f"{profile.name} (it has: {', '.join(stacks)})")
+
+    @staticmethod
+    def stacks(profile) -> tuple[str, ...]:
+        return tuple(profile.kernels)
+
+    @classmethod
+    def profiles_dir(cls) -> Path:
+        return cls.folder
+
+    @classmethod
+    def load_profile(cls, name_or_path: str | os.PathLike[str]):
+        return cls.loader(name_or_path)
+
+    def fixed(self) -> tuple[float, float]:
+        return 0.0, 0.0
 
 
 class Target(Protocol):

@@ -15,21 +15,13 @@ from pathlib import Path
 
 from ai_edge_litert import schema_py_generated as schema
 
-from firmware_sim.devices import HZ_MAX, DeviceProfileError
-from firmware_sim.devices.schema import Field, check, fail, locate, read_toml
+from firmware_sim.devices import DeviceProfileError
+from firmware_sim.devices.schema import (RATE_MAX, Field, check, fail, locate, memory_fields,
+                                         read_toml)
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 DTYPES = ("int4", "int8", "int16", "int32")
 BUILTIN_OPS = tuple(k for k in vars(schema.BuiltinOperator) if not k.startswith("_"))
-RATE_MAX = 1e18          # far above any real rate (MACs/s, bytes/s)
-
-
-def _memory_fields(table: str, sized: bool) -> tuple[Field, ...]:
-    size = (Field(f"{table}.size_bytes", "integer", "bytes", 1, 2**48, doc="capacity"),)
-    return (Field(table, "table"),) + (size if sized else ()) + (
-        Field(f"{table}.bytes_per_s", "number", "bytes/s", 0, RATE_MAX, above=True,
-              doc="sustained bandwidth"),
-        Field(f"{table}.pj_per_byte", "number", "pJ/byte", 0, 1e6, doc="energy per byte moved"))
 
 
 _HEADER = (
@@ -62,7 +54,7 @@ NPU_SCHEMA = _HEADER + (
     Field("vector.bytes", "integer", "bytes", 1, 2**16, doc="vector width"),
     Field("vector.per_s", "number", "vectors/s", 0, RATE_MAX, above=True,
           doc="vector operations per second"),
-) + _memory_fields("vtcm", sized=True) + _memory_fields("dram", sized=False)
+) + memory_fields("vtcm", sized=True) + memory_fields("dram", sized=False)
 @dataclass(frozen=True)
 class Memory:
     """One memory level: capacity (bytes, None: not a constraint), bandwidth (bytes/s), pJ/byte."""

@@ -9,9 +9,7 @@ session memory (graph + activation arena).
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from pathlib import Path
 
 from ai_edge_litert import schema_py_generated as schema
 
@@ -19,29 +17,22 @@ from firmware_sim.graph import Graph
 from firmware_sim.kernel_stacks import dtype_messages, foreign_dtypes
 from firmware_sim.memory.arena import plan_activations
 from firmware_sim.records import Limits, MemoryRow, Violation, kib, over_budget
-from firmware_sim.target import Findings, MemoryUse, Timing
+from firmware_sim.target import Findings, MemoryUse, ProfileTarget, Timing
 
 from .devices import PROFILES_DIR, NpuProfile, load_npu
 from .performance import invoke_cost, op_cost, precision
 
 
-class NpuTarget:
+class NpuTarget(ProfileTarget):
     kind = "npu"
     profile_type = NpuProfile
+    folder, loader = PROFILES_DIR, staticmethod(load_npu)
     #: After these the NPU cannot run the graph at all.
     unrunnable = ("dtype", "shape", "operator")
 
-    def __init__(self, profile: NpuProfile, kernels: str | None = None):
-        self.profile = profile
-        self.kernels = "htp"
-
-    @classmethod
-    def profiles_dir(cls) -> Path:
-        return PROFILES_DIR
-
-    @classmethod
-    def load_profile(cls, name_or_path: str | os.PathLike[str]) -> NpuProfile:
-        return load_npu(name_or_path)
+    @staticmethod
+    def stacks(profile) -> tuple[str, ...]:
+        return ("htp",)                 # the NPU's own kernels: one stack
 
     def rules(self, graph: Graph, found: Findings, int8_only: bool) -> None:
         """Static shapes, operators with an NPU kernel, integer types at a precision the MAC

@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .schema import DeviceProfileError, Field, check, fail, locate, read_toml
+from . import HZ_MAX
+from .schema import (DeviceProfileError, Field, check, fail, locate, memory_fields,
+                     read_toml)
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-HZ_MAX = 1e10            # far above any real clock
-RATE_MAX = 1e18          # far above any real rate (MACs/s, bytes/s)
 DTYPES = ("int8", "int16", "int32", "float32")
 
 
@@ -50,11 +50,7 @@ CPU_SCHEMA = (
 ) + _precision("int8", "int8") + _precision("fp32", "FP32") + (
     Field("l2_bytes", "integer", "bytes", 0, 2**36, doc="shared L2 (activations that fit stay "
           "out of DRAM)"),
-    Field("dram", "table", doc="main memory"),
-    Field("dram.size_bytes", "integer", "bytes", 1, 2**48, doc="capacity"),
-    Field("dram.bytes_per_s", "number", "bytes/s", 0, RATE_MAX, above=True,
-          doc="sustained bandwidth"),
-    Field("dram.pj_per_byte", "number", "pJ/byte", 0, 1e6, doc="energy per byte moved"),
+) + memory_fields("dram", sized=True) + (
     Field("runtime", "table", doc="the process around the model"),
     Field("runtime.stack_bytes", "integer", "bytes", 1, 2**32, doc="main stack"),
     Field("runtime.static_bytes", "integer", "bytes", 0, 2**36,

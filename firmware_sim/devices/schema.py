@@ -219,3 +219,18 @@ def markdown(schema: tuple[Field, ...]) -> str:
         rows.append(f"| `{f.key}` | {f.type} | {f.unit or '-'} | {f.bound or '-'} | "
                     f"{'no' if f.optional else 'yes'} | {f.doc} |")
     return "\n".join(rows)
+
+
+#: Far above any real rate (MACs/s, bytes/s): the bound of rate fields.
+RATE_MAX = 1e18
+
+
+def memory_fields(table: str, sized: bool) -> tuple[Field, ...]:
+    """The fields of one memory level `table` of a roofline profile: capacity (when `sized`),
+    sustained bandwidth and energy per byte."""
+    size = (Field(f"{table}.size_bytes", "integer", "bytes", 1, 2**48, doc="capacity"),)
+    return (Field(table, "table"),) + (size if sized else ()) + (
+        Field(f"{table}.bytes_per_s", "number", "bytes/s", 0, RATE_MAX, above=True,
+              doc="sustained bandwidth"),
+        Field(f"{table}.pj_per_byte", "number", "pJ/byte", 0, 1e6, doc="energy per byte moved"))
+

@@ -4,8 +4,6 @@ follow a greedy plan; each operator is costed by the roofline (cost/roofline.py)
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 from edgesim.errors import EdgesimError
 
@@ -15,28 +13,14 @@ from ..graph import Graph
 from ..kernel_stacks import dtype_messages
 from ..memory.arena import plan_activations
 from ..records import Limits, MemoryRow, Violation, kib, over_budget
-from ..target import Findings, MemoryUse, Timing
+from ..target import Findings, MemoryUse, ProfileTarget, Timing
 
 
-class CpuTarget:
+class CpuTarget(ProfileTarget):
     kind = "cpu"
     profile_type = CpuProfile
+    folder, loader = PROFILES_DIR, staticmethod(load_cpu)
     unrunnable = ("dtype", "operator")
-
-    def __init__(self, profile: CpuProfile, kernels: str | None = None):
-        self.profile = profile
-        self.kernels = kernels or profile.kernels[0]
-        if self.kernels not in profile.kernels:
-            raise EdgesimError(f"kernel stack {self.kernels!r} is not available on "
-                               f"{profile.name} (it has: {', '.join(profile.kernels)})")
-
-    @classmethod
-    def profiles_dir(cls) -> Path:
-        return PROFILES_DIR
-
-    @classmethod
-    def load_profile(cls, name_or_path: str | os.PathLike[str]) -> CpuProfile:
-        return load_cpu(name_or_path)
 
     def rules(self, graph: Graph, found: Findings, int8_only: bool) -> None:
         """Custom operators have no kernel; tensor types outside the profile's are refused
@@ -93,9 +77,6 @@ class CpuTarget:
                               latency_ms=c.time_s * 1e3, energy_mj=c.energy_j * 1e3,
                               region="DRAM", bound=c.bound, traffic={"dram": c.dram_bytes}))
         return out
-
-    def fixed(self) -> tuple[float, float]:
-        return 0.0, 0.0
 
     def interpreter(self, graph: Graph):
         from ..interpreters import LiteRtInterpreter

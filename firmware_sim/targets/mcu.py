@@ -5,8 +5,6 @@ compiled kernels run instruction by instruction (kernels/)."""
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 from edgesim.errors import EdgesimError
 
@@ -19,31 +17,17 @@ from ..memory.arena import plan_arena
 from ..memory.flash import flash_use
 from ..memory.regions import largest_span, place_arena
 from ..records import ExactRun, Limits, MemoryRow, Violation, kib, over_budget, over_bytes
-from ..target import Findings, MemoryUse, Timing
+from ..target import Findings, MemoryUse, ProfileTarget, Timing
 
 
-class McuTarget:
+class McuTarget(ProfileTarget):
     """TFLM with the `cmsis-nn` or `reference` kernel stack on a microcontroller profile."""
 
     kind = "mcu"
     profile_type = DeviceProfile
+    folder, loader = PROFILES_DIR, staticmethod(load_device)
     #: No kernel for an operator or a type, or no RAM region for the arena: TFLM cannot run it.
     unrunnable = ("dtype", "operator", "arena")
-
-    def __init__(self, profile: DeviceProfile, kernels: str | None = None):
-        self.profile = profile
-        self.kernels = kernels or profile.default_kernels
-        if self.kernels not in profile.kernels:
-            raise EdgesimError(f"kernel stack {self.kernels!r} is not available on "
-                               f"{profile.name} (it has: {', '.join(profile.kernels)})")
-
-    @classmethod
-    def profiles_dir(cls) -> Path:
-        return PROFILES_DIR
-
-    @classmethod
-    def load_profile(cls, name_or_path: str | os.PathLike[str]) -> DeviceProfile:
-        return load_device(name_or_path)
 
     def rules(self, graph: Graph, found: Findings, int8_only: bool) -> None:
         """Operators TFLM lacks; tensor types outside the profile's. float32 runs TFLM's float
@@ -152,9 +136,6 @@ class McuTarget:
         if not all(c.calibrated for c in costs):
             found.notes.append("cycles of layers marked '~' use a default per-element cost")
         return out
-
-    def fixed(self) -> tuple[float, float]:
-        return 0.0, 0.0
 
     def interpreter(self, graph: Graph):
         from ..interpreters import TflmInterpreter
