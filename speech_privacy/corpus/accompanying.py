@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Iterator
-
 import numpy as np
 
 from ..espeak import VOICES
@@ -80,17 +78,20 @@ TEMPLATES = (
 )
 
 
-def script(per_intent: int, rng: np.random.Generator) -> Iterator[Utterance]:
-    """`per_intent` sentences; a quarter (at least one) spoken by the held-out voices."""
+def script(per_intent: int, rng: np.random.Generator) -> list[Utterance]:
+    """`per_intent` sentences; a quarter (at least one) spoken by the held-out voices. All
+    drawn before any recording, so another `Rendering` speaks the same sentences."""
     train_voices = tuple(v for v in VOICES if v not in TEST_SPEAKERS)
     n_test = max(round(per_intent * len(TEST_SPEAKERS) / len(VOICES)), 1)
+    out = []
     for voices, count in ((train_voices, per_intent - n_test), (TEST_SPEAKERS, n_test)):
         order = rng.permutation(len(voices))
         for i in range(count):
             template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
             words = [WORDS[w[1:-1]][int(rng.integers(len(WORDS[w[1:-1]])))]
                      if w.startswith("{") else w for w in template.split()]
-            yield Utterance(" ".join(words), "none", voices[order[i % len(voices)]])
+            out.append(Utterance(" ".join(words), "none", voices[order[i % len(voices)]]))
+    return out
 
 
 def fingerprint() -> str:

@@ -17,8 +17,6 @@ import hashlib
 import json
 import re
 from functools import lru_cache
-from typing import Iterator
-
 import numpy as np
 
 from ..audio import AudioError
@@ -192,15 +190,17 @@ def fill(phrasing: str, pick) -> tuple[str, tuple[tuple[int, int, str], ...]]:
     return " ".join(words), tuple(spans)
 
 
-def script(per_intent: int, rng: np.random.Generator) -> Iterator[Utterance]:
+def script(per_intent: int, rng: np.random.Generator) -> list[Utterance]:
     """`per_intent` utterances of each intent; round(per_intent * 3 / 12) of them (at least
     one) are spoken by the test voices with test values, the rest by the other voices with
-    train values. Voices and phrasings cycle through a random order per intent."""
+    train values. Voices and phrasings cycle through a random order per intent. All of it is
+    drawn before any recording, so another `Rendering` speaks the same script."""
     if per_intent < 2:
         raise AudioError(f"the slurp-style corpus needs >= 2 utterances per intent (a train "
                          f"and a test clip), got {per_intent}")
     train_voices = tuple(v for v in VOICES if v not in TEST_SPEAKERS)
     n_test = min(max(round(per_intent * len(TEST_SPEAKERS) / len(VOICES)), 1), per_intent - 1)
+    out = []
     for intent, phrasings in PHRASINGS.items():
         for side, voices, count in ((0, train_voices, per_intent - n_test),
                                     (1, TEST_SPEAKERS, n_test)):
@@ -216,8 +216,9 @@ def script(per_intent: int, rng: np.random.Generator) -> Iterator[Utterance]:
                 text, spans = fill(phrasing, pick)
                 while syllables(text) > MAX_SYLLABLES:
                     text, spans = fill(phrasing, pick)
-                yield Utterance(text, intent, voices[order[i % len(voices)]], spans,
-                                intent.split("_")[0])
+                out.append(Utterance(text, intent, voices[order[i % len(voices)]], spans,
+                                     intent.split("_")[0]))
+    return out
 
 
 def fingerprint() -> str:

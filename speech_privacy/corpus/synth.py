@@ -6,7 +6,8 @@ clip length. Corpora are cached under `cache_dir()/speech`, named by the corpus,
 parameters and a fingerprint of the grammar, the rendering and the eSpeak package.
 
 A grammar is a module with NAME, CLIP_SECONDS, DEFAULT_UTTERANCES_PER_INTENT, TEST_SPEAKERS,
-INTENTS, `script(per_intent, rng)` (an iterable of `Utterance`) and `fingerprint()`.
+INTENTS, `script(per_intent, rng)` (an iterable of `Utterance`, drawing from the generator
+that then draws each recording's jitter) and `fingerprint()`.
 """
 
 from __future__ import annotations
