@@ -218,3 +218,35 @@ def test_corpus_names_and_spans_are_checked():
     with pytest.raises(AudioError, match="2 clips but 1 entity lists"):
         SpeechCorpus(np.zeros((2, 10), np.float32), SAMPLE_RATE, ("a", "b"), ("x", "y"),
                      ("m1", "m2"), (((0, 1, "person"),),))
+
+
+def test_cli_corpus_summary_names_scenarios_entities_and_splits(small, monkeypatch, capsys):
+    from edgesim.cli import main
+    from edgesim.cli_speech import CORPUS_NAMES
+
+    corpus, path = small
+    assert CORPUS_NAMES == CORPORA
+    monkeypatch.setenv("EDGESIM_CACHE", str(path.parents[1]))
+    assert main(["speech", "corpus", "--corpus", "slurp-style", "--utterances-per-intent", "2",
+                 "--seed", "3", "--json", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["corpus"] == "slurp-style" and summary["cache"] == str(path)
+    assert summary["clips"] == len(corpus) and summary["seconds_per_clip"] == 5.0
+    assert list(summary["scenarios"]) == sorted(slurp.SCENARIOS)
+    assert sum(summary["scenarios"].values()) == len(corpus)
+    kinds = summary["entity_types"]
+    assert {"person", "time", "date", "place_name"} <= kinds.keys()
+    assert sum(k["spans"] for k in kinds.values()) == summary["entity_spans"] == sum(
+        map(len, corpus.entities))
+    assert summary["distinct_entity_values"] == len(set(corpus.entity_values()))
+    assert summary["test_speakers"] == list(slurp.TEST_SPEAKERS)
+    assert summary["split"] == {"by": "speaker", "train": len(corpus) - len(slurp.INTENTS),
+                                "test": len(slurp.INTENTS)}
+    extra = summary["accompanying"]
+    assert extra["clips"] == accompanying.DEFAULT_SENTENCES and extra["distinct_words"] > 200
+    # the default corpus stays fsc-style, without scenarios or entities
+    assert main(["speech", "corpus", "--utterances-per-intent", "1", "--seed", "5", "--json",
+                 "--no-progress"]) == 0
+    fsc = json.loads(capsys.readouterr().out)
+    assert fsc["corpus"] == "fsc-style" and fsc["intents"] == 28 and fsc["samples"] == 64000
+    assert fsc["scenarios"] == {} and fsc["entity_types"] == {} and "accompanying" not in fsc
