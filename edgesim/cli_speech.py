@@ -64,8 +64,8 @@ def _add_corpus(sub):
         "fsc-style, the default, has 28 home-automation intents in 4 s clips; slurp-style has "
         "assistant intents (scenario_action) with entity slots (names, times, dates, places, "
         "numbers, songs, ...) in 5 s clips, with test voices and test entity values that no "
-        "training clip uses, and comes with accompanying free sentences. Or load and validate a real "
-        "corpus (--manifest DIR with DIR/manifest.csv: path,transcript,intent,speaker; or "
+        "training clip uses, and comes with accompanying free sentences. Or load and "
+        "validate a real corpus (--manifest DIR with DIR/manifest.csv: path,transcript,intent,speaker; or "
         "--fsdd DIR for the Free Spoken Digit Dataset). Prints a summary.")
     c.add_argument("--corpus", choices=CORPUS_NAMES, default=CORPUS_NAMES[0],
                    help="which synthetic corpus (default fsc-style)")
