@@ -238,13 +238,14 @@ def _corpus(args) -> int:
         summary["corpus"] = args.corpus
         summary["seed"] = args.seed
         summary["cache"] = str(cache_path(per_intent, args.seed, corpus=args.corpus))
-        if corpus.test_speakers:
-            train, test = corpus.split_by_speaker()
-            summary["split"] = {"by": "speaker", "train": len(train), "test": len(test)}
+        if corpus.test_speakers:     # what split_by_speaker() gives, counted without copies
+            test = sum(s in corpus.test_speakers for s in corpus.speakers)
+            summary["split"] = {"by": "speaker", "train": len(corpus) - test, "test": test}
         if args.corpus == "slurp-style":
             extra = accompanying_corpus(seed=args.seed, progress=progress)
             summary["accompanying"] = {
-                "clips": len(extra), "test_clips": len(extra.split_by_speaker()[1]),
+                "clips": len(extra),
+                "test_clips": sum(s in extra.test_speakers for s in extra.speakers),
                 "distinct_words": len({w for t in extra.transcripts for w in t.split()}),
                 "cache": str(cache_path(len(extra), args.seed, corpus="accompanying"))}
     if args.wav_out:

@@ -224,7 +224,9 @@ def _coloured_noise(n: int, slope: float, rng: np.random.Generator) -> np.ndarra
 
 
 def _corpus(pcm: np.ndarray, labels: dict, g) -> SpeechCorpus:
-    return SpeechCorpus(pcm.astype(np.float32) / 32768, SAMPLE_RATE,
+    audio = pcm.astype(np.float32)
+    audio /= 32768                      # in place: one float copy of a large corpus, not two
+    return SpeechCorpus(audio, SAMPLE_RATE,
                         tuple(labels["transcripts"]), tuple(labels["intents"]),
                         tuple(labels["speakers"]),
                         tuple(tuple(tuple(span) for span in spans)
