@@ -48,9 +48,12 @@ PEAK = (0.3, 0.9)               # peak amplitude of the mixed recording
 @dataclass(frozen=True)
 class Rendering:
     """How an utterance becomes a recording: every jitter range (lo, hi), drawn uniformly per
-    utterance. The defaults make the corpora; another rendering of the same script (e.g. a
-    0.3 s lead and tail at 30 dB SNR, where pocketsphinx recognises eSpeak speech far better)
-    is another cached corpus with the same transcripts, voices and labels."""
+    utterance. The defaults make the corpora. Another rendering (e.g. a 0.3 s lead and tail
+    at 30 dB SNR, where pocketsphinx recognises eSpeak speech far better) is another cached
+    corpus; for slurp-style and the accompanying sentences, whose scripts are drawn before
+    any recording, it has the same transcripts, voices and labels. The FSC-style script
+    interleaves with the recordings (that order fixes its audio for a seed), so there another
+    rendering also draws other phrasings and voices."""
 
     rate_wpm: tuple[int, int] = RATE_WPM
     pitch: tuple[int, int] = PITCH
