@@ -109,7 +109,7 @@ def test_script_spans_hold_the_values_for_every_utterance():
 
 
 def test_value_partition_keeps_test_values_out_of_training_values():
-    test = slurp.test_values()
+    test = slurp.held_out_values()
     for kind, values in VALUES.items():
         train_part, test_part = slurp.value_split(kind)
         assert set(train_part) | set(test_part) == set(values)
@@ -130,10 +130,10 @@ def test_script_holds_test_voices_and_values_out_of_training_clips():
     train = [f" {u.text} " for u in script if u.voice not in slurp.TEST_SPEAKERS]
     test_values = {" ".join(u.text.split()[s:e]) for u in script
                    if u.voice in slurp.TEST_SPEAKERS for s, e, _ in u.entities}
-    assert len(test_values) >= 200 and test_values <= slurp.test_values()
+    assert len(test_values) >= 200 and test_values <= slurp.held_out_values()
     # not as a value, and not as any run of words of a training transcript either
     assert not [v for v in test_values if any(f" {v} " in t for t in train)]
-    assert not [v for v in slurp.test_values() if any(f" {v} " in t for t in train)]
+    assert not [v for v in slurp.held_out_values() if any(f" {v} " in t for t in train)]
     for intent in slurp.INTENTS:        # every intent is in train and in test
         voices = {u.voice for u in script if u.intent == intent}
         assert voices & set(slurp.TEST_SPEAKERS) and voices - set(slurp.TEST_SPEAKERS)

@@ -4,7 +4,7 @@ al., EMNLP 2020), where an intent is "scenario_action" and most commands carry e
 intent does not fix: each slot's value is drawn uniformly from hundreds (`values.py`).
 
 Train and test are disjoint twice over: the voices in TEST_SPEAKERS speak only test clips,
-and the values are partitioned once into train and test values (`test_values`), the test
+and the values are partitioned once into train and test values (`held_out_values`), the test
 voices drawing only test values, so that no test value is spoken in any training clip;
 `SpeechCorpus.split_by_speaker()` returns that split.
 
@@ -166,7 +166,7 @@ SCENARIOS = tuple(sorted({intent.split("_")[0] for intent in INTENTS}))
 
 
 @lru_cache(maxsize=None)
-def test_values() -> frozenset[str]:
+def held_out_values() -> frozenset[str]:
     """The entity values kept for test clips. A value that lies inside another as a run of
     whole words ("york" in "new york", "six forty" in "six forty five at night", "barbara" in
     "santa barbara") goes to the same side as that value, so no test value is ever spoken in a
@@ -206,8 +206,8 @@ def test_values() -> frozenset[str]:
 
 
 def value_split(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(train values, test values) of entity type `kind` (see `test_values`)."""
-    test = test_values()
+    """(train values, test values) of entity type `kind` (see `held_out_values`)."""
+    test = held_out_values()
     return (tuple(v for v in VALUES[kind] if v not in test),
             tuple(v for v in VALUES[kind] if v in test))
 
