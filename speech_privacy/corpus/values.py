@@ -217,7 +217,7 @@ NEWS_TOPIC = _listed("""politics, sports, business, technology, science, health,
     the election, football, basketball, baseball, movies, travel, education, climate, space,
     art, fashion, cars, the stock market, world news, local news, energy, medicine""")
 CURRENCY_NAME = _listed("""dollars, euros, pounds, yen, pesos, rupees, francs, kronor, rubles,
-    yuan, won, rand, dinars, shekels, baht, zloty""")
+    yuan, rand, dinars, shekels, baht, zloty""")
 MUSIC_GENRE = _listed("""jazz, rock, blues, classical, country, reggae, hip hop, soul, funk,
     folk, pop, disco, metal, punk, gospel, techno, opera, swing, bluegrass, latin""")
 COLOR_TYPE = _listed("""red, orange, yellow, green, blue, purple, pink, white, warm white,
