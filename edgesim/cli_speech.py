@@ -1,7 +1,8 @@
 """`edgesim speech ...`: the speech-privacy commands.
 
-    edgesim speech corpus [--utterances-per-intent N] [--seed S] [--wav-out DIR]
-                          [--manifest DIR | --fsdd DIR] [--json] [--no-progress]
+    edgesim speech corpus [--corpus fsc-style|slurp-style] [--utterances-per-intent N]
+                          [--seed S] [--wav-out DIR] [--manifest DIR | --fsdd DIR] [--json]
+                          [--no-progress]
     edgesim speech train  [--quick] [--seed S] [--segments K] [--gamma G] [...] [--out DIR]
                           [--json] [--no-progress]
     edgesim speech export --out DIR [--only NAMES] [--calibration N] [--heldout N] [--json]
@@ -20,6 +21,10 @@ from __future__ import annotations
 
 import json
 import sys
+
+#: The synthetic command corpora (speech_privacy.corpus.CORPORA, named here so that building
+#: the parser imports nothing heavy); the first is the default.
+CORPUS_NAMES = ("fsc-style", "slurp-style")
 
 
 def _ratios(text: str) -> tuple[float, ...]:
@@ -53,15 +58,20 @@ def _add_corpus(sub):
     from edgesim.cli import _positive
 
     c = sub.add_parser(
-        "corpus", help="synthesise (and cache) the default speech corpus, or load and check a "
-        "real one",
-        description="Synthesise the default corpus of spoken home-automation commands with "
-        "eSpeak NG (28 intents, 12 voices, 4 s clips at 16 kHz; cached under $EDGESIM_CACHE "
-        "or ~/.cache/edgesim, identical for the same seed), or load and validate a real corpus "
-        "(--manifest DIR with DIR/manifest.csv: path,transcript,intent,speaker; or --fsdd DIR "
-        "for the Free Spoken Digit Dataset), and print a summary.")
-    c.add_argument("--utterances-per-intent", type=_positive(int), default=12,
-                   help="clips per intent of the synthetic corpus (default 12)")
+        "corpus", help="synthesise (and cache) a speech corpus, or load and check a real one",
+        description="Synthesise a corpus of spoken commands with eSpeak NG (12 voices, 16 kHz; "
+        "cached under $EDGESIM_CACHE or ~/.cache/edgesim, identical for the same seed): "
+        "fsc-style, the default, has 28 home-automation intents in 4 s clips; slurp-style has "
+        "assistant intents (scenario_action) with entity slots (names, times, dates, places, "
+        "numbers, songs, ...) in 5 s clips, with test voices and test entity values that no "
+        "training clip uses, and comes with accompanying free sentences. Or load and "
+        "validate a real corpus (--manifest DIR with DIR/manifest.csv: path,transcript,intent,speaker; or "
+        "--fsdd DIR for the Free Spoken Digit Dataset). Prints a summary.")
+    c.add_argument("--corpus", choices=CORPUS_NAMES, default=CORPUS_NAMES[0],
+                   help="which synthetic corpus (default fsc-style)")
+    c.add_argument("--utterances-per-intent", type=_positive(int),
+                   help="clips per intent of the synthetic corpus (default 12 for fsc-style, "
+                   "16 for slurp-style)")
     c.add_argument("--seed", type=int, default=0, help="seed of the synthetic corpus")
     src = c.add_mutually_exclusive_group()
     src.add_argument("--manifest", metavar="DIR", help="load DIR/manifest.csv instead")
@@ -201,7 +211,7 @@ def _say(args):
 def _corpus(args) -> int:
     import numpy as np
 
-    from speech_privacy.corpus import load_default_corpus
+    from speech_privacy.corpus import grammar, load_corpus
     from speech_privacy.datasets import load_fsdd, load_manifest
 
     progress = not args.no_progress
@@ -210,7 +220,9 @@ def _corpus(args) -> int:
     elif args.fsdd:
         corpus, source = load_fsdd(args.fsdd, progress=progress), args.fsdd
     else:
-        corpus = load_default_corpus(args.utterances_per_intent, args.seed, progress)
+        per_intent = (args.utterances_per_intent
+                      or grammar(args.corpus).DEFAULT_UTTERANCES_PER_INTENT)
+        corpus = load_corpus(args.corpus, per_intent, args.seed, progress)
         source = "synthetic (eSpeak NG)"
     voiced = np.abs(corpus.audio) > 1e-4
     summary = {"source": str(source), "clips": len(corpus), "sample_rate": corpus.sample_rate,
@@ -219,12 +231,23 @@ def _corpus(args) -> int:
                "intents": len(corpus.intent_names()), "speakers": corpus.speaker_names(),
                "distinct_transcripts": len(set(corpus.transcripts)),
                "silent_clips": int((~voiced.any(axis=1)).sum()),
-               "peak": float(np.abs(corpus.audio).max())}
+               "peak": float(np.abs(corpus.audio).max()), **_content(corpus)}
     if not (args.manifest or args.fsdd):
-        from speech_privacy.corpus import cache_path
+        from speech_privacy.corpus import accompanying_corpus, cache_path
 
+        summary["corpus"] = args.corpus
         summary["seed"] = args.seed
-        summary["cache"] = str(cache_path(args.utterances_per_intent, args.seed))
+        summary["cache"] = str(cache_path(per_intent, args.seed, corpus=args.corpus))
+        if corpus.test_speakers:     # what split_by_speaker() gives, counted without copies
+            test = sum(s in corpus.test_speakers for s in corpus.speakers)
+            summary["split"] = {"by": "speaker", "train": len(corpus) - test, "test": test}
+        if args.corpus == "slurp-style":
+            extra = accompanying_corpus(seed=args.seed, progress=progress)
+            summary["accompanying"] = {
+                "clips": len(extra),
+                "test_clips": sum(s in extra.test_speakers for s in extra.speakers),
+                "distinct_words": len({w for t in extra.transcripts for w in t.split()}),
+                "cache": str(cache_path(len(extra), args.seed, corpus="accompanying"))}
     if args.wav_out:
         summary["wav_out"] = str(write_wavs(corpus, args.wav_out, progress))
     if args.json:
@@ -236,10 +259,39 @@ def _corpus(args) -> int:
         print(f"intents      {summary['intents']} ({summary['distinct_transcripts']} distinct "
               "transcripts)")
         print(f"speakers     {len(summary['speakers'])}: {', '.join(summary['speakers'])}")
+        if summary.get("test_speakers"):
+            print(f"held out     {', '.join(summary['test_speakers'])} (test: "
+                  f"{summary['split']['test']} of {summary['clips']} clips)")
+        if summary["scenarios"]:
+            print(f"scenarios    {len(summary['scenarios'])}: "
+                  f"{', '.join(summary['scenarios'])}")
+        if summary["entity_types"]:
+            print(f"entities     {summary['entity_spans']} spans, "
+                  f"{summary['distinct_entity_values']} distinct values: " + ", ".join(
+                      f"{k} {v['spans']}" for k, v in summary["entity_types"].items()))
+        if "accompanying" in summary:
+            extra = summary["accompanying"]
+            print(f"accompanying {extra['clips']} free sentences, {extra['distinct_words']} "
+                  f"distinct words ({extra['cache']})")
         for key in ("cache", "wav_out"):
             if key in summary:
                 print(f"{key:<12} {summary[key]}")
     return 0
+
+
+def _content(corpus) -> dict:
+    """What the clips say beyond the intent: scenarios (clips each), entity types (spans and
+    distinct values each) and the held-out speakers."""
+    from collections import Counter
+
+    values = corpus.entity_values()
+    kinds = Counter(kind for kind, _ in values)
+    return {"scenarios": dict(sorted(Counter(corpus.scenarios).items())),
+            "entity_types": {k: {"spans": n, "distinct_values": len({v for t, v in values
+                                                                      if t == k})}
+                             for k, n in sorted(kinds.items())},
+            "entity_spans": len(values), "distinct_entity_values": len(set(values)),
+            "test_speakers": list(corpus.test_speakers)}
 
 
 def write_wavs(corpus, folder, progress: bool = True):

@@ -8,13 +8,16 @@ Stable interface for the export and bench commands (keep these names and meaning
     speech_privacy.corpus.load_default_corpus(utterances_per_intent=12, seed=0,
             progress=True) -> SpeechCorpus
         the default synthetic corpus, cached under $EDGESIM_CACHE/speech (or
-        ~/.cache/edgesim/speech); reproducible from the seed.
+        ~/.cache/edgesim/speech); reproducible from the seed. load_corpus(name, ...) gives
+        "fsc-style" (the same) or "slurp-style"; accompanying_corpus(n, seed) free sentences.
     speech_privacy.corpus.SpeechCorpus  (frozen dataclass)
         .audio float32 [N, 64000] in [-1, 1] at .sample_rate = 16000 Hz,
         .transcripts, .intents ("action|object|location"), .speakers (tuples of str, N each),
         .split(test_fraction=0.2, seed=0) -> (train, test)   stratified by intent; the split
                                                                `edgesim speech train` uses,
-        .subset(index), .intent_names(), .intent_ids(), .speaker_names(), .speaker_ids().
+        .subset(index), .intent_names(), .intent_ids(), .speaker_names(), .speaker_ids();
+        slurp-style also fills .entities (per clip (first word, end word, type) spans),
+        .scenarios, .test_speakers and .split_by_speaker() -> (train, test).
     speech_privacy.mask.generator.build_mask_generator(variant, segments=100, samples=64000,
             seed=0, batch_size=None) -> keras.Model
         variant "S" or "M"; float32 waveform [batch, samples] -> gate logits

@@ -23,8 +23,8 @@ def test_speech_cli_import_is_cheap():
 
 @pytest.mark.parametrize("argv, words", [
     (["speech", "--help"], ["corpus", "train"]),
-    (["speech", "corpus", "--help"], ["--utterances-per-intent", "--manifest", "--fsdd",
-                                      "--wav-out", "--json"]),
+    (["speech", "corpus", "--help"], ["--corpus", "--utterances-per-intent", "--manifest",
+                                      "--fsdd", "--wav-out", "--json"]),
     (["speech", "train", "--help"], ["--quick", "--gamma", "--segments", "--curve-ratios",
                                      "--no-fsdd", "--json"]),
 ])

@@ -3,6 +3,7 @@ loader and the FSDD loader."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ from speech_privacy.espeak import VOICES, espeak_synthesise
 from speech_privacy.datasets import load_fsdd, load_manifest
 
 FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"
+# sha256 of the float32 audio of `tiny` as the single-module corpus synthesised it, before the
+# corpus became a package with several grammars; it moves only with eSpeak NG itself.
+FSC_TINY_AUDIO_SHA256 = "b3d6ed890a0198aecd17598b6a9cb49337f1eba942e0855eb0d9f0de2cfc86b1"
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +42,13 @@ def test_synthetic_corpus_shape_and_labels(tiny):
     assert (peaks > 0.25).all() and (peaks <= 0.91).all()
     # background noise: the lead-in before the speech is not digital silence
     assert (np.abs(corpus.audio[:, :400]).max(axis=1) > 0).all()
+
+
+def test_fsc_style_corpus_is_unchanged(tiny):
+    corpus, path = tiny
+    assert hashlib.sha256(corpus.audio.tobytes()).hexdigest() == FSC_TINY_AUDIO_SHA256
+    assert path.name.startswith("fsc-style_") and corpus.test_speakers == ()
+    assert corpus.entities == ((),) * len(corpus) and corpus.scenarios == ()
 
 
 def test_synthetic_corpus_is_reproducible_from_its_seed(tiny, tmp_path, monkeypatch):

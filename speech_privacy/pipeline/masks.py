@@ -3,6 +3,8 @@ and a corpus with its clips masked."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 
@@ -31,9 +33,8 @@ def speech_mask_ratio(audio: np.ndarray, masks: np.ndarray, floor_db: float = -2
 
 
 def masked(corpus, masks: np.ndarray):
-    """A copy of `corpus` whose clips are multiplied by the segment masks [N, k]."""
-    from ..corpus import SpeechCorpus
+    """A copy of `corpus` (labels, entity spans and all) whose clips are multiplied by the
+    segment masks [N, k]."""
     from ..mask.gate import apply_mask
 
-    return SpeechCorpus(apply_mask(corpus.audio, masks).numpy(), corpus.sample_rate,
-                        corpus.transcripts, corpus.intents, corpus.speakers)
+    return dataclasses.replace(corpus, audio=apply_mask(corpus.audio, masks).numpy())
