@@ -88,17 +88,21 @@ def _add_train(sub):
     t = sub.add_parser(
         "train", help="train the SLU models, the S/M mask generators and the attackers; write "
         "results JSON and the privacy/utility plot",
-        description="Train on the default corpus: the local SLU intent model, the CTC ASR and "
-        "speaker attackers on clean audio, the S and M mask generators (DiffMask: minimise "
+        description="Train on a command corpus (--corpus): the local SLU intent model, the CTC "
+        "ASR attacker on clean commands and accompanying sentences, the S and M mask generators (DiffMask: minimise "
         "kept segments s.t. KL <= gamma), the cloud SLU and adaptive ASR fine-tuned on masked "
         "audio (S, M and Random masks), the privacy/utility curve over mask ratios, and "
         "speaker privacy on FSDD. Saves the generators, results.json and privacy_utility.png "
         "under $EDGESIM_CACHE/speech/trained (about 15-25 min on 2 CPU cores; --quick: a "
         "small smoke run of about 2 min whose figures mean little).")
     t.add_argument("--quick", action="store_true", help="tiny corpus and few epochs")
+    t.add_argument("--corpus", choices=CORPUS_NAMES, default=CORPUS_NAMES[0],
+                   help="command corpus (default fsc-style; slurp-style: entities, "
+                   "held-out speakers and entity values)")
     t.add_argument("--seed", type=int, help="seed of corpus, split and training (default 0)")
     t.add_argument("--utterances-per-intent", type=_positive(int),
-                   help="clips per intent of the synthetic corpus (default 12)")
+                   help="clips per intent of the synthetic corpus (default: the corpus's own, "
+                   "12 fsc-style, 16 slurp-style)")
     t.add_argument("--segments", type=_positive(int), help="k, mask segments per 4 s clip "
                    "(default 100: 40 ms each); must divide 64000")
     t.add_argument("--gamma", type=_positive(float), help="KL bound, nats (default 0.15)")
@@ -331,11 +335,11 @@ def _train(args) -> int:
     from speech_privacy.pipeline import TrainConfig, train_all
     from speech_privacy.results import results_path, trained_dir
 
-    cfg = TrainConfig()
+    cfg = TrainConfig(corpus=args.corpus)
     if args.quick:
-        cfg = replace(cfg, utterances_per_intent=3, slu_epochs=6, asr_epochs=4, mask_steps=20,
-                      cloud_epochs=2, adaptive_epochs=1, speaker_epochs=50,
-                      curve_ratios=(0.5,), fsdd=None)
+        cfg = replace(cfg, quick=True, utterances_per_intent=3, slu_epochs=6, asr_epochs=4,
+                      mask_steps=20, cloud_epochs=2, adaptive_epochs=1, speaker_epochs=50,
+                      curve_ratios=(0.5,), fsdd=None, accompanying=40, offtheshelf_clips=8)
     overrides = {"seed": args.seed, "utterances_per_intent": args.utterances_per_intent,
                  "segments": args.segments, "gamma": args.gamma, "variants": args.variants,
                  "slu_epochs": args.slu_epochs, "asr_epochs": args.asr_epochs,
@@ -358,20 +362,24 @@ def _train(args) -> int:
 
 
 def format_results(r: dict) -> str:
-    """A text table of the training results."""
-    u = r["unmasked"]
-    lines = [f"{'masker':<18} {'mask ratio':>10} {'intent acc':>10} {'WER ASR':>8} "
-             f"{'WER adapt.':>10} {'WER guess':>9} {'speaker acc':>11}",
-             f"{'none':<18} {0.0:>10.2f} {u['intent_accuracy']:>10.3f} {u['wer_asr']:>8.3f} "
-             f"{'-':>10} {u['wer_intent_oracle']:>9.3f} {u['speaker_accuracy']:>11.3f}"]
+    """A text table of the training results: one row per masker, `-` where a figure does not
+    apply (no entities in the corpus)."""
+    keys = (("mask_ratio", "mask"), ("test_kl", "KL"), ("intent_acc", "intent"),
+            ("wer_passive", "WER pass."), ("wer_adaptive", "WER adapt."),
+            ("wer_offtheshelf", "WER pocket."), ("entity_error_passive", "ent. pass."),
+            ("entity_error_adaptive", "ent. adapt."), ("entity_error_offtheshelf", "ent. pocket."),
+            ("wer_accompanying", "WER acc."), ("speaker_acc", "speaker"))
+    lines = [f"{'masker':<7}" + "".join(f" {label:>12}" for _, label in keys)]
     for name, m in r["maskers"].items():
-        lines.append(f"{name:<18} {m['mask_ratio']:>10.2f} {m['intent_accuracy']:>10.3f} "
-                     f"{m['wer_asr']:>8.3f} {m['wer_adaptive']:>10.3f} "
-                     f"{m['wer_intent_guess']:>9.3f} {m['speaker_accuracy']:>11.3f}")
-    lines.append("WER guess: the intent heard (true intent for 'none') written in its most "
-                 "typical training wording")
-    lines.append(f"speaker chance {r['speaker_chance']:.3f}; curve points {len(r['curve'])}; "
-                 f"plot {r['plot']}")
+        lines.append(f"{name:<7}" + "".join(
+            f" {'-' if m.get(k) is None else format(m[k], '.3f'):>12}" for k, _ in keys))
+    ref = r["reference"]
+    c = r["corpus"]
+    lines.append(f"corpus {c['name']}{' (quick)' if r.get('quick') else ''}: {c['train']} "
+                 f"train / {c['test']} test clips; an attacker who knows only the intent: WER "
+                 f"{ref['wer_intent_oracle']:.3f}; speaker chance {ref['speaker_chance']:.3f}; "
+                 f"pocketsphinx on {ref['offtheshelf_clips']} test clips")
+    lines.append(f"curve points {len(r['curve'])}; plot {r['plot']}")
     if r.get("fsdd"):
         f = r["fsdd"]
         lines.append(f"FSDD speakers: clean {f['speaker_accuracy_clean']:.3f}, masked S "

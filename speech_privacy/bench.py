@@ -142,12 +142,12 @@ def privacy_target(results: dict | None, max_drop: float = 0.07, min_wer: float 
     `max_drop` (fraction of test clips). None without results."""
     if not results:
         return None
-    clean = results["unmasked"]["intent_accuracy"]
-    points = ([{"masker": k, **v} for k, v in results.get("maskers", {}).items()]
+    clean = results["maskers"]["none"]["intent_acc"]
+    points = ([{"masker": k, **v} for k, v in results["maskers"].items() if k != "none"]
               + results.get("curve", []))
     private = [p for p in points if p["wer_adaptive"] >= min_wer]
-    best = max(private, key=lambda p: p["intent_accuracy"], default=None)
-    oracle = results["unmasked"].get("wer_intent_oracle")
+    best = max(private, key=lambda p: p["intent_acc"], default=None)
+    oracle = results["reference"].get("wer_intent_oracle")
     note = ("" if oracle is None else
             f"an attacker who knows the true intent and guesses the wording gets WER "
             f"{oracle:.3f} on clean clips; ")
@@ -155,12 +155,12 @@ def privacy_target(results: dict | None, max_drop: float = 0.07, min_wer: float 
         return {"name": f"intent accuracy drop where adaptive WER >= {min_wer}", "value": None,
                 "target": f"<= {max_drop:.2f}", "met": False,
                 "note": note + "no masker or curve point reaches that WER"}
-    drop = clean - best["intent_accuracy"]
+    drop = clean - best["intent_acc"]
     return {"name": f"intent accuracy drop where adaptive WER >= {min_wer}",
             "value": round(drop, 4), "target": f"<= {max_drop:.2f}", "met": drop <= max_drop,
             "note": note + f"best point: {best['masker']} at mask ratio "
                            f"{best['mask_ratio']:.2f}, intent accuracy "
-                           f"{best['intent_accuracy']:.3f} (unmasked {clean:.3f}), adaptive WER "
+                           f"{best['intent_acc']:.3f} (unmasked {clean:.3f}), adaptive WER "
                            f"{best['wer_adaptive']:.3f}"}
 
 
@@ -262,15 +262,16 @@ def format_table(result: dict) -> str:
         lines.append(f"target {t['name']}: {t['value']} ({t['target']}) {met}")
     up = result.get("utility_privacy")
     if up:
-        u = up.get("unmasked", {})
-        lines.append(f"utility/privacy (edgesim speech train): unmasked intent accuracy "
-                     f"{_fmt(u.get('intent_accuracy'))}, ASR WER {_fmt(u.get('wer_asr'))}")
+        lines.append(f"utility/privacy (edgesim speech train, {up['corpus']['name']} corpus"
+                     f"{', quick' if up.get('quick') else ''}):")
         for name, m in up.get("maskers", {}).items():
-            lines.append(f"  {name:<18} mask ratio {_fmt(m.get('mask_ratio'))}, intent "
-                         f"accuracy {_fmt(m.get('intent_accuracy'))}, WER ASR "
-                         f"{_fmt(m.get('wer_asr'))}, WER adaptive {_fmt(m.get('wer_adaptive'))},"
-                         f" WER intent guess {_fmt(m.get('wer_intent_guess'))}, speaker "
-                         f"accuracy {_fmt(m.get('speaker_accuracy'))}")
+            lines.append(f"  {name:<7} mask ratio {_fmt(m.get('mask_ratio'))}, intent "
+                         f"accuracy {_fmt(m.get('intent_acc'))}, WER passive "
+                         f"{_fmt(m.get('wer_passive'))} / adaptive {_fmt(m.get('wer_adaptive'))}"
+                         f" / off-the-shelf {_fmt(m.get('wer_offtheshelf'))}, entity error "
+                         f"adaptive {_fmt(m.get('entity_error_adaptive'))}, WER accompanying "
+                         f"{_fmt(m.get('wer_accompanying'))}, speaker accuracy "
+                         f"{_fmt(m.get('speaker_acc'))}")
     base = result.get("baselines_utility_privacy")
     if base:
         lines.append("baselines (reduced width, briefly trained, undertrained):")

@@ -6,35 +6,40 @@ samples), `results.json` (the figures below) and `privacy_utility.png` (the curv
 is written atomically, so a reader never sees a half-written one. This module imports neither
 TensorFlow nor librosa.
 
-results.json (schema 1):
-    schema, created (UTC ISO time), seconds (wall time per stage and "total"),
-    corpus {name, clips, train, test, intents, speakers, seed, utterances_per_intent,
-            sample_rate, samples},
+results.json (schema 2):
+    schema, created (UTC ISO time), quick (a --quick smoke run), config, seconds (wall time
+    per stage and "total"),
+    corpus {name ("fsc-style" | "slurp-style"), clips, train, test, intents, scenarios,
+            speakers, test_speakers (held out of training; [] when train and test share
+            speakers), entity_spans, seed, sample_rate, samples, accompanying_test},
     segments (k), gamma (the KL bound, nats),
-    unmasked {intent_accuracy (the local SLU fine-tuned as long as the cloud SLUs, on clean
-              audio), intent_accuracy_local, wer_asr, speaker_accuracy,
-              wer_intent_oracle (WER of writing, for each test clip's true intent, that
-              intent's most typical training wording, metrics.intent_guess_transcripts: what
-              knowing the intent alone gives an attacker)}   (clean test clips),
-    maskers {"mask_generator_s" | "mask_generator_m" | "random_mask": {
+    reference {wer_intent_oracle (WER of writing, for each test clip's true intent, that
+               intent's most typical training wording: what knowing the intent alone gives
+               an attacker), speaker_chance, offtheshelf_clips},
+    maskers {"none" | "S" | "M" | "random": {
+        intent_acc          the cloud SLU fine-tuned on this masker's masked train clips,
+        scenario_acc        ... counting an intent of the right scenario (null: none),
+        intent_acc_local    the local SLU (not fine-tuned) on the masked test clips,
+        wer_passive         WER of the ASR attacker trained on clean speech,
+        wer_adaptive        WER of that attacker fine-tuned on the masked train clips,
+        wer_offtheshelf     WER of pocketsphinx on the first offtheshelf_clips test clips,
+        entity_error_{passive,adaptive,offtheshelf}   share of entity words each misses
+                            (null on corpora without entities),
+        wer_accompanying    the passive attacker's WER on masked accompanying sentences,
+        speaker_acc         speaker classifier trained and tested on masked clips,
         mask_ratio          fraction of segments zeroed on the test clips,
-        speech_mask_ratio   fraction of the speech segments zeroed (segments within 20 dB
-                            of the clip's loudest; padding and background noise left out),
-        kl                  mean KL(local SLU on clean || on masked), nats,
-        intent_accuracy_local   the local SLU (not fine-tuned on this masker) on masked
-                            test clips,
-        intent_accuracy     the cloud SLU fine-tuned on this masker's masked audio,
-        wer_asr             WER of the ASR attacker trained on clean audio,
-        wer_adaptive        WER of that attacker fine-tuned on masked audio,
-        wer_intent_guess    WER of writing, for the intent the cloud SLU hears, that intent's
-                            most typical training wording (what the utility itself leaks),
-        speaker_accuracy    speaker classifier trained and tested on masked clips}},
-    speaker_chance, curve [{masker, mask_ratio, speech_mask_ratio, intent_accuracy,
-                            intent_accuracy_local, wer_asr, wer_adaptive, wer_intent_guess}],
+        speech_mask_ratio   fraction of the speech segments zeroed (within 20 dB of the
+                            clip's loudest),
+        test_kl             mean KL(local SLU on clean || on masked) on the test clips, nats,
+        wer_intent_guess    WER of writing the heard intent's most typical wording,
+        training            (S, M) the generator's training log}},
+    curve [{masker ("S" | "random"), mask_ratio, speech_mask_ratio, test_kl, intent_acc,
+            intent_acc_local, wer_passive, wer_adaptive, entity_error_adaptive,
+            wer_intent_guess}],
     fsdd null or {clips, train, test, speakers, chance, speaker_accuracy_clean,
                   speaker_accuracy_random, speaker_accuracy_masked, mask_ratio},
     plot (path of the PNG).
-WERs are fractions (1.0 = 100%), accuracies fractions of test clips.
+WERs and error rates are fractions (1.0 = 100%), accuracies fractions of test clips.
 """
 
 from __future__ import annotations
@@ -45,8 +50,8 @@ from pathlib import Path
 from edgesim.paths import cache_dir
 from edgesim.errors import InputDataError
 
-SCHEMA = 1
-MASKERS = ("mask_generator_s", "mask_generator_m", "random_mask")
+SCHEMA = 2
+MASKERS = ("none", "S", "M", "random")
 
 
 def trained_dir() -> Path:

@@ -104,7 +104,8 @@ def test_missing_results_are_said_not_invented(result):
 def test_results_json_is_passed_through(models, tmp_path):
     from speech_privacy.results import SCHEMA
 
-    results = {"schema": SCHEMA, "unmasked": {"intent_accuracy": 0.5}, "maskers": {}}
+    results = {"schema": SCHEMA, "corpus": {"name": "fsc-style"},
+               "reference": {"wer_intent_oracle": 0.7}, "maskers": {"none": {"intent_acc": 0.5}}}
     (tmp_path / "results.json").write_text(json.dumps(results))
     out = sb.bench(models, devices=("stm32h743",), results=tmp_path / "results.json",
                    baselines_results=tmp_path / "none.json")
@@ -113,17 +114,17 @@ def test_results_json_is_passed_through(models, tmp_path):
 
 
 def test_privacy_target_picks_the_most_useful_private_point():
-    results = {"unmasked": {"intent_accuracy": 0.95, "wer_intent_oracle": 0.69},
-               "maskers": {"mask_generator_s": {"mask_ratio": 0.8, "intent_accuracy": 0.9,
-                                                "wer_adaptive": 0.6}},
-               "curve": [{"masker": "random_mask", "mask_ratio": 0.75, "intent_accuracy": 0.8,
+    results = {"reference": {"wer_intent_oracle": 0.69},
+               "maskers": {"none": {"mask_ratio": 0.0, "intent_acc": 0.95, "wer_adaptive": 0.1},
+                           "S": {"mask_ratio": 0.8, "intent_acc": 0.9, "wer_adaptive": 0.6}},
+               "curve": [{"masker": "random", "mask_ratio": 0.75, "intent_acc": 0.8,
                           "wer_adaptive": 0.8},
-                         {"masker": "mask_generator_s", "mask_ratio": 0.9,
-                          "intent_accuracy": 0.7, "wer_adaptive": 0.9}]}
+                         {"masker": "S", "mask_ratio": 0.9, "intent_acc": 0.7,
+                          "wer_adaptive": 0.9}]}
     t = sb.privacy_target(results)
     assert t["value"] == pytest.approx(0.15) and t["met"] is False
-    assert "random_mask at mask ratio 0.75" in t["note"] and "WER 0.690" in t["note"]
-    results["curve"][0]["intent_accuracy"] = 0.9
+    assert "random at mask ratio 0.75" in t["note"] and "WER 0.690" in t["note"]
+    results["curve"][0]["intent_acc"] = 0.9
     assert sb.privacy_target(results)["met"] is True
     for p in results["curve"]:
         p["wer_adaptive"] = 0.5

@@ -93,11 +93,18 @@ def test_quick_training_run_writes_results_plot_and_generators(tmp_path):
                          capture_output=True, text=True, timeout=1200, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     results = json.loads(out.stdout)
-    assert set(results["maskers"]) == {"mask_generator_s", "mask_generator_m", "random_mask"}
+    assert results["quick"] is True and results["corpus"]["name"] == "fsc-style"
+    assert list(results["maskers"]) == ["none", "S", "M", "random"]
     for m in results["maskers"].values():
-        assert 0 <= m["mask_ratio"] <= 1 and 0 <= m["intent_accuracy"] <= 1
-        assert m["wer_asr"] >= 0 and m["wer_adaptive"] >= 0
-    assert results["maskers"]["random_mask"]["mask_ratio"] == pytest.approx(0.5)
+        for key in ("intent_acc", "wer_passive", "wer_adaptive", "wer_offtheshelf",
+                    "entity_error_passive", "entity_error_adaptive", "entity_error_offtheshelf",
+                    "wer_accompanying", "speaker_acc", "mask_ratio", "test_kl"):
+            assert key in m
+        assert 0 <= m["mask_ratio"] <= 1 and 0 <= m["intent_acc"] <= 1
+        assert m["wer_passive"] >= 0 and m["wer_adaptive"] >= 0 and m["test_kl"] >= 0
+        assert m["entity_error_adaptive"] is None           # FSC-style has no entities
+    assert results["maskers"]["none"]["mask_ratio"] == 0 == results["maskers"]["none"]["test_kl"]
+    assert results["maskers"]["random"]["mask_ratio"] == pytest.approx(0.5)
     assert (tmp_path / "out" / "privacy_utility.png").read_bytes()[:4] == b"\x89PNG"
     trained = env_cache / "speech" / "trained"
     assert json.loads((trained / "results.json").read_text()) == json.loads(

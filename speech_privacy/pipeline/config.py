@@ -11,7 +11,11 @@ class TrainConfig:
     """Sizes of every stage. The defaults keep a full run within CPU-only training; the
     run's per-stage wall time is recorded in its results (`Stopwatch`)."""
 
-    utterances_per_intent: int = 12
+    corpus: str = "fsc-style"     # speech_privacy.corpus.CORPORA
+    utterances_per_intent: int | None = None    # None: the corpus's own
+    accompanying: int = 240       # free sentences for WER on general speech (0: none)
+    offtheshelf_clips: int = 40   # test clips pocketsphinx transcribes per masker (~1-2 s each)
+    quick: bool = False           # a smoke run: figures mean little
     seed: int = 0
     segments: int = 100
     gamma: float = 0.15

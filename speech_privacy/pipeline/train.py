@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..results import MASKERS, SCHEMA, results_path, trained_dir
+from ..results import SCHEMA, results_path, trained_dir
 from . import stages
 from .config import Stopwatch, TrainConfig
 from .fsdd import fsdd_speaker_privacy
@@ -48,16 +48,20 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
     corpus, train, test = run.corpus, run.train, run.test
     results = {
         "schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "quick": cfg.quick,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
         "seconds": run.clock.seconds,
-        "corpus": {"name": "synthetic-espeak", "clips": len(corpus), "train": len(train),
+        "corpus": {"name": cfg.corpus, "clips": len(corpus), "train": len(train),
                    "test": len(test), "intents": len(corpus.intent_names()),
-                   "speakers": len(corpus.speaker_names()), "seed": cfg.seed,
-                   "utterances_per_intent": cfg.utterances_per_intent,
-                   "sample_rate": corpus.sample_rate, "samples": int(corpus.audio.shape[1])},
-        "segments": cfg.segments, "gamma": cfg.gamma, "unmasked": refs.unmasked,
-        "maskers": {k: maskers[k] for k in MASKERS if k in maskers},
-        "speaker_chance": refs.speaker.chance, "curve": curve, "fsdd": fsdd,
+                   "scenarios": len(corpus.scenario_names()),
+                   "speakers": len(corpus.speaker_names()),
+                   "test_speakers": list(corpus.test_speakers),
+                   "entity_spans": sum(len(e) for e in corpus.entities), "seed": cfg.seed,
+                   "sample_rate": corpus.sample_rate, "samples": int(corpus.audio.shape[1]),
+                   "accompanying_test": len(run.accompanying_test)
+                   if run.accompanying_test is not None else 0},
+        "segments": cfg.segments, "gamma": cfg.gamma, "reference": refs.reference,
+        "maskers": maskers, "curve": curve, "fsdd": fsdd,
         "plot": str(out / "privacy_utility.png")}
     atomic_write(out / "privacy_utility.png", plot_curve(results))
     atomic_write(out / results_path().name, json.dumps(results, indent=2).encode())
