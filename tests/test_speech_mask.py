@@ -300,3 +300,68 @@ def test_collapse_guard_restores_the_last_feasible_generator():
     assert log.restored_step is not None and 10 <= log.restored_step <= 31
     assert np.mean(log.kl[log.restored_step - 10:log.restored_step]) <= DEFAULT_GAMMA
     assert log.to_dict()["restored_step"] == log.restored_step
+
+
+class _LoudnessSLU:
+    """A stand-in local SLU whose two logits are the clip's RMS in each half: masking either
+    half moves its output, so the KL of a mask is known in closed form."""
+
+    def logits(self, audio):
+        audio = np.asarray(audio, np.float64)
+        half = audio.shape[1] // 2
+        rms = [np.sqrt((audio[:, s] ** 2).mean(axis=1)) for s in (slice(0, half),
+                                                                   slice(half, None))]
+        return (10 * np.stack(rms, axis=1)).astype(np.float32)
+
+
+def test_operating_threshold_holds_the_kl_bound_on_held_out_clips_and_zeroes_the_most():
+    from speech_privacy.mask.calibrate import operating_threshold
+    from speech_privacy.mask.gate import apply_mask
+    from speech_privacy.mask.generator import GeneratorConfig, build_generator
+    from speech_privacy.mask.train import mean_kl
+
+    rng = np.random.default_rng(0)
+    clips = (rng.normal(0, 0.1, (12, 16000)) * np.linspace(0.2, 1, 16000)).astype(np.float32)
+    gen = build_generator("S", GeneratorConfig(samples=16000, segments=20), seed=0)
+    slu = _LoudnessSLU()
+    clean = slu.logits(clips)
+    for gamma in (0.002, 0.02):
+        # every distinct gate logit a candidate: the scan's best is then the best there is
+        threshold, kl = operating_threshold(gen, slu, clips, gamma, points=12 * 20 + 1)
+        gen.threshold = threshold
+        masks = gen.masks(clips)
+        assert kl <= gamma
+        assert kl == pytest.approx(mean_kl(clean, slu.logits(apply_mask(clips, masks).numpy())),
+                                   abs=1e-6)
+        # the next segment zeroed (the kept one with the lowest gate logit) breaks the bound
+        log_alpha = gen.log_alpha(clips)
+        kept = log_alpha[masks == 1]
+        if len(kept):
+            tighter = (log_alpha > kept.min()).astype(np.float32)
+            assert mean_kl(clean, slu.logits(apply_mask(clips, tighter).numpy())) > gamma
+
+
+def test_a_collapsed_generator_is_not_deployed_to_zero_every_clip():
+    """Gates that all closed in training (every logit below the gate's threshold) still get
+    an operating point that keeps enough segments for the bound."""
+    from speech_privacy.mask.calibrate import operating_threshold
+    from speech_privacy.mask.generator import GeneratorConfig, build_generator
+
+    rng = np.random.default_rng(1)
+    clips = (rng.normal(0, 0.1, (8, 16000)) * np.linspace(0.2, 1, 16000)).astype(np.float32)
+    gen = build_generator("S", GeneratorConfig(samples=16000, segments=20), seed=0)
+    bias = gen.keras.get_layer("gate_logit").bias
+    bias.assign(bias - 1000.0)                       # every gate logit far below threshold
+    assert gen.masks(clips).sum() == 0               # the collapsed deterministic mask
+    gen.threshold, kl = operating_threshold(gen, _LoudnessSLU(), clips, 0.01)
+    assert kl <= 0.01 and gen.masks(clips).mean() > 0.2
+
+
+def test_saved_generator_keeps_its_operating_threshold(tmp_path):
+    from speech_privacy.mask.generator import (GeneratorConfig, build_generator,
+                                               load_generator, save_generator)
+
+    gen = build_generator("S", GeneratorConfig(samples=16000, segments=20), seed=0)
+    gen.threshold = 0.375
+    loaded = load_generator("S", save_generator(gen, tmp_path / "s.npz"))
+    assert loaded.threshold == 0.375

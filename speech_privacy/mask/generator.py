@@ -62,12 +62,15 @@ class GeneratorConfig:
 
 class MaskGenerator:
     """A Keras generator (waveform float32 [batch, samples] -> log_alpha [batch, k]) with its
-    variant, configuration and gate."""
+    variant, configuration and gate. `threshold`: the gate logit above which the device keeps
+    a segment; the gate's own until calibrate.operating_threshold sets it on held-out clips."""
 
-    def __init__(self, variant: str, config: GeneratorConfig, keras_model):
+    def __init__(self, variant: str, config: GeneratorConfig, keras_model,
+                 threshold: float | None = None):
         self.variant = variant
         self.config = config
         self.keras = keras_model
+        self.threshold = config.gate.threshold if threshold is None else float(threshold)
 
     @property
     def gate(self) -> HardConcrete:
@@ -80,8 +83,9 @@ class MaskGenerator:
                                for i in range(0, len(audio), batch_size)])
 
     def masks(self, audio: np.ndarray) -> np.ndarray:
-        """Deterministic binary masks float32 [N, k] (HardConcrete.binary_mask)."""
-        return self.gate.binary_mask(self.log_alpha(audio))
+        """Deterministic binary masks float32 [N, k]: a segment is kept where its gate logit
+        exceeds the operating threshold."""
+        return (self.log_alpha(audio) > self.threshold).astype(np.float32)
 
     def _check(self, audio: np.ndarray) -> np.ndarray:
         audio = validate(audio, SAMPLE_RATE, None, "mask generator input")
@@ -204,7 +208,7 @@ def save_generator(generator: MaskGenerator, path=None):
     arrays = {f"w{i}": w for i, w in enumerate(generator.keras.get_weights())}
     buf = io.BytesIO()
     np.savez(buf, variant=np.array(generator.variant), segments=generator.config.segments,
-             samples=generator.config.samples, **arrays)
+             samples=generator.config.samples, threshold=generator.threshold, **arrays)
     return atomic_write(path, buf.getvalue())
 
 
@@ -226,6 +230,7 @@ def load_generator(variant: str, path=None, batch_size: int | None = None
         with np.load(path) as data:
             saved = str(data["variant"])
             segments, samples = int(data["segments"]), int(data["samples"])
+            threshold = float(data["threshold"]) if "threshold" in data.files else None
             weights = [data[f"w{i}"] for i in range(sum(k.startswith("w") for k in data.files))]
     except (OSError, ValueError, KeyError) as exc:
         raise MaskError(f"{path}: unreadable mask generator weights: {exc}") from None
@@ -235,6 +240,7 @@ def load_generator(variant: str, path=None, batch_size: int | None = None
                                 batch_size=batch_size)
     try:
         generator.keras.set_weights(weights)
+        generator.threshold = generator.threshold if threshold is None else threshold
     except ValueError as exc:
         raise MaskError(f"{path}: weights do not fit the {variant} generator: "
                         f"{' '.join(str(exc).split())}") from None

@@ -79,6 +79,7 @@ class MaskTrainingLog:
     multiplier: list[float] = field(default_factory=list)
     seconds: float = 0.0
     restored_step: int | None = None       # set when the collapse guard restored weights
+    validation: dict | None = None         # the operating point set on held-out clips
 
     def to_dict(self) -> dict:
         tail = slice(-20, None)
@@ -86,7 +87,7 @@ class MaskTrainingLog:
                 "final_expected_keep": float(np.mean(self.l0[tail])) if self.l0 else None,
                 "final_kl": float(np.mean(self.kl[tail])) if self.kl else None,
                 "final_multiplier": self.multiplier[-1] if self.multiplier else None,
-                "restored_step": self.restored_step}
+                "restored_step": self.restored_step, "validation": self.validation}
 
 
 def train_mask_generator(generator: MaskGenerator, slu_model, audio: np.ndarray,

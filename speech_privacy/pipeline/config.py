@@ -16,6 +16,8 @@ class TrainConfig:
     accompanying: int = 240       # free sentences for WER on general speech (0: none)
     offtheshelf_clips: int = 40   # test clips pocketsphinx transcribes per masker (~1-2 s each)
     quick: bool = False           # a smoke run: figures mean little
+    validation_share: float = 0.15    # train clips held out of generator training to set
+                                      # its operating threshold (mask/calibrate.py)
     seed: int = 0
     segments: int = 100
     gamma: float = 0.15

@@ -108,22 +108,31 @@ def concatenate(a, b):
 
 
 def train_generators(run: Run, refs: References, out) -> tuple[dict, dict]:
-    """({variant: generator}, {variant: training log}); each generator saved into `out`."""
+    """({variant: generator}, {variant: training log}); each generator is trained on most of
+    the train split, its operating threshold set on the rest (validation: the KL bound must
+    hold on clips the generator never saw, mask/calibrate.py), and saved into `out`."""
+    from ..mask.calibrate import operating_threshold
     from ..mask.generator import GeneratorConfig, build_generator, save_generator
     from ..mask.train import train_mask_generator
     from ..results import generator_path
 
     cfg = run.cfg
+    fit, val = run.train.split(cfg.validation_share, seed=cfg.seed + 1)
     generators, logs = {}, {}
     for variant in cfg.variants:
+        t = time.perf_counter()
         gen = build_generator(variant, GeneratorConfig(samples=run.corpus.audio.shape[1],
                                                        segments=cfg.segments), cfg.seed)
-        logs[variant] = train_mask_generator(gen, refs.local.keras, run.train.audio,
+        logs[variant] = train_mask_generator(gen, refs.local.keras, fit.audio,
                                              cfg.mask_steps, cfg.mask_batch, cfg.mask_lr,
                                              cfg.gamma, seed=cfg.seed, progress=run.progress,
                                              anneal=cfg.mask_anneal)
-        run.clock(f"mask_generator_{variant.lower()}",
-                  time.perf_counter() - logs[variant].seconds)
+        gen.threshold, val_kl = operating_threshold(gen, refs.local, val.audio, cfg.gamma)
+        logs[variant].validation = {"clips": len(val), "threshold": gen.threshold,
+                                    "kl": val_kl}
+        run.clock(f"mask_generator_{variant.lower()}", t)
+        run.say(f"mask generator {variant}: operating threshold {gen.threshold:.3f}, "
+                f"validation KL {val_kl:.4f} on {len(val)} clips (bound {cfg.gamma})")
         save_generator(gen, out / generator_path(variant).name)
         generators[variant] = gen
     return generators, logs

@@ -1,0 +1,30 @@
+"""The generator's operating point, set on held-out clips: the KL bound gamma must hold for
+the deterministic mask the device applies on clips the generator was not trained on, not only
+for the noisy gates of training. Among the gate-logit thresholds, the one that zeroes the most
+segments while the mean KL(local SLU on clean || on masked) stays <= gamma on the validation
+clips. Keeping every segment gives KL 0, so a threshold always exists and a generator whose
+gates all closed in training cannot zero every clip unless the intent survives it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .gate import apply_mask
+from .train import mean_kl
+
+
+def operating_threshold(generator, local, clips: np.ndarray, gamma: float,
+                        points: int = 33) -> tuple[float, float]:
+    """(threshold, validation KL in nats) for `generator` against the local SLU `local`
+    (an object with logits(audio)) on validation `clips`, scanning `points` thresholds from
+    "zero everything" down to "keep everything" (quantiles of the clips' gate logits)."""
+    log_alpha = generator.log_alpha(clips)
+    clean = local.logits(clips)
+    top, bottom = float(log_alpha.max()) + 1e-3, float(log_alpha.min()) - 1e-3
+    inner = np.quantile(log_alpha, np.linspace(1.0, 0.0, points))
+    for threshold in [top, *sorted(set(inner.tolist()), reverse=True)]:
+        masks = (log_alpha > threshold).astype(np.float32)
+        kl = mean_kl(clean, local.logits(apply_mask(clips, masks).numpy()))
+        if kl <= gamma:
+            return float(threshold), float(kl)
+    return bottom, 0.0                 # every segment kept: the clean clips themselves
