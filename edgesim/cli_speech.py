@@ -418,16 +418,25 @@ def _export(args) -> int:
 def _bench(args) -> int:
     from pathlib import Path
 
+    from edgesim.errors import EdgesimError
     from edgesim.paths import cache_dir
     from speech_privacy.bench import bench, format_table, missing_models, write_json
-    from speech_privacy.export import export_encoders
+    from speech_privacy.export import export_encoders, stale_exports
 
     say = _say(args)
     models = Path(args.models) if args.models else cache_dir() / "speech" / "export"
+    if args.models and not models.is_dir():
+        raise EdgesimError(f"--models {args.models}: no such folder (export into it first: "
+                           f"`edgesim speech export --out {args.models}`)")
     missing = missing_models(models)
     if missing:
         say(f"exporting {', '.join(missing)} into {models} first")
         export_encoders(models, missing, progress=not args.no_progress)
+    stale = [n for n in stale_exports(models) if n not in missing]
+    if stale:
+        say(f"re-exporting {', '.join(stale)} into {models}: exported from other weights than "
+            "the last `edgesim speech train` saved")
+        export_encoders(models, stale, progress=not args.no_progress)
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     result = bench(models, devices, plot_dir=args.out or models)
     if args.out:

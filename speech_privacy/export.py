@@ -61,6 +61,7 @@ class Encoder:
     parameters: int
     full_size: bool
     gate_threshold: float | None = None     # mask generators: log_alpha threshold
+    source_sha256: str | None = None        # mask generators: the trained weights' file
 
 
 def build_encoder(name: str, small: bool = False, seed: int = 0,
@@ -97,17 +98,36 @@ def _baseline_note(full_size: bool) -> str:
 
 def _mask_generator(variant: str, seed: int, use_trained: bool = True) -> Encoder:
     from .mask.gate import HardConcrete
-    from .mask.generator import build_mask_generator, load_trained_generator
+    from .mask.generator import build_mask_generator, load_generator
 
-    model = load_trained_generator(variant) if use_trained else None
-    trained = model is not None
-    if not trained:
-        model = build_mask_generator(variant, seed=seed)
+    generator = load_generator(variant, batch_size=1) if use_trained else None
+    trained = generator is not None
+    model = generator.keras if trained else build_mask_generator(variant, seed=seed)
     note = ("trained by `edgesim speech train`" if trained else
             "UNTRAINED: initial weights (`edgesim speech train` has not been run, or they were "
             "not asked for); costs are valid, the mask is not")
     return Encoder(f"mask_generator_{variant.lower()}", model, trained, note,
-                   model.count_params(), True, HardConcrete().threshold)
+                   model.count_params(), True,
+                   generator.threshold if trained else HardConcrete().threshold,
+                   trained_source(variant) if trained else None)
+
+
+def trained_source(variant: str) -> str | None:
+    """sha256 of the weights `edgesim speech train` saved for generator `variant` (None:
+    none saved)."""
+    from .results import generator_path
+
+    path = generator_path(variant)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def stale_exports(out_dir: str | Path) -> list[str]:
+    """The mask generators exported into `out_dir` from other weights than the last
+    `edgesim speech train` saved (trained again since, or exported untrained before it ran)."""
+    entries = _read_manifest(Path(out_dir)).get("encoders", {})
+    return [f"mask_generator_{v.lower()}" for v in ("S", "M")
+            if f"mask_generator_{v.lower()}" in entries
+            and entries[f"mask_generator_{v.lower()}"].get("source_sha256") != trained_source(v)]
 
 
 def small_configs():
@@ -278,6 +298,7 @@ def export_one(enc: Encoder, out: Path, calibration: np.ndarray, heldout: np.nda
         raise ExportError(f"{path}: the file on disk differs from the converted model")
     return {"file": path.name, "sha256": digest, "bytes": len(data),
             "parameters": enc.parameters, "full_size": enc.full_size, "trained": enc.trained,
+            "source_sha256": enc.source_sha256,
             "note": enc.note, "calibration_clips": len(calibration),
             "conversion_s": round(convert_s, 2), "litert_invoke_s": round(int8_s, 4),
             "output_shape": list(quantised.shape[1:]),

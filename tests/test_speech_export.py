@@ -296,3 +296,36 @@ def test_only_some_encoders_keeps_the_other_manifest_entries(tmp_path, clips):
     (tmp_path / "mask_generator_s.tflite").write_bytes(b"tampered")
     assert ex.verify_manifest(tmp_path) == {"mask_generator_s.tflite": False,
                                             "mask_generator_m.tflite": True}
+
+
+def test_an_export_from_other_weights_than_the_last_training_is_stale(tmp_path, clips,
+                                                                       monkeypatch):
+    """Exported untrained, then trained: stale; exported from the trained weights: fresh;
+    trained again (new weights on disk): stale again."""
+    from speech_privacy.mask.generator import GeneratorConfig, build_generator, save_generator
+    from speech_privacy.results import generator_path
+
+    monkeypatch.setenv("EDGESIM_CACHE", str(tmp_path / "cache"))
+    cal, held, note = clips
+    models = tmp_path / "models"
+    _export_s(models, clips, seed=0)                       # untrained, nothing trained yet
+    assert ex.stale_exports(models) == []
+    gen = build_generator("S", GeneratorConfig(), seed=3)
+    save_generator(gen, generator_path("S"))               # `speech train` ran
+    assert ex.stale_exports(models) == ["mask_generator_s"]
+    manifest = ex.export_encoders(models, ["mask_generator_s"], cal[:2], held[:2], note,
+                                  progress=False)
+    entry = manifest["encoders"]["mask_generator_s"]
+    assert entry["trained"] and entry["source_sha256"] == ex.trained_source("S")
+    assert ex.stale_exports(models) == []
+    gen.threshold += 0.5
+    save_generator(gen, generator_path("S"))               # trained again
+    assert ex.stale_exports(models) == ["mask_generator_s"]
+
+
+def test_bench_refuses_a_models_folder_that_does_not_exist(tmp_path, capsys):
+    from edgesim.cli import main
+
+    assert main(["speech", "bench", "--models", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no such folder" in err and "\n" not in err and not (tmp_path / "nope").exists()
