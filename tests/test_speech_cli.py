@@ -125,11 +125,15 @@ def test_train_help_states_the_config_defaults(capsys):
     for flag, field in [("--slu-epochs", "slu_epochs"), ("--asr-epochs", "asr_epochs"),
                         ("--mask-steps", "mask_steps"), ("--cloud-epochs", "cloud_epochs"),
                         ("--adaptive-epochs", "adaptive_epochs"), ("--gamma", "gamma"),
-                        ("--segments", "segments"), ("--random-ratio", "random_ratio"),
-                        ("--utterances-per-intent", "utterances_per_intent")]:
+                        ("--segments", "segments"), ("--random-ratio", "random_ratio")]:
         stated = re.search(re.escape(flag) + r" [A-Z_]+ [^()]*\(default ([0-9.]+)", help_text)
         assert stated, flag
         assert float(stated.group(1)) == getattr(cfg, field), flag
+    from speech_privacy.corpus import grammar
+
+    assert cfg.utterances_per_intent is None        # each corpus's own
+    assert (f"{grammar('fsc-style').DEFAULT_UTTERANCES_PER_INTENT} fsc-style, "
+            f"{grammar('slurp-style').DEFAULT_UTTERANCES_PER_INTENT} slurp-style") in help_text
 
 
 def test_speech_export_prints_no_tensorflow_or_litert_lines(tmp_path):
