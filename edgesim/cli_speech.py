@@ -103,8 +103,8 @@ def _add_train(sub):
     t.add_argument("--utterances-per-intent", type=_positive(int),
                    help="clips per intent of the synthetic corpus (default: the corpus's own, "
                    "12 fsc-style, 16 slurp-style)")
-    t.add_argument("--segments", type=_positive(int), help="k, mask segments per 4 s clip "
-                   "(default 100: 40 ms each); must divide 64000")
+    t.add_argument("--segments", type=_positive(int), help="k, mask segments per clip "
+                   "(default 100: 40 ms of a 4 s clip); must divide the clip's samples")
     t.add_argument("--gamma", type=_positive(float), help="KL bound, nats (default 0.15)")
     t.add_argument("--variants", type=_variants, help="generators to train (default S,M)")
     t.add_argument("--slu-epochs", type=_positive(int), help="local SLU epochs (default 80)")
