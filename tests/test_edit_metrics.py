@@ -1,6 +1,9 @@
 """Edit metrics on hand-made logits (CounterFact's scores and magnitudes, EasyEdit's token
 accuracies, the strict greedy figures), and subjects as users type them."""
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -73,3 +76,20 @@ def test_subject_span_ignores_case_only_when_it_must():
     for bad in ("the Louvre", "", "  "):
         with pytest.raises(EdgesimError, match="does not occur"):
             subject_span(prompt, bad)
+
+
+def test_edit_set_is_counterfact_format_with_true_answers_and_neighbours():
+    from npu_sim.editing.bench import EDIT_SET, load_edit_set
+
+    raw = json.loads(EDIT_SET.read_text(encoding="utf-8"))
+    for e in raw:
+        rr = e["requested_rewrite"]
+        assert "{}" in rr["prompt"] and rr["target_new"]["str"] and rr["target_true"]["str"]
+    reqs = load_edit_set()
+    assert len([r for r in reqs if r.kind == "edit"]) >= 60
+    for r in reqs:
+        assert r.subject in r.prompt and r.target.startswith(" ") and r.target_true
+        assert r.target != r.target_true
+        assert len(r.paraphrases) >= 2 and len(r.neighborhood) >= 1
+        for n in r.neighborhood:         # another subject's prompt
+            assert not re.search(rf"\b{re.escape(r.subject)}\b", n, re.IGNORECASE), n
