@@ -71,11 +71,14 @@ def add_parser(subparsers) -> None:
 
 
 def run_generate(args) -> int:
+    from edgesim.errors import EdgesimError
     from npu_sim.llm import load_model
     from npu_sim.llm.reference import generate_fast
 
     model = load_model(args.model)
     ids = model.tokenizer.encode(args.prompt)
+    if not ids:
+        raise EdgesimError("--prompt is empty and the model has no start token to begin from")
     print(model.tokenizer.decode_continuation(ids, generate_fast(model, ids, args.tokens)))
     return 0
 
