@@ -2,7 +2,6 @@
 source, the edit recorded), read back by `gguf` and by edgesim with the same logits, and
 `edgesim generate` on it; subjects typed with other capitalisation."""
 
-import json
 import subprocess
 import sys
 

@@ -5,9 +5,9 @@ gguf-py's own `gguf_new_metadata.py`, which copies a file with changed metadata)
 Every tensor that did not change is copied byte for byte from the source file, in its own
 storage type. A changed tensor is written as F32 (its own type when that was F32 already):
 requantising a rank-one edit to 4 or 8 bits would round much of it away, and F32 makes the
-saved model give exactly the logits of the in-memory one. Each save appends a JSON record (what changed and
-why) to the metadata array `EDITS_KEY`, so a file edited twice lists both edits. The write is
-atomic: a private temporary file beside the target, renamed into place.
+saved model give exactly the logits of the in-memory one. Each save appends a JSON record
+(what changed and why) to the metadata array `EDITS_KEY`, so a file edited twice lists both
+edits. The write is atomic: a private temporary file beside the target, renamed into place.
 """
 
 from __future__ import annotations
