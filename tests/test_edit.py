@@ -342,6 +342,9 @@ def test_edit_bench_on_smollm2(tmp_path):
         for s in d["scaled"].values():
             assert s[key] > 0
     assert set(d["scaled"]) == {"qwen2.5-3b-instruct", "llama-3.2-3b"}
+    from npu_sim.editing.bench import METRICS
+    for method in ("mobiedit", "rome-bp"):
+        assert all(d["real"][method][k] is not None for k in METRICS)
     assert json.loads(out.read_text())["runs"]["mobiedit"][0]["ledger"]["kernels"]
 
 
