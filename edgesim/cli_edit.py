@@ -1,20 +1,26 @@
-"""`edgesim edit`: knowledge editing of an LLM on a phone, emulated.
+"""`edgesim edit`: knowledge editing of an LLM on a phone, emulated; `edgesim generate`:
+a greedy continuation from a model (an edited one saved with `--save`, say).
 
-    edgesim edit --model PATH_OR_NAME --subject S --prompt P --target T
-                 --method mobiedit|rome-bp [--device D] [--json]
+    edgesim edit --model PATH_OR_NAME --subject S --prompt P --target T [--target-true T0]
+                 --method mobiedit|rome-bp [--device D] [--save OUT.gguf] [--json]
     edgesim edit bench [--model smollm2] [--edits N] [--json] [--out FILE]
+    edgesim generate --model PATH_OR_NAME --prompt P [--tokens N]
 
-Exit status: 0 the edit succeeded (bench: it ran), 1 the edit did not take (the target is not
-the greedy continuation of the prompt afterwards), 2 the input is unusable (a malformed GGUF
-file, a missing model wheel, a subject not in the prompt; one line on stderr).
+Exit status: 0 the edit succeeded (bench, generate: it ran), 1 the edit did not take (the
+target is not the greedy continuation of the prompt afterwards; a --save file is written all
+the same), 2 the input is unusable (a malformed GGUF file, a missing model wheel, a subject
+not in the prompt; one line on stderr), 3 an internal error.
 Wired into edgesim/cli.py with `add_parser(subparsers)` and `run(args)`; TensorFlow and the
-model load inside `run` only.
+model load inside the handlers only.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+
+SHOW_TOKENS = 6        # tokens of each before/after continuation the output shows
 
 
 def add_parser(subparsers) -> None:
@@ -31,13 +37,19 @@ def add_parser(subparsers) -> None:
     e.add_argument("--subject", help="the subject, as it occurs in the prompt")
     e.add_argument("--prompt", help="the prompt whose continuation to change")
     e.add_argument("--target", help="the new continuation (mind its leading space)")
+    e.add_argument("--target-true", help="the true answer the target replaces, for the "
+                   "probability scores (default: the unedited model's greedy continuation "
+                   "of the prompt, as many tokens as the target)")
     e.add_argument("--method", choices=("mobiedit", "rome-bp"), default="mobiedit")
     e.add_argument("--device", help="profile: an NPU for mobiedit (default sd8gen3_htp), a CPU "
                    "for rome-bp (default sd8gen3_cpu)")
     e.add_argument("--paraphrase", action="append", default=[],
                    help="a paraphrased prompt for the generalisation metric (repeatable)")
-    e.add_argument("--unrelated", action="append", default=[],
-                   help="an unrelated prompt for the locality metric (repeatable)")
+    e.add_argument("--neighborhood", "--unrelated", dest="unrelated", action="append",
+                   default=[], help="a prompt about another subject whose answer is also the "
+                   "true one, for the locality metrics (repeatable)")
+    e.add_argument("--save", metavar="OUT.gguf", help="write the edited model to a GGUF "
+                   "file (atomically)")
     e.add_argument("--hparams", help="editing hyperparameters (.toml; default: the model's "
                    "file in npu_sim/editing/hparams)")
     e.add_argument("--unbatched", action="store_true", help="mobiedit: one NPU invocation "
@@ -48,6 +60,27 @@ def add_parser(subparsers) -> None:
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(handler=run)
+
+    g = subparsers.add_parser("generate", help="print a model's greedy continuation of a "
+                              "prompt")
+    g.add_argument("--model", default="smollm2", help="a GGUF file or a known name")
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--tokens", type=_positive(int), default=16,
+                   help="new tokens at most (default 16; fewer at end of text)")
+    g.set_defaults(handler=run_generate)
+
+
+def run_generate(args) -> int:
+    from edgesim.errors import EdgesimError
+    from npu_sim.llm import load_model
+    from npu_sim.llm.reference import generate_fast
+
+    model = load_model(args.model)
+    ids = model.tokenizer.encode(args.prompt)
+    if not ids:
+        raise EdgesimError("--prompt is empty and the model has no start token to begin from")
+    print(model.tokenizer.decode_continuation(ids, generate_fast(model, ids, args.tokens)))
+    return 0
 
 
 def run(args) -> int:
@@ -71,26 +104,55 @@ def run(args) -> int:
 
     from npu_sim.editing import EditRequest, edit
 
+    if args.target_true is not None and not args.target_true.strip():
+        raise EdgesimError("--target-true is empty")
+    if args.save and Path(args.save).is_dir():
+        raise EdgesimError(f"--save {args.save} is a folder; give a file name")
     req = EditRequest(args.subject, args.prompt, args.target,
-                      paraphrases=tuple(args.paraphrase), neighborhood=tuple(args.unrelated))
+                      paraphrases=tuple(args.paraphrase), neighborhood=tuple(args.unrelated),
+                      target_true=args.target_true)
     result = edit(args.model, req, args.method, hparams=args.hparams, device=args.device,
                   progress=not args.quiet and sys.stderr.isatty(),
-                  batched=False if args.unbatched else None)
+                  batched=False if args.unbatched else None, show_tokens=SHOW_TOKENS)
+    if args.save:
+        from npu_sim.llm.gguf_save import save_gguf
+
+        try:
+            save_gguf(result.model, args.save, [result.tensor], edit_record(result))
+        except OSError as exc:
+            raise EdgesimError(f"cannot write {args.save}: {exc.strerror or exc}") from None
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps({**result.to_dict(), "saved": args.save}, indent=2))
     else:
-        print(format_result(result))
+        print(format_result(result) + (f"\nsaved        {args.save}" if args.save else ""))
     return 0 if result.success else 1
 
 
+def edit_record(r) -> dict:
+    """What a saved model's metadata says about the edit that made it."""
+    q = r.request
+    return {"tool": "edgesim edit", "method": r.method, "subject": q.subject,
+            "prompt": q.prompt, "target": q.target, "target_true": q.target_true,
+            "layer": r.layer, "tensor": r.tensor}
+
+
 def format_result(r) -> str:
-    d, L = r.to_dict(), r.ledger
+    d, L, q = r.to_dict(), r.ledger, r.request
+    matched = (f": the prompt's span for {r.subject_given!r}, matched ignoring case"
+               if r.subject_given else "")
     lines = [
         f"method       {r.method} on {L['device']}",
-        f"edit         {r.request.prompt!r} -> {r.request.target!r} (subject {r.request.subject!r})",
+        f"edit         {q.prompt!r} -> {q.target!r} instead of {q.target_true!r} "
+        f"(subject {q.subject!r}{matched}, layer {r.layer})",
         f"verdict      {'SUCCESS' if r.success else 'FAILED'}: greedy continuation "
         f"{r.continuation!r} (before: {r.before!r})",
-        f"metrics      efficacy {d['efficacy']:.2f}, generalization "
+        f"scores       efficacy {d['efficacy_score']:.2f} ({d['efficacy_magnitude']:+.3f}), "
+        f"paraphrase {_f(d['paraphrase_score'])} ({_f(d['paraphrase_magnitude'], '+.3f')}), "
+        f"neighborhood {_f(d['neighborhood_score'])} "
+        f"({_f(d['neighborhood_magnitude'], '+.3f')})",
+        f"token acc    rewrite {d['rewrite_acc']:.2f}, rephrase {_f(d['rephrase_acc'])}, "
+        f"locality {_f(d['locality_acc'])}",
+        f"strict       efficacy {d['efficacy']:.2f}, generalization "
         f"{_f(d.get('generalization'))}, locality {_f(d.get('locality'))}",
         f"steps        {L['steps']}, forward passes {L['forward_passes']:,}"
         + (f" in {L['invocations']:,} NPU invocations (batch {L['batch']})"
@@ -107,8 +169,11 @@ def format_result(r) -> str:
         lines.append(f"early stop   saved {s['early_stopping']['forward_passes_saved']:,} "
                      f"forward passes, {s['early_stopping']['macs_saved']:,} MACs "
                      f"(stopped at step {L['steps']} of {s['early_stopping']['steps_budget']})")
+    lines.append("continuations (before -> after):")
+    for c in d["continuations"]:
+        lines.append(f"  {c['kind']:10s} {c['prompt']!r}: {c['before']!r} -> {c['after']!r}")
     return "\n".join(lines)
 
 
-def _f(x) -> str:
-    return "-" if x is None else f"{x:.2f}"
+def _f(x, fmt: str = ".2f") -> str:
+    return "-" if x is None else format(x, fmt)

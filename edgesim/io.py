@@ -7,6 +7,7 @@ that race to another one keeps the winner's folder, which holds the same content
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -16,11 +17,23 @@ from pathlib import Path
 
 def atomic_write(path: str | Path, data: bytes | str) -> Path:
     """Write `data` (str as UTF-8) to `path` via a temporary file in the same folder and a
-    rename. The file gets the mode of the file it replaces, else the umask's default
-    (mkstemp alone would leave it 0600)."""
-    path = Path(path)
+    rename (see `atomic_file`)."""
     if isinstance(data, str):
         data = data.encode("utf-8")
+    with atomic_file(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path):
+    """A temporary path beside `path` for a writer that wants a file name (e.g. GGUFWriter);
+    renamed over `path` when the block ends, removed if it raises. The file gets the mode
+    of the file it replaces, else the umask's default (mkstemp alone would leave it 0600)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o7777
@@ -31,15 +44,12 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        os.close(fd)
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def private_dir(final: Path) -> Path:

@@ -312,6 +312,11 @@ def test_cli_edit_mobiedit_json():
     for key in ("success", "steps", "forward_passes", "memory_bytes", "latency_s", "energy_j",
                 "efficacy", "generalization", "locality"):
         assert key in d
+    for key in ("efficacy_score", "paraphrase_score", "neighborhood_score", "rewrite_acc",
+                "rephrase_acc", "locality_acc"):
+        assert key in d
+    assert d["efficacy_score"] in (0.0, 1.0) and 0 <= d["rewrite_acc"] <= 1
+    assert d["target_true"] == " Lily. She" and d["paraphrase_score"] is None
     assert d["success"] is True and d["continuation"].startswith(" Sue")
     assert d["device"] == "sd8gen3_htp" and d["ledger"]["savings"]["prefix_cache"]["macs_saved"] > 0
 
@@ -337,6 +342,9 @@ def test_edit_bench_on_smollm2(tmp_path):
         for s in d["scaled"].values():
             assert s[key] > 0
     assert set(d["scaled"]) == {"qwen2.5-3b-instruct", "llama-3.2-3b"}
+    from npu_sim.editing.bench import METRICS
+    for method in ("mobiedit", "rome-bp"):
+        assert all(d["real"][method][k] is not None for k in METRICS)
     assert json.loads(out.read_text())["runs"]["mobiedit"][0]["ledger"]["kernels"]
 
 

@@ -4,10 +4,10 @@ configs. `edgesim edit bench` and tools/bench_edit.py print its table (or JSON) 
 out/bench_edit.json under the current directory.
 
 Real model: every edit of npu_sim/editing/data/counterfact_smollm2.json (the first N), both
-methods; success (target is the greedy continuation), generalisation (paraphrases), locality
-(unrelated prompts keep their 3-token greedy continuation), steps, forward passes, MACs,
-memory, latency, energy; the MACs and forward passes early stopping and the prefix cache
-saved. Ratios are BP over MobiEdit (> 1: MobiEdit needs less).
+methods; the means of every metric of npu_sim.editing.metrics (CounterFact's scores and
+magnitudes, EasyEdit's token accuracies, the strict greedy figures), steps, forward passes,
+MACs, memory, latency, energy; the MACs and forward passes early stopping and the prefix
+cache saved. Ratios are BP over MobiEdit (> 1: MobiEdit needs less).
 Scaled: Qwen2.5-3B-Instruct and Llama-3.2-3B from their configs alone, with the real run's
 mean steps, the same prompts' token counts and the same cost model (npu_sim.performance);
 the NPU kernel is costed operator by operator from the config (checked on the real model
@@ -28,12 +28,32 @@ METHODS = ("mobiedit", "rome-bp")
 DEFAULT_EDITS = 3      # the edits before the set's first unlearning request (the slowest kind)
 
 
+#: Per-edit metrics the bench averages (npu_sim.editing.metrics).
+METRICS = ("efficacy_score", "efficacy_magnitude", "paraphrase_score", "paraphrase_magnitude",
+           "neighborhood_score", "neighborhood_magnitude", "rewrite_acc", "rephrase_acc",
+           "locality_acc", "efficacy", "generalization", "locality")
+
+
 def load_edit_set(path: Path = EDIT_SET):
+    """The edit requests of a CounterFact-format file: a list of records with
+    `requested_rewrite` (`prompt` with "{}" for the subject, `subject`, `target_new` and
+    `target_true` as {"str": ...}), `paraphrase_prompts` and `neighborhood_prompts`, and the
+    project's optional `kind` ("unlearn": the target is a refusal). Targets get a leading
+    space, as ROME's rome_main.py gives them."""
     from npu_sim.editing import EditRequest
 
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return [EditRequest(e["subject"], e["prompt"], e["target"], tuple(e["paraphrases"]),
-                        tuple(e["unrelated"]), e.get("kind", "edit")) for e in data["edits"]]
+    def spaced(s: str) -> str:
+        return s if s.startswith(" ") else " " + s
+
+    out = []
+    for e in json.loads(path.read_text(encoding="utf-8")):
+        rr = e["requested_rewrite"]
+        out.append(EditRequest(
+            rr["subject"], rr["prompt"].replace("{}", rr["subject"]),
+            spaced(rr["target_new"]["str"]), tuple(e["paraphrase_prompts"]),
+            tuple(e["neighborhood_prompts"]), e.get("kind", "edit"),
+            spaced(rr["target_true"]["str"])))
+    return out
 
 
 def _mean(xs):
@@ -45,8 +65,7 @@ def summarise(rows: list[dict]) -> dict:
     return {
         "edits": len(rows),
         "success_rate": _mean([float(r["success"]) for r in rows]),
-        "generalization": _mean([r["generalization"] for r in rows]),
-        "locality": _mean([r["locality"] for r in rows]),
+        **{k: _mean([r.get(k) for r in rows]) for k in METRICS},
         "mean_steps": _mean([r["steps"] for r in rows]),
         "mean_forward_passes": _mean([r["forward_passes"] for r in rows]),
         "mean_macs": _mean([r["macs"] for r in rows]),
@@ -190,8 +209,9 @@ def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress:
             d["wall_s"] = round(time.time() - t, 2)
             runs[method].append(d)
             print(f"[{i + 1}/{len(requests)}] {method:8s} {req.subject!r:16s} -> "
-                  f"{req.target!r:16s} success={int(r.success)} gen={d['generalization']} "
-                  f"loc={d['locality']} steps={d['steps']} ({d['wall_s']} s)", file=log,
+                  f"{req.target!r:16s} success={int(r.success)} "
+                  f"scores={d['efficacy_score']:.0f}/{d['paraphrase_score']}/"
+                  f"{d['neighborhood_score']} steps={d['steps']} ({d['wall_s']} s)", file=log,
                   flush=True)
     return report(model, hp, runs, time.time() - t0)
 
@@ -254,8 +274,9 @@ def format_bench(b: dict) -> str:
     lines = [f"model {b['model']} (edit layer {b['edit_layer']}), {b['edits']} edits, "
              f"{b['wall_s']} s", "",
              f"{'':22s} {'MobiEdit':>14s} {'ROME-BP':>14s}"]
-    for key, fmt in (("success_rate", "{:.2f}"), ("generalization", "{:.2f}"),
-                     ("locality", "{:.2f}"), ("mean_steps", "{:.1f}"),
+    for key, fmt in (("success_rate", "{:.2f}"),
+                     *((k, "{:+.3f}" if k.endswith("magnitude") else "{:.2f}")
+                       for k in METRICS), ("mean_steps", "{:.1f}"),
                      ("mean_forward_passes", "{:.0f}"), ("mean_macs", "{:.3g}"),
                      ("memory_bytes", "{:,}"), ("mean_latency_s", "{:.4g}"),
                      ("mean_energy_j", "{:.4g}")):

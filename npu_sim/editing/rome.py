@@ -1,6 +1,7 @@
 """ROME's pieces (kmeng01/rome), shared by both ways of finding v*.
 
-* the edit request and where the subject's last token sits in a prompt;
+* the edit request and where the subject's last token sits in a prompt (the subject as typed,
+  else its only case-insensitive match);
 * k*: the down-projection input at the subject's last token, averaged over context templates;
 * v_init: the MLP output there for the edit prompt itself;
 * the rank-one update W += (v* - W k) (C^-1 k*)^T / ((C^-1 k*)^T k), k the edit prompt's key
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,14 +22,16 @@ from npu_sim.llm.reference import Trace, forward
 
 @dataclass(frozen=True)
 class EditRequest:
-    """One fact to write: "`prompt`" (which contains `subject`) continues with `target`."""
+    """One fact to write: "`prompt`" (which contains `subject`) continues with `target`
+    instead of `target_true` (None: the unedited model's greedy continuation)."""
 
     subject: str
     prompt: str
     target: str
     paraphrases: tuple[str, ...] = ()
-    neighborhood: tuple[str, ...] = ()     # unrelated prompts whose prediction must not change
+    neighborhood: tuple[str, ...] = ()     # other subjects' prompts whose answer is target_true
     kind: str = "edit"                      # "edit" or "unlearn" (a refusal target)
+    target_true: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,13 +48,24 @@ class Sequence:
         return tuple(range(self.first_target_row, self.first_target_row + len(self.target_ids)))
 
 
+def subject_span(prompt: str, subject: str) -> tuple[int, int]:
+    """Where the last occurrence of `subject` sits in `prompt` (start, end); a subject that
+    occurs only with other capitalisation ("the Eiffel Tower" in "The Eiffel Tower is")
+    matches its last case-insensitive occurrence, as users type subjects."""
+    at = prompt.rfind(subject) if subject.strip() else -1
+    if at >= 0:
+        return at, at + len(subject)
+    found = list(re.finditer(re.escape(subject), prompt, re.IGNORECASE)) if subject.strip() \
+        else []
+    if not found:
+        raise EdgesimError(f"subject {subject!r} does not occur in the prompt {prompt!r}")
+    return found[-1].span()
+
+
 def subject_last_index(model: LlamaModel, prompt: str, subject: str) -> tuple[list[int], int]:
     """Token ids of `prompt` (with BOS when the model adds one) and the index of the token
-    that ends the last occurrence of `subject` in it."""
-    at = prompt.rfind(subject)
-    if not subject or at < 0:
-        raise EdgesimError(f"subject {subject!r} does not occur in the prompt {prompt!r}")
-    end = at + len(subject)
+    that ends the last occurrence of `subject` in it (see `subject_span`)."""
+    at, end = subject_span(prompt, subject)
     tok = model.tokenizer
     enc = tok.backend.encode(prompt, add_special_tokens=False)
     index = None
