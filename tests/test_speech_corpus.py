@@ -101,7 +101,7 @@ def test_corpus_rejects_mismatched_labels():
 
 
 def test_manifest_round_trip(tiny, tmp_path):
-    from edgesim.cli_speech import write_wavs
+    from edgesim.speech_commands import write_wavs
 
     corpus, _ = tiny
     part = corpus.subset(range(5))
