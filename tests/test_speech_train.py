@@ -38,3 +38,17 @@ def test_train_slu_with_segment_drop_and_bad_settings():
         with pytest.raises(AudioError):
             train_slu(corpus, epochs=1, progress=False, drop=drop, segments=10,
                       clean_share=share)
+
+
+def test_validation_split_holds_voices_out_where_the_test_split_does():
+    from speech_privacy.corpus import SpeechCorpus
+    from speech_privacy.pipeline.stages import validation_split
+
+    voices = [f"v{i}" for i in range(8)] * 6
+    corpus = SpeechCorpus(np.zeros((48, 160), np.float32), 16000, ("a b",) * 48,
+                          tuple(f"i{k % 4}" for k in range(48)), tuple(voices))
+    fit, val = validation_split(corpus, 0.25, seed=0, by_speaker=True)
+    assert len(set(val.speakers)) == 2 and not set(val.speakers) & set(fit.speakers)
+    assert len(fit) + len(val) == 48
+    fit, val = validation_split(corpus, 0.25, seed=0, by_speaker=False)
+    assert set(val.speakers) & set(fit.speakers) and len(val) == 12     # 3 of 12 per intent

@@ -117,7 +117,8 @@ def train_generators(run: Run, refs: References, out) -> tuple[dict, dict]:
     from ..results import generator_path
 
     cfg = run.cfg
-    fit, val = run.train.split(cfg.validation_share, seed=cfg.seed + 1)
+    fit, val = validation_split(run.train, cfg.validation_share, cfg.seed,
+                                by_speaker=not run.train_speakers_cover_test)
     generators, logs = {}, {}
     for variant in cfg.variants:
         t = time.perf_counter()
@@ -136,6 +137,19 @@ def train_generators(run: Run, refs: References, out) -> tuple[dict, dict]:
         save_generator(gen, out / generator_path(variant).name)
         generators[variant] = gen
     return generators, logs
+
+
+def validation_split(train, share: float, seed: int, by_speaker: bool):
+    """(fit, validation) of the train split. `by_speaker`: the validation clips are those of
+    round(share x voices) training voices (at least one), as the test split holds voices out,
+    so that the operating point is set on voices the generator never heard; else a split
+    stratified by intent."""
+    if not by_speaker:
+        return train.split(share, seed=seed + 1)
+    voices = np.random.default_rng(seed).permutation(train.speaker_names())
+    held = voices[:max(1, round(share * len(voices)))]
+    is_val = np.isin(np.array(train.speakers), held)
+    return train.subset(~is_val), train.subset(is_val)
 
 
 def evaluate_maskers(run: Run, refs: References, generators: dict, logs: dict) -> dict:
