@@ -121,10 +121,12 @@ def hybrid_ops(sg: Subgraph) -> dict[str, list[int]]:
     return found
 
 
-def dtype_messages(sg: Subgraph, dtypes, device: str, why: str = "") -> list[str]:
-    """One line per operator kind with a tensor type outside `dtypes`, naming the operators."""
+def dtype_messages(foreign: dict[tuple[str, str], list[int]], dtypes, device: str,
+                   why: str = "") -> list[str]:
+    """One line per operator kind of `foreign` (foreign_dtypes(sg, dtypes)), naming the
+    operators."""
     lines = []
-    for (opcode, dtype), ops in foreign_dtypes(sg, dtypes).items():
+    for (opcode, dtype), ops in foreign.items():
         shown = ", ".join(map(str, ops[:8])) + (", ..." if len(ops) > 8 else "")
         lines.append(f"{dtype} {opcode}: {len(ops)} operator{'s' * (len(ops) > 1)} ({shown}); "
                      f"the kernels of {device} take {'/'.join(dtypes)}{why}")

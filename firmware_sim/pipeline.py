@@ -4,6 +4,7 @@ cost; this file does what is common: the records, live memory and the deadline."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from .graph import Graph, load_graph
@@ -49,14 +50,12 @@ def run(graph: Graph, target: Target, limits: Limits, exact: bool = False,
             energy_mj=t.energy_mj, region=t.region, calibrated=t.calibrated, bound=t.bound,
             traffic=t.traffic))
     fixed_ms, fixed_mj = target.fixed()
-    latency = fixed_ms + sum(layer.latency_ms for layer in layers)
-    late = over_deadline(latency, limits)
-    if late:
-        found.violations.append(late)
-    return Report(model=graph.path, device=target.profile, target=target.kind,
-                  kernels=target.kernels, limits=limits, plan=memory.plan,
-                  arena_region=memory.arena_region, region_bytes=memory.region_bytes,
-                  memory=memory.rows, layers=tuple(layers),
-                  violations=tuple(found.violations), notes=tuple(found.notes),
-                  summary=tuple(found.summary), details=found.details, fixed_ms=fixed_ms,
-                  fixed_mj=fixed_mj)
+    report = Report(model=graph.path, device=target.profile, target=target.kind,
+                    kernels=target.kernels, limits=limits, plan=memory.plan,
+                    arena_region=memory.arena_region, region_bytes=memory.region_bytes,
+                    memory=memory.rows, layers=tuple(layers),
+                    violations=tuple(found.violations), notes=tuple(found.notes),
+                    summary=tuple(found.summary), details=found.details, fixed_ms=fixed_ms,
+                    fixed_mj=fixed_mj)
+    late = over_deadline(report.latency_ms, limits)
+    return replace(report, violations=report.violations + (late,)) if late else report

@@ -109,21 +109,6 @@ class Layer:
 
 
 @dataclass(frozen=True)
-class ExactRun:
-    """The instruction-level run behind `check(..., exact=True)`."""
-
-    instructions: int            # retired over the whole inference
-    wall_s: float                # host seconds the emulation took
-    dispatch_cycles: int         # TFLM's per-operator dispatch, emulated too: mean per layer
-
-    @property
-    def note(self) -> str:
-        return (f"cycles from instruction-level emulation: {self.instructions:,} instructions "
-                f"in {self.wall_s:.1f} s, TFLM's dispatch included (mean "
-                f"{self.dispatch_cycles} cycles per layer)")
-
-
-@dataclass(frozen=True)
 class Report:
     """What one model costs on one device, and whether it fits: the one record of every
     target (microcontroller, application CPU, NPU) that every writer reads."""

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Protocol
+from abc import ABC, abstractmethod
+from typing import Any, Callable, ClassVar
 
 from edgesim.errors import EdgesimError
 
@@ -66,12 +67,16 @@ class Timing:
     traffic: dict[str, int] = field(default_factory=dict)
 
 
-class ProfileTarget:
-    """What every target shares: built from a profile and a kernel stack (default the
-    profile's first), shipped profiles in `folder`, read by `loader`."""
+class Target(ABC):
+    """One kind of device. A subclass names its `kind` (the profile's), its profile type,
+    shipped-profile `folder` and `loader`, the violation kinds after which it cannot run a
+    graph (`unrunnable`), and implements the pipeline's steps (module docstring)."""
 
+    kind: ClassVar[str]
+    profile_type: ClassVar[type]
     folder: ClassVar[Path]
     loader: ClassVar[Callable[[str | os.PathLike[str]], Any]]
+    unrunnable: ClassVar[tuple[str, ...]]
 
     def __init__(self, profile, kernels: str | None = None):
         stacks = self.stacks(profile)
@@ -82,35 +87,24 @@ class ProfileTarget:
 
     @staticmethod
     def stacks(profile) -> tuple[str, ...]:
+        """The kernel stacks `profile` offers, the default first."""
         return tuple(profile.kernels)
 
-    @classmethod
-    def profiles_dir(cls) -> Path:
-        return cls.folder
-
-    @classmethod
-    def load_profile(cls, name_or_path: str | os.PathLike[str]):
-        return cls.loader(name_or_path)
-
-    def fixed(self) -> tuple[float, float]:
-        return 0.0, 0.0
-
-
-class Target(Protocol):
-    kind: ClassVar[str]                     # "mcu", "cpu", "npu": the profile's `kind`
-    unrunnable: ClassVar[tuple[str, ...]]   # violation kinds after which it cannot run a graph
-    profile: Any
-    kernels: str
-
-    @classmethod
-    def profiles_dir(cls) -> Path: ...
-    @classmethod
-    def load_profile(cls, name_or_path: str | os.PathLike[str]) -> Any: ...
+    @abstractmethod
     def rules(self, graph: Graph, found: Findings, int8_only: bool) -> None: ...
+
+    @abstractmethod
     def memory(self, graph: Graph, limits: Limits, found: Findings) -> MemoryUse: ...
+
+    @abstractmethod
     def cost(self, graph: Graph, memory: MemoryUse, found: Findings,
              exact: bool) -> list[Timing]: ...
-    def fixed(self) -> tuple[float, float]: ...
+
+    def fixed(self) -> tuple[float, float]:
+        """Time (ms) and energy (mJ) per inference outside the layers."""
+        return 0.0, 0.0
+
+    @abstractmethod
     def interpreter(self, graph: Graph): ...
 
 
@@ -128,7 +122,7 @@ def target_for(device, kernels: str | None = None) -> Target:
     """The target for `device`: a profile object, a shipped profile's name or a .toml path."""
     if isinstance(device, (str, os.PathLike)):
         kind, source = profile_kind(device)
-        return targets()[kind](targets()[kind].load_profile(source), kernels)
+        return targets()[kind](targets()[kind].loader(source), kernels)
     for cls in targets().values():
         if isinstance(device, cls.profile_type):
             return cls(device, kernels)
@@ -138,11 +132,11 @@ def target_for(device, kernels: str | None = None) -> Target:
 def load_profile(name_or_path: str | os.PathLike[str]):
     """A shipped profile by name or a .toml file by path, of any registered kind."""
     kind, source = profile_kind(name_or_path)
-    return targets()[kind].load_profile(source)
+    return targets()[kind].loader(source)
 
 
 def profile_kind(name_or_path: str | os.PathLike[str]) -> tuple[str, str]:
-    """(kind, what its target's load_profile takes) of a shipped profile's name or a path."""
+    """(kind, what its target's loader takes) of a shipped profile's name or a path."""
     text = os.fspath(name_or_path)
     if is_profile_path(text):
         kind = read_toml(Path(text)).get("kind", DEFAULT_KIND)
@@ -157,11 +151,10 @@ def profile_kind(name_or_path: str | os.PathLike[str]) -> tuple[str, str]:
                              f"{', '.join(p.stem for _, p in shipped_profiles())}")
 
 
-def shipped_profiles() -> list[tuple[str, Path]]:
-    """(kind, file) of every shipped profile, by name."""
-    out = []
-    for kind, cls in targets().items():
-        for path in sorted(cls.profiles_dir().glob("*.toml")):
-            if read_toml(path).get("kind", DEFAULT_KIND) == kind:
-                out.append((kind, path))
-    return sorted(out, key=lambda kp: kp[1].stem)
+@cache
+def shipped_profiles() -> tuple[tuple[str, Path], ...]:
+    """(kind, file) of every shipped profile, by name: each file of the targets' folders read
+    once (targets may share a folder; they are the package's own files)."""
+    folders = {cls.folder for cls in targets().values()}
+    found = [(read_toml(p).get("kind", DEFAULT_KIND), p) for f in folders for p in f.glob("*.toml")]
+    return tuple(sorted(((k, p) for k, p in found if k in targets()), key=lambda kp: kp[1].stem))

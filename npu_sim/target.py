@@ -17,13 +17,13 @@ from firmware_sim.graph import Graph
 from firmware_sim.kernel_stacks import dtype_messages, foreign_dtypes
 from firmware_sim.memory.arena import plan_activations
 from firmware_sim.records import Limits, MemoryRow, Violation, kib, over_budget
-from firmware_sim.target import Findings, MemoryUse, ProfileTarget, Timing
+from firmware_sim.target import Findings, MemoryUse, Target, Timing
 
 from .devices import PROFILES_DIR, NpuProfile, load_npu
 from .performance import invoke_cost, op_cost, precision
 
 
-class NpuTarget(ProfileTarget):
+class NpuTarget(Target):
     kind = "npu"
     profile_type = NpuProfile
     folder, loader = PROFILES_DIR, staticmethod(load_npu)
@@ -57,9 +57,10 @@ class NpuTarget(ProfileTarget):
                 found.violations.append(Violation(
                     "operator", f"operator {op.index} {op.opcode} has no kernel on "
                     f"{dev.name}{why}"))
-        for message in dtype_messages(sg, dev.dtypes, dev.name):
+        foreign = foreign_dtypes(sg, dev.dtypes)
+        for message in dtype_messages(foreign, dev.dtypes, dev.name):
             found.violations.append(Violation("dtype", message))
-        flagged = {i for ops in foreign_dtypes(sg, dev.dtypes).values() for i in ops}
+        flagged = {i for ops in foreign.values() for i in ops}
         for op in sg.operators:
             p = precision(op, sg)
             if op.macs and op.index not in flagged and p not in dev.precisions:

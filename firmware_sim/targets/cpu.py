@@ -10,13 +10,13 @@ from edgesim.errors import EdgesimError
 from ..cost.roofline import layer_cost
 from ..devices.cpu import PROFILES_DIR, CpuProfile, load_cpu
 from ..graph import Graph
-from ..kernel_stacks import dtype_messages
+from ..kernel_stacks import dtype_messages, foreign_dtypes
 from ..memory.arena import plan_activations
 from ..records import Limits, MemoryRow, Violation, kib, over_budget
-from ..target import Findings, MemoryUse, ProfileTarget, Timing
+from ..target import Findings, MemoryUse, Target, Timing
 
 
-class CpuTarget(ProfileTarget):
+class CpuTarget(Target):
     kind = "cpu"
     profile_type = CpuProfile
     folder, loader = PROFILES_DIR, staticmethod(load_cpu)
@@ -32,7 +32,7 @@ class CpuTarget(ProfileTarget):
                     "operator", f"operator {op.index} {op.opcode} has no kernel in TFLite's "
                     "builtin set"))
         allowed = tuple(d for d in self.profile.dtypes if not (int8_only and d == "float32"))
-        for message in dtype_messages(sg, allowed, self.profile.name,
+        for message in dtype_messages(foreign_dtypes(sg, allowed), allowed, self.profile.name,
                                       " (--int8-only)" if int8_only else ""):
             found.violations.append(Violation("dtype", message))
 

@@ -16,11 +16,11 @@ from ..kernel_stacks import TFLM_OPS, dtype_messages, foreign_dtypes, hybrid_ops
 from ..memory.arena import plan_arena
 from ..memory.flash import flash_use
 from ..memory.regions import largest_span, place_arena
-from ..records import ExactRun, Limits, MemoryRow, Violation, kib, over_budget, over_bytes
-from ..target import Findings, MemoryUse, ProfileTarget, Timing
+from ..records import Limits, MemoryRow, Violation, kib, over_budget, over_bytes
+from ..target import Findings, MemoryUse, Target, Timing
 
 
-class McuTarget(ProfileTarget):
+class McuTarget(Target):
     """TFLM with the `cmsis-nn` or `reference` kernel stack on a microcontroller profile."""
 
     kind = "mcu"
@@ -42,7 +42,7 @@ class McuTarget(ProfileTarget):
         allowed = dev.dtypes + (("float32",) if floats else ())
         why = (" (--int8-only)" if int8_only and dev.fpu != "none"
                else "" if dev.fpu != "none" else " (no FPU)")
-        for message in dtype_messages(sg, allowed, dev.name, why):
+        for message in dtype_messages(foreign_dtypes(sg, allowed), allowed, dev.name, why):
             found.violations.append(Violation("dtype", message))
         for opcode, ops in hybrid_ops(sg).items() if floats else ():
             found.violations.append(Violation(
@@ -120,10 +120,11 @@ class McuTarget(ProfileTarget):
         placement = memory.placement
         if exact:
             run, costs = self._exact(graph, memory)
-            found.notes.append(run.note)
-            found.details["exact"] = {"instructions": run.instructions,
-                                      "wall_s": round(run.wall_s, 3),
-                                      "dispatch_cycles": run.dispatch_cycles}
+            found.details["exact"] = run
+            found.notes.append(f"cycles from instruction-level emulation: "
+                               f"{run['instructions']:,} instructions in {run['wall_s']:.1f} s, "
+                               f"TFLM's dispatch included (mean {run['dispatch_cycles']} cycles "
+                               "per layer)")
         else:
             costs = [cortex_m.layer_cost(op, sg, dev, self.kernels, placement.slowest)
                      for op in sg.operators]
@@ -141,10 +142,11 @@ class McuTarget(ProfileTarget):
         from ..interpreters import TflmInterpreter
         return TflmInterpreter(graph)
 
-    def _exact(self, graph: Graph, memory: MemoryUse) -> tuple[ExactRun, list]:
-        """Per-layer costs from instruction-level runs of the kernels (one inference on seeded
-        random inputs, with this arena plan and placement), each plus TFLM's dispatch of that
-        operator run on the same core (kernels/dispatch.py)."""
+    def _exact(self, graph: Graph, memory: MemoryUse) -> tuple[dict, list]:
+        """The run's figures (instructions retired, host seconds, mean dispatch cycles per
+        layer) and per-layer costs from instruction-level runs of the kernels (one inference on
+        seeded random inputs, with this arena plan and placement), each plus TFLM's dispatch
+        of that operator run on the same core (kernels/dispatch.py)."""
         if self.kernels != "cmsis-nn":
             raise EdgesimError("--exact runs the CMSIS-NN-style kernels: use the cmsis-nn stack")
         from ..kernels.runner import ModelMachine
@@ -157,4 +159,5 @@ class McuTarget(ProfileTarget):
                                     dispatch_cycles=l.dispatch.cycles, calibrated=True)
                  for l in run.layers]
         dispatch = round(sum(c.dispatch_cycles for c in costs) / max(1, len(costs)))
-        return ExactRun(run.instructions, run.wall_s, dispatch), costs
+        return {"instructions": run.instructions, "wall_s": round(run.wall_s, 3),
+                "dispatch_cycles": dispatch}, costs
