@@ -157,6 +157,11 @@ class Report:
         return next((m.used_bytes for m in self.memory if m.what == what), None)
 
     @property
+    def stored_bytes(self) -> int:
+        """Where the model is kept: flash (microcontroller), storage (CPU), the graph (NPU)."""
+        return self.used("flash") or self.used("graph") or 0
+
+    @property
     def ram_bytes(self) -> int:
         return self.used("ram") or 0
 

@@ -12,7 +12,7 @@ from .records import Report
 from .report import text_table
 
 #: Whole-model figures compared: (label, unit, value from one report).
-SUMMARY = (("flash", "B", lambda r: r.used("flash") or r.used("graph")),
+SUMMARY = (("flash", "B", lambda r: r.stored_bytes),
            ("RAM", "B", lambda r: r.ram_bytes),
            ("arena", "B", lambda r: r.plan.total_bytes), ("MACs", "", lambda r: r.macs),
            ("cycles", "", lambda r: r.cycles or 0),

@@ -47,7 +47,7 @@ def write(r: Report, fmt: str) -> str:
 #: The comparison across devices: (column, value from one report).
 COMPARE = (
     ("device", lambda r: r.device.name), ("fits", lambda r: "yes" if r.fits else "NO"),
-    ("flash B", lambda r: r.used("flash") or r.used("graph")), ("RAM B", lambda r: r.ram_bytes),
+    ("flash B", lambda r: r.stored_bytes), ("RAM B", lambda r: r.ram_bytes),
     ("arena B", lambda r: r.plan.total_bytes), ("cycles", lambda r: r.cycles or "-"),
     ("latency ms", lambda r: round(r.latency_ms, 3)), ("energy mJ", lambda r: round(r.energy_mj, 4)),
     ("violations", lambda r: ", ".join(v.kind for v in r.violations) or "-"))
