@@ -157,6 +157,7 @@ def _device_list(text: str) -> list[str]:
 
 def _check(args) -> int:
     from firmware_sim.pipeline import check
+    from firmware_sim.graph import load_graph
     from firmware_sim.writers import write, write_many
 
     from .errors import EdgesimError
@@ -166,7 +167,8 @@ def _check(args) -> int:
     fmt = "json" if args.json else args.format or "text"
     limits = _limits(args)
     devices = _device_list(args.device)
-    reports = [check(args.model, d, limits, args.kernels, exact=args.exact,
+    graph = load_graph(args.model)           # read and validated once for every device
+    reports = [check(graph, d, limits, args.kernels, exact=args.exact,
                      int8_only=args.int8_only) for d in devices]
     if args.plot:
         if len(reports) > 1:
@@ -188,26 +190,30 @@ def _check(args) -> int:
 
 
 def _diff(args) -> int:
-    from firmware_sim.pipeline import check
+    from firmware_sim.graph import load_graph
+    from firmware_sim.pipeline import run
     from firmware_sim.report_diff import write_diff
+    from firmware_sim.target import target_for
 
     limits = _limits(args)
-    a, b = (check(m, args.device, limits, args.kernels) for m in (args.model_a, args.model_b))
+    target = target_for(args.device, args.kernels)       # one profile for both models
+    a, b = (run(load_graph(m), target, limits) for m in (args.model_a, args.model_b))
     print(write_diff(a, b, args.format), end="")
     return EXIT_FITS if a.fits and b.fits else EXIT_VIOLATION
 
 
 def _devices(args) -> int:
-    from firmware_sim.target import load_profile, shipped_profiles
+    from firmware_sim.target import shipped_profiles, targets
 
     rows = []
     for kind, path in shipped_profiles():
-        d = load_profile(path.stem)
+        target = targets()[kind]
+        d = target.loader(path.stem)
         rows.append({"name": d.name, "kind": kind, "core": getattr(d, "core", None),
                      "clock_hz": getattr(d, "clock_hz", None),
                      "ram_bytes": getattr(d, "ram_bytes", None),
                      "flash_bytes": d.flash.size if kind == "mcu" else None,
-                     "kernels": list(getattr(d, "kernels", ["htp"])),
+                     "kernels": list(target.stacks(d)),
                      "description": d.description})
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -87,9 +87,8 @@ def run(args) -> int:
     from edgesim.errors import EdgesimError
     from edgesim.logs import import_tensorflow
 
-    import_tensorflow()            # quietly, before the editor imports it
-
     if args.action == "bench":
+        import_tensorflow()        # quietly, before the editor imports it
         from npu_sim.editing.bench import DEFAULT_EDITS, DEFAULT_OUT, bench_to_file, format_bench
 
         bench = bench_to_file(args.out or DEFAULT_OUT, args.model, args.edits or DEFAULT_EDITS,
@@ -102,12 +101,13 @@ def run(args) -> int:
     if missing:
         raise EdgesimError(f"edit needs {', '.join(missing)} (or `edgesim edit bench`)")
 
-    from npu_sim.editing import EditRequest, edit
-
     if args.target_true is not None and not args.target_true.strip():
         raise EdgesimError("--target-true is empty")
     if args.save and Path(args.save).is_dir():
         raise EdgesimError(f"--save {args.save} is a folder; give a file name")
+    import_tensorflow()            # quietly, once the arguments hold
+    from npu_sim.editing import EditRequest, edit
+
     req = EditRequest(args.subject, args.prompt, args.target,
                       paraphrases=tuple(args.paraphrase), neighborhood=tuple(args.unrelated),
                       target_true=args.target_true)

@@ -47,7 +47,6 @@ def quiet():
 def import_tensorflow():
     """Import TensorFlow with its banner, absl and oneDNN lines and Python warnings kept off
     the terminal (unless verbose); later `import tensorflow` statements find it loaded."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with quiet():
         import absl.logging
         import tensorflow

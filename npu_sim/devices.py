@@ -100,11 +100,6 @@ class NpuProfile:
         return self.peak_int8_macs_per_s * self.mac_utilization
 
 
-def list_profiles() -> list[NpuProfile]:
-    """Every shipped NPU profile, by name."""
-    return [load_npu(p.stem) for p in sorted(PROFILES_DIR.glob("*.toml"))]
-
-
 def load_npu(name_or_path: str | os.PathLike[str]) -> NpuProfile:
     """A shipped NPU profile by name (``"sd8gen3_htp"``) or a ``.toml`` file by path."""
     path, shipped = locate(name_or_path, PROFILES_DIR)

@@ -123,7 +123,7 @@ class NpuTarget(Target):
                  "vtcm": sum(c.onchip_j for c in every) * 1e3,
                  "dram": sum(c.dram_j for c in every) * 1e3,
                  "static": sum(c.static_j for c in every) * 1e3}
-        power_mw = sum(parts.values()) / (time_s * 1e3) * 1e3 if time_s else 0.0
+        power_mw = sum(parts.values()) / time_s if time_s else 0.0   # mJ/s = mW
         by_precision = Counter()
         for op, c in zip(sg.operators, costs):
             if op.macs:

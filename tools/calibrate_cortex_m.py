@@ -118,7 +118,7 @@ def sweep(quick: bool = False) -> dict[str, list[bytes]]:
     return out
 
 
-def measure(models: list[bytes], device: str) -> list[tuple[dict, int, int]]:
+def measure(models: list[bytes], dev) -> list[tuple[dict, int, int]]:
     """Features, cycles and instructions of each single-layer model's run; each run's output
     must equal TFLM's on the same input, so a miscompiled or mis-emulated kernel cannot
     enter the fit."""
@@ -133,22 +133,21 @@ def measure(models: list[bytes], device: str) -> list[tuple[dict, int, int]]:
              if t.dtype == "float32" else
              np.random.default_rng(0).integers(-128, 128, t.shape).astype(np.int8)
              for t in (g.main.tensors[i] for i in g.main.inputs)]
-        run = ModelMachine(g, device).run(x, dispatch=False)
+        run = ModelMachine(g, dev).run(x, dispatch=False)
         tflm = runtime.Interpreter.from_bytes(data, arena_size=1 << 22)
         for k, arr in enumerate(x):
             tflm.set_input(arr, k)
         tflm.invoke()
         if not np.array_equal(run.outputs[0], tflm.get_output(0).reshape(run.outputs[0].shape)):
-            raise SystemExit(f"{entry} on {device}: output differs from TFLM's; not fitted")
+            raise SystemExit(f"{entry} on {dev.name}: output differs from TFLM's; not fitted")
         rec = run.layers[0].record
         rows.append((features(entry, op, g.main), rec.issue_cycles + rec.branch_cycles, rec.instructions))
     return rows
 
 
-def measure_dispatch(models: list[bytes], device: str) -> dict[str, dict]:
+def measure_dispatch(models: list[bytes], dev) -> dict[str, dict]:
     """Per kernel entry, the mean dispatch of every layer of `models` (file bytes) run on
-    `device`, with the arena in its first cached bus-RAM region where it has a D-cache."""
-    dev = load_device(device)
+    device `dev`, with the arena in its first cached bus-RAM region where it has a D-cache."""
     cached = next((r.name for r in dev.memory if dev.has_dcache and r.kind != "tcm" and r.cached
                    and r.data), None)
     runs: dict[str, list] = {}
@@ -216,9 +215,11 @@ def main(argv=None) -> int:
     mlperf = [(MLPERF / f"{m}.tflite").read_bytes() for m in MLPERF_MODELS]
     for core in args.cores:
         device = CORES[core]
-        dispatch = measure_dispatch([m for ms in models.values() for m in ms] + mlperf, device)
+        dev = load_device(device)
+        dispatch = measure_dispatch([m for e, ms in models.items() if e in ENTRY_ORDER
+                                     for m in ms] + mlperf, dev)
         for entry, ms in models.items():
-            names, c, n, err, pts = fit(measure(ms, device))
+            names, c, n, err, pts = fit(measure(ms, dev))
             table.setdefault(core, {})[entry] = {
                 "device": device, "points": pts, "max_fit_error": err, "features": names,
                 "cycles": list(c), "instructions": list(n), **dispatch.get(entry, {})}

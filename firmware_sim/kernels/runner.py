@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..devices import DeviceProfile, load_device
-from ..graph import Graph
+from ..graph import NUMPY_DTYPES, Graph
 from ..memory.arena import ArenaPlan, plan_arena
 from ..memory.lifetimes import align_up
 from ..memory.regions import ArenaPlacement, largest_span, place_arena
@@ -23,11 +23,6 @@ from .build import build
 from .dispatch import DispatchProgram, DispatchRecord
 from .machine import CallRecord, Machine
 from .params import Prepared, UnsupportedLayer, prepare
-
-
-def _np_dtype(dtype: str) -> type:
-    """The numpy type of a kernel tensor: float32 for the float kernels, else int8."""
-    return np.float32 if dtype == "float32" else np.int8
 
 
 @dataclass
@@ -53,7 +48,8 @@ class ModelRun:
 
     @property
     def cycles(self) -> int:
-        return sum(l.record.cycles + l.dispatch.cycles for l in self.layers)
+        return sum(l.record.cycles + (l.dispatch.cycles if l.dispatch else 0)
+                   for l in self.layers)
 
 
 class ModelMachine:
@@ -153,7 +149,7 @@ class ModelMachine:
 
     def set_tensor(self, index: int, data: np.ndarray) -> None:
         t = self.sg.tensors[index]
-        arr = np.ascontiguousarray(data, dtype=_np_dtype(t.dtype)).reshape(-1)
+        arr = np.ascontiguousarray(data, dtype=NUMPY_DTYPES[t.dtype]).reshape(-1)
         if arr.size != t.elements:
             raise ValueError(f"tensor {index} has {t.elements} elements, got {arr.size}")
         if index in self.addr:          # empty and variable tensors have no place in the plan
@@ -164,9 +160,9 @@ class ModelMachine:
         if t.constant:                  # in flash, not planned (a graph output may be one)
             return self.graph.tensor_data(t)
         if index not in self.addr:      # empty, or a variable no kernel here writes: zeros
-            return np.zeros(t.shape, _np_dtype(t.dtype))
+            return np.zeros(t.shape, NUMPY_DTYPES[t.dtype])
         data = self.machine.read(self.addr[index], t.nbytes)
-        return np.frombuffer(data, _np_dtype(t.dtype)).reshape(t.shape).copy()
+        return np.frombuffer(data, NUMPY_DTYPES[t.dtype]).reshape(t.shape).copy()
 
     def run_layer(self, i: int, dispatch: bool = True) -> LayerRun:
         """Operator `i`'s kernel, then (if `dispatch`) TFLM's dispatch of it."""
