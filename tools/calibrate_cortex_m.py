@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from firmware_sim.cost.cortex_m import kernel_table  # noqa: E402
+from firmware_sim.cost.cortex_m import dispatch_row, kernel_table  # noqa: E402
 from firmware_sim.cost.kernel_features import features, kernel_entry  # noqa: E402
 from firmware_sim.devices import load_device  # noqa: E402
 from edgesim.io import atomic_write  # noqa: E402
@@ -232,6 +232,7 @@ def main(argv=None) -> int:
             lines += _row_lines(core, entry, row)
     atomic_write(args.out, "\n".join(lines).encode())
     kernel_table.cache_clear()       # this process now reads the table just written
+    dispatch_row.cache_clear()
     print(f"wrote {args.out} in {time.perf_counter() - t0:.0f} s")
     return 0
 

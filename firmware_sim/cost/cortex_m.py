@@ -129,18 +129,28 @@ def dispatch_cycles(device: DeviceProfile, entry: str | None, arena: MemoryRegio
     (its Eval makes the same tensor and shape look-ups), a float one as its int8 twin
     (kernel_features.DISPATCH_TWIN); an operator without a measured entry costs the mean of
     the core's entries."""
-    rows = [r for r in kernel_table().get(device.core, {}).values() if "dispatch_cycles" in r]
-    if not rows:
-        raise EdgesimError(f"no measured TFLM dispatch for {device.core} in {TABLE.name}: "
-                           "run tools/calibrate_cortex_m.py")
-    row = kernel_table()[device.core].get(kf.DISPATCH_TWIN.get(entry, entry))
-    keys = ("dispatch_cycles", "dispatch_flash_lines", "dispatch_ram_lines")
-    if row is None or "dispatch_cycles" not in row:
-        row = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
+    row = dispatch_row(device.core, entry)
     stall = row["dispatch_flash_lines"] * flash_miss_cycles(device)
     if device.has_dcache and arena.kind != "tcm" and arena.cached:
         stall += row["dispatch_ram_lines"] * ram_line_fill(device, arena)[0]
     return math.ceil(row["dispatch_cycles"] + stall)
+
+
+@cache
+def dispatch_row(core: str, entry: str | None) -> dict:
+    """The table's measured dispatch figures (cycles, instructions, flash and RAM lines) for
+    kernel `entry` on `core`: its own row, its int8 twin's for a float kernel, else the mean
+    of the core's measured rows."""
+    rows = [r for r in kernel_table().get(core, {}).values() if "dispatch_cycles" in r]
+    if not rows:
+        raise EdgesimError(f"no measured TFLM dispatch for {core} in {TABLE.name}: "
+                           "run tools/calibrate_cortex_m.py")
+    row = kernel_table()[core].get(kf.DISPATCH_TWIN.get(entry, entry))
+    if row is not None and "dispatch_cycles" in row:
+        return row
+    keys = ("dispatch_cycles", "dispatch_instructions", "dispatch_flash_lines",
+            "dispatch_ram_lines")
+    return {k: sum(r[k] for r in rows) / len(rows) for k in keys}
 
 
 def flash_miss_cycles(device: DeviceProfile) -> float:

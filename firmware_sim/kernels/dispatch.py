@@ -19,7 +19,8 @@ import math
 import struct
 from dataclasses import dataclass
 
-from ..cost.kernel_features import DISPATCH_TWIN, conv_geometry
+from ..cost.cortex_m import dispatch_cycles, dispatch_row
+from ..cost.kernel_features import conv_geometry
 from ..memory.regions import ArenaPlacement
 from ..ops import SAME, VALID
 from .machine import CallRecord, Machine
@@ -178,9 +179,7 @@ class DispatchProgram:
 
 
     def _twin(self, entry: str) -> DispatchRecord:
-        from ..cost.cortex_m import dispatch_cycles, kernel_table
-
-        row = kernel_table()[self.device.core][DISPATCH_TWIN[entry]]
+        row = dispatch_row(self.device.core, entry)
         total = dispatch_cycles(self.device, entry, self.arena)
         return DispatchRecord(instructions=round(row["dispatch_instructions"]),
                               compute_cycles=math.ceil(row["dispatch_cycles"]),
