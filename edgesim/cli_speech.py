@@ -209,9 +209,6 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     """Run the parsed `speech` command; returns the exit status."""
-    from edgesim.logs import import_tensorflow
-
-    import_tensorflow()            # quietly, before any handler imports it
     from . import speech_commands
 
     return speech_commands.HANDLERS[args.speech_command](args)

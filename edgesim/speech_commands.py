@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import sys
 
+from edgesim.logs import import_tensorflow
+
 
 def _say(args):
     stream = sys.stderr if args.json else sys.stdout
@@ -128,6 +130,7 @@ def write_wavs(corpus, folder, progress: bool = True):
 
 
 def _train(args) -> int:
+    import_tensorflow()            # quietly, before the handler's packages import it
     from dataclasses import replace
     from pathlib import Path
 
@@ -191,6 +194,7 @@ def format_results(r: dict) -> str:
 
 
 def _export(args) -> int:
+    import_tensorflow()            # quietly, before the handler's packages import it
     import os
 
     from speech_privacy.export import ENCODERS, corpus_clips, export_encoders
@@ -217,6 +221,7 @@ def _export(args) -> int:
 
 
 def _bench(args) -> int:
+    import_tensorflow()            # quietly, before the handler's packages import it
     from pathlib import Path
 
     from edgesim.errors import EdgesimError

@@ -21,8 +21,9 @@ Stable interface for the export and bench commands (keep these names and meaning
     speech_privacy.mask.generator.build_mask_generator(variant, segments=100, samples=64000,
             seed=0, batch_size=None) -> keras.Model
         variant "S" or "M"; float32 waveform [batch, samples] -> gate logits
-        log_alpha [batch, segments]; a segment is kept iff log_alpha > 0.336
-        (speech_privacy.mask.gate.HardConcrete().threshold). Pass batch_size=1 for TFLite
+        log_alpha [batch, segments]; a segment is kept iff log_alpha exceeds the generator's
+        operating threshold (load_generator(variant).threshold, set on held-out clips by
+        `edgesim speech train`; untrained: HardConcrete().threshold). Pass batch_size=1 for TFLite
         export (full INT8 with firmware_sim.export.convert_int8; CONV_2D, AVERAGE_POOL_2D,
         FULLY_CONNECTED, RESHAPE; M adds BATCH_MATMUL, MUL, SOFTMAX, ADD).
     speech_privacy.mask.generator.load_trained_generator(variant, batch_size=None)
@@ -30,8 +31,9 @@ Stable interface for the export and bench commands (keep these names and meaning
         the same model with the weights `edgesim speech train` saved; None if never trained.
     speech_privacy.results.load_training_results(path=None) -> dict | None
         the results JSON `edgesim speech train` wrote (keys in speech_privacy.results'
-        docstring: unmasked, maskers[mask_generator_s|mask_generator_m|random_mask] with
-        intent_accuracy, wer_asr, wer_adaptive, speaker_accuracy, mask_ratio; curve; fsdd),
+        docstring: corpus, quick, reference, maskers[none|S|M|random] with intent_acc,
+        wer_passive, wer_adaptive, wer_offtheshelf, entity_error_*, wer_accompanying,
+        speaker_acc, mask_ratio, test_kl; curve; fsdd),
         None if never trained. results_path(), trained_dir() say where.
 
 Modules: audio (WAV I/O, validate, resample; AudioError), corpus, datasets (CSV manifest,

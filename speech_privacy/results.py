@@ -51,7 +51,6 @@ from edgesim.paths import cache_dir
 from edgesim.errors import InputDataError
 
 SCHEMA = 2
-MASKERS = ("none", "S", "M", "random")
 
 
 def trained_dir() -> Path:

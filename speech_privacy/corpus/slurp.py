@@ -205,6 +205,7 @@ def held_out_values() -> frozenset[str]:
     return frozenset(test)
 
 
+@lru_cache(maxsize=None)
 def value_split(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(train values, test values) of entity type `kind` (see `held_out_values`)."""
     test = held_out_values()

@@ -14,16 +14,22 @@ from .train import mean_kl
 
 
 def operating_threshold(generator, local, clips: np.ndarray, gamma: float,
-                        points: int = 33) -> tuple[float, float]:
+                        points: int = 33, clean: np.ndarray | None = None
+                        ) -> tuple[float, float]:
     """(threshold, validation KL in nats) for `generator` against the local SLU `local`
     (an object with logits(audio)) on validation `clips`, scanning `points` thresholds from
-    "zero everything" down to "keep everything" (quantiles of the clips' gate logits)."""
+    "zero everything" down to "keep everything" (quantiles of the clips' gate logits).
+    `clean`: the local SLU's logits on `clips`, where the caller has them."""
     log_alpha = generator.log_alpha(clips)
-    clean = local.logits(clips)
+    clean = local.logits(clips) if clean is None else clean
     top, bottom = float(log_alpha.max()) + 1e-3, float(log_alpha.min()) - 1e-3
     inner = np.quantile(log_alpha, np.linspace(1.0, 0.0, points))
+    previous = None
     for threshold in [top, *sorted(set(inner.tolist()), reverse=True)]:
         masks = (log_alpha > threshold).astype(np.float32)
+        if previous is not None and np.array_equal(masks, previous):
+            continue                   # the same masks as the threshold before: same KL
+        previous = masks
         kl = mean_kl(clean, local.logits(apply_mask(clips, masks).numpy()))
         if kl <= gamma:
             return float(threshold), float(kl)

@@ -240,10 +240,11 @@ def load_generator(variant: str, path=None, batch_size: int | None = None
                                 batch_size=batch_size)
     try:
         generator.keras.set_weights(weights)
-        generator.threshold = generator.threshold if threshold is None else threshold
     except ValueError as exc:
         raise MaskError(f"{path}: weights do not fit the {variant} generator: "
                         f"{' '.join(str(exc).split())}") from None
+    if threshold is not None:
+        generator.threshold = threshold
     return generator
 
 

@@ -28,7 +28,11 @@ class Run:
     test: object = None
     accompanying_train: object = None
     accompanying_test: object = None
-    train_speakers_cover_test: bool = True
+
+    @property
+    def train_speakers_cover_test(self) -> bool:
+        """Whether every test voice also speaks in training (no voices held out)."""
+        return not self.corpus.test_speakers
 
 
 def load_data(run: Run) -> None:
@@ -47,7 +51,6 @@ def load_data(run: Run) -> None:
     run.corpus = corpus
     if corpus.test_speakers:
         run.train, run.test = corpus.split_by_speaker()
-        run.train_speakers_cover_test = False
     else:
         run.train, run.test = corpus.split(seed=cfg.seed)
     if cfg.accompanying:
@@ -103,7 +106,7 @@ def concatenate(a, b):
     return dataclasses.replace(
         a, audio=np.concatenate([a.audio, b.audio]), transcripts=a.transcripts + b.transcripts,
         intents=a.intents + b.intents, speakers=a.speakers + b.speakers,
-        entities=(a.entities or ((),) * len(a)) + (b.entities or ((),) * len(b)),
+        entities=a.entities + b.entities,
         scenarios=(a.scenarios or ("",) * len(a)) + (b.scenarios or ("",) * len(b)))
 
 
@@ -119,6 +122,7 @@ def train_generators(run: Run, refs: References, out) -> tuple[dict, dict]:
     cfg = run.cfg
     fit, val = validation_split(run.train, cfg.validation_share, cfg.seed,
                                 by_speaker=not run.train_speakers_cover_test)
+    val_clean = refs.local.logits(val.audio)
     generators, logs = {}, {}
     for variant in cfg.variants:
         t = time.perf_counter()
@@ -128,7 +132,8 @@ def train_generators(run: Run, refs: References, out) -> tuple[dict, dict]:
                                              cfg.mask_steps, cfg.mask_batch, cfg.mask_lr,
                                              cfg.gamma, seed=cfg.seed, progress=run.progress,
                                              anneal=cfg.mask_anneal)
-        gen.threshold, val_kl = operating_threshold(gen, refs.local, val.audio, cfg.gamma)
+        gen.threshold, val_kl = operating_threshold(gen, refs.local, val.audio, cfg.gamma,
+                                                    clean=val_clean)
         logs[variant].validation = {"clips": len(val), "threshold": gen.threshold,
                                     "kl": val_kl}
         run.clock(f"mask_generator_{variant.lower()}", t)
@@ -175,12 +180,15 @@ def privacy_curve(run: Run, refs: References, generators: dict) -> list[dict]:
 
     cfg = run.cfg
     ranker = generators.get("S") or next(iter(generators.values()), None)
+    # the ranking's gate logits, once per split (evaluate masks the two splits only)
+    scores = ({id(a): ranker.log_alpha(a) for a in (run.train.audio, run.test.audio)}
+              if ranker is not None else {})
     curve = []
     for ratio in cfg.curve_ratios:
         points = [("random", RandomMask(cfg.segments, 1.0 - ratio, cfg.seed + 1).masks)]
         if ranker is not None:
             points.append((ranker.variant, lambda audio, r=ratio: ranked_masks(
-                ranker.log_alpha(audio), r)))
+                scores[id(audio)], r)))
         for name, masker in points:
             row = evaluate(run, refs, f"curve {name} {ratio:.2f}", masker, False)
             curve.append({"masker": name, **{k: row[k] for k in CURVE_KEYS}})
