@@ -106,16 +106,16 @@ def _add_train(sub):
     t.add_argument("--gamma", type=_positive(float), help="KL bound, nats (default 0.15)")
     t.add_argument("--variants", type=_variants, help="generators to train (default S,M)")
     t.add_argument("--slu-epochs", type=_positive(int), help="local SLU epochs (default 80)")
-    t.add_argument("--asr-epochs", type=_positive(int), help="ASR attacker epochs (default 35)")
+    t.add_argument("--asr-epochs", type=_positive(int), help="ASR attacker epochs (default 15)")
     t.add_argument("--mask-steps", type=_positive(int), help="generator steps (default 1000)")
     t.add_argument("--cloud-epochs", type=_positive(int), help="cloud SLU fine-tuning epochs "
                    "on masked audio, at every masker and curve point (default 15)")
     t.add_argument("--adaptive-epochs", type=_positive(int), help="adaptive ASR fine-tuning "
-                   "epochs on masked audio, at every masker and curve point (default 25)")
+                   "epochs on masked audio, at every masker and curve point (default 10)")
     t.add_argument("--random-ratio", type=float, help="Random baseline's mask ratio "
                    "(default 0.5)")
     t.add_argument("--curve-ratios", type=_ratios, help="mask ratios of the curve (default "
-                   "0.5,0.75,0.85,0.9)")
+                   "0.5,0.75,0.9)")
     fs = t.add_mutually_exclusive_group()
     fs.add_argument("--fsdd", metavar="DIR", help="FSDD folder for speaker privacy on real "
                     "speech (default: $EDGESIM_FSDD when set)")

@@ -143,7 +143,8 @@ def _train(args) -> int:
     if args.quick:
         cfg = replace(cfg, quick=True, utterances_per_intent=3, slu_epochs=6, asr_epochs=4,
                       mask_steps=20, cloud_epochs=2, adaptive_epochs=1, speaker_epochs=50,
-                      curve_ratios=(0.5,), fsdd=None, accompanying=40, offtheshelf_clips=8)
+                      curve_ratios=(0.5,), fsdd=None, accompanying=40, offtheshelf_clips=8,
+                      attacker_utterances_per_intent=3, attacker_sentences=40)
     overrides = {"seed": args.seed, "utterances_per_intent": args.utterances_per_intent,
                  "segments": args.segments, "gamma": args.gamma, "variants": args.variants,
                  "slu_epochs": args.slu_epochs, "asr_epochs": args.asr_epochs,

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speech_privacy.attacks.asr import (ALPHABET, BLANK, encode_text, greedy_decode,
+from speech_privacy.attacks.asr import (ALPHABET, BLANK, HOP, STRIDE, Lexicon,
+                                        content_frames, encode_text, greedy_decode,
                                         normalise_text, train_asr)
 from speech_privacy.audio import AudioError
 from speech_privacy.metrics import word_error_rate
@@ -39,6 +40,28 @@ def test_greedy_decode_merges_repeats_and_drops_blanks():
 
 
 @needs_fsdd
+def test_lexicon_spells_each_word_as_the_nearest_word_heard():
+    lex = Lexicon(["set an alarm", "set the alarm", "call anna", "call hanna"])
+    assert lex.words[:2] == ["alarm", "call"]         # most frequent first, then alphabetical
+    assert lex.spell("sett an alarn") == "set an alarm"
+    assert lex.spell("cal anaa") == "call anna"
+    assert lex.spell("xanna") == "anna"               # anna and hanna tie: alphabetical first
+    assert lex.spell("") == ""
+    assert lex.spell("set xq") == "set xq"            # nothing nearer than its length
+    with pytest.raises(AudioError, match="at least one word"):
+        Lexicon(["", "  "])
+
+
+def test_content_frames_end_at_the_last_sound():
+    audio = np.zeros((3, 16000), np.float32)
+    audio[0, 4000] = 0.5                       # sound in the frame centred near 25 frames
+    audio[1] = 0.1                             # sound to the end
+    frames = content_frames(audio)
+    assert frames[0] % STRIDE == 0 and 4000 // HOP < frames[0] <= 4000 // HOP + 4
+    assert frames[1] == 1 + 16000 // HOP       # every frame
+    assert frames[2] == STRIDE                 # silence: the shortest read
+
+
 def test_ctc_attacker_learns_beyond_chance_on_real_speech():
     """40 FSDD clips (two speakers, all ten digits, 1 s): after 40 short epochs the recogniser
     transcribes its training clips far better than the empty/guessing baseline (WER 1)."""

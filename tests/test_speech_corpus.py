@@ -94,6 +94,19 @@ def test_split_is_stratified_and_disjoint(tiny):
         doubled.split(1.5)
 
 
+def test_concatenate_keeps_every_label_in_order(tiny):
+    corpus, _ = tiny
+    a, b = corpus.subset([0, 1]), corpus.subset([2])
+    both = a.concatenate(b)
+    assert np.array_equal(both.audio, corpus.audio[:3])
+    assert both.transcripts == corpus.transcripts[:3] and both.speakers == corpus.speakers[:3]
+    assert both.scenarios == () and both.entities == ((),) * 3
+    short = SpeechCorpus(np.zeros((1, 10), np.float32), corpus.sample_rate, ("x",), ("i",),
+                         ("s",))
+    with pytest.raises(AudioError, match="cannot join"):
+        a.concatenate(short)
+
+
 def test_corpus_rejects_mismatched_labels():
     with pytest.raises(AudioError, match="2 clips but 1 transcripts"):
         SpeechCorpus(np.zeros((2, 10), np.float32), SAMPLE_RATE, ("a",), ("x", "y"),

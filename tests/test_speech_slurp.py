@@ -108,6 +108,28 @@ def test_script_spans_hold_the_values_for_every_utterance():
         slurp.script(1, np.random.default_rng(0))
 
 
+def test_attacker_script_hears_every_value_but_no_held_out_voice():
+    script = slurp.attacker_script(24, np.random.default_rng(5))
+    assert len(script) == 24 * len(slurp.INTENTS)
+    assert {u.voice for u in script} == set(slurp.train_voices())
+    spoken: dict[str, list[str]] = {}
+    for u in script:
+        _check_spans(u.intent, u.text, u.entities)
+        for s, e, kind in u.entities:
+            spoken.setdefault(kind, []).append(" ".join(u.text.split()[s:e]))
+    for kind, values in spoken.items():
+        # values are drawn in turns: none twice before every value of its type has come up
+        # (a turn's value is lost when its phrasing came out too long to speak)
+        if len(values) <= len(VALUES[kind]) // 2:
+            assert len(set(values)) == len(values), kind
+        else:
+            assert len(set(values)) >= len(VALUES[kind]) // 2, kind
+    assert set(spoken["color_type"]) == set(VALUES["color_type"])
+    heard = {v for values in spoken.values() for v in values}
+    assert len(heard & slurp.held_out_values()) >= 100        # test values too
+    assert slurp.attacker_script(24, np.random.default_rng(5)) == script
+
+
 def test_value_partition_keeps_test_values_out_of_training_values():
     test = slurp.held_out_values()
     for kind, values in VALUES.items():

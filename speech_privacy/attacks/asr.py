@@ -5,7 +5,11 @@ an off-the-shelf attacker for real corpora.
 
 Network: MFCC [frames, 13] (10 ms hop) -> normalisation -> 2 x Conv1D (the first strides 2,
 so one output frame per 20 ms) -> 2 x bidirectional GRU -> dense logits over a-z, apostrophe,
-space and the CTC blank (last class). Decoding is greedy (best path).
+space and the CTC blank (last class). Each clip is read up to its last non-zero frame (clips
+are zero-padded, and a mask zeroes segments), in batches of similar lengths, so that the
+recurrent layers skip the padding. Decoding is greedy (best path); a recogniser trained on a
+corpus then spells each decoded word as the nearest word it heard in training (`Lexicon`):
+an attacker's ASR has a vocabulary, as Whisper's language model or a decoding lexicon gives.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ BLANK = len(ALPHABET)           # index of the CTC blank, the last logit
 N_MFCC = 13
 HOP, WIN = 160, 400             # samples: 10 ms hop, 25 ms window at 16 kHz
 STRIDE = 2                      # MFCC frames per output frame
+BUCKET = 8                      # batches per run of clips sorted by length (fit_ctc)
 WIDTH = 128                     # conv channels; each GRU direction has WIDTH // 2 units
 
 
@@ -49,24 +54,75 @@ def greedy_decode(logits: np.ndarray) -> str:
     return " ".join("".join(ALPHABET[i] for i in best[keep & (best != BLANK)]).split())
 
 
+class Lexicon:
+    """The words a recogniser heard in training. `spell` replaces each word of a decoded
+    transcript by the nearest of them in character edits (ties: the more frequent, then the
+    alphabetically first), unless none is nearer than the word is long (then it stays as
+    decoded); each distinct word is looked up once."""
+
+    def __init__(self, transcripts):
+        counts: dict[str, int] = {}
+        for text in transcripts:
+            for w in normalise_text(text).split():
+                counts[w] = counts.get(w, 0) + 1
+        if not counts:
+            raise AudioError("a lexicon needs at least one word")
+        self.words = sorted(counts, key=lambda w: (-counts[w], w))
+        self._nearest: dict[str, str] = {w: w for w in self.words}
+
+    def spell(self, text: str) -> str:
+        return " ".join(self._word(w) for w in text.split())
+
+    def _word(self, word: str) -> str:
+        if word not in self._nearest:
+            best = min(self.words, key=lambda w: _char_edits(word, w, len(word)))
+            near = _char_edits(word, best, len(word)) < len(word)
+            self._nearest[word] = best if near else word
+        return self._nearest[word]
+
+
+def _char_edits(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of two words; `limit` when it is larger (no word is worth more
+    edits than deleting it outright)."""
+    if abs(len(a) - len(b)) >= limit:
+        return limit
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        diag, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            diag, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diag + (ca != cb))
+    return min(row[-1], limit)
+
+
 class AsrModel:
     """A trained CTC recogniser. `history` holds the mean CTC loss (nats per clip) of every
-    training epoch, the fine-tuning epochs appended; `train_seconds` the training time."""
+    training epoch, the fine-tuning epochs appended; `train_seconds` the training time;
+    `lexicon` the words of its training transcripts (None: transcripts as decoded)."""
 
-    def __init__(self, network, history: list[float], train_seconds: float):
+    def __init__(self, network, history: list[float], train_seconds: float,
+                 lexicon: Lexicon | None = None):
         self.network, self.history, self.train_seconds = network, history, train_seconds
+        self.lexicon = lexicon
 
-    def logits(self, audio: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """CTC logits [clips, output frames, len(ALPHABET) + 1] of float32 audio at 16 kHz
-        (1-D samples or 2-D clips x samples)."""
-        feats = _features(np.atleast_2d(audio))
-        return np.concatenate([self.network(feats[i:i + batch_size], training=False).numpy()
-                               for i in range(0, len(feats), batch_size)])
+    def logits(self, audio: np.ndarray, batch_size: int = 64) -> list[np.ndarray]:
+        """CTC logits of float32 audio at 16 kHz (1-D samples or 2-D clips x samples): per
+        clip, [output frames up to its last non-zero frame, len(ALPHABET) + 1]."""
+        audio = np.atleast_2d(audio)
+        feats, frames = _features(audio), content_frames(audio)
+        out: list = [None] * len(audio)
+        order = np.argsort(frames, kind="stable")
+        for i in range(0, len(order), batch_size):
+            b = order[i:i + batch_size]
+            logits = self.network(feats[b, :frames[b].max()], training=False).numpy()
+            for j, clip in enumerate(b):
+                out[clip] = logits[j, :-(-frames[clip] // STRIDE)]
+        return out
 
     def transcribe(self, audio: np.ndarray, batch_size: int = 64) -> list[str]:
         """Greedy transcripts of float32 audio at 16 kHz (1-D samples or 2-D clips x
-        samples); silent audio gives empty strings."""
-        return [greedy_decode(x) for x in self.logits(audio, batch_size)]
+        samples), spelt with the lexicon; silent audio gives empty strings."""
+        texts = [greedy_decode(x) for x in self.logits(audio, batch_size)]
+        return texts if self.lexicon is None else [self.lexicon.spell(t) for t in texts]
 
     def fine_tune(self, corpus: SpeechCorpus, epochs: int, seed: int = 0,
                   learning_rate: float = 3e-4, batch_size: int = 32,
@@ -80,16 +136,17 @@ class AsrModel:
         start = time.perf_counter()
         losses = fit_ctc(network, _features(corpus.audio, corpus.sample_rate),
                          corpus.transcripts, epochs, seed, learning_rate, batch_size, progress,
-                         "fine-tuning ASR")
+                         "fine-tuning ASR", lengths=content_frames(corpus.audio))
         return AsrModel(network, self.history + losses,
-                        self.train_seconds + time.perf_counter() - start)
+                        self.train_seconds + time.perf_counter() - start, self.lexicon)
 
 
 def train_asr(corpus: SpeechCorpus, epochs: int = 40, seed: int = 0,
               learning_rate: float = 1e-3, batch_size: int = 32,
-              progress: bool = True) -> AsrModel:
-    """Train the CTC recogniser from scratch on `corpus` (its transcripts as targets);
-    feature normalisation comes from the corpus's non-silent frames."""
+              progress: bool = True, lexicon: bool = True) -> AsrModel:
+    """Train the CTC recogniser from scratch on `corpus` (its transcripts as targets, and
+    with `lexicon` its words as the vocabulary); feature normalisation comes from the
+    corpus's non-silent frames."""
     import tensorflow as tf
 
     start = time.perf_counter()
@@ -100,8 +157,10 @@ def train_asr(corpus: SpeechCorpus, epochs: int = 40, seed: int = 0,
         raise AudioError("cannot train the recogniser on a corpus of silent clips")
     network = build_network(voiced.mean(axis=0), voiced.var(axis=0) + 1e-6)
     losses = fit_ctc(network, feats, corpus.transcripts, epochs, seed, learning_rate,
-                     batch_size, progress, "training ASR")
-    return AsrModel(network, losses, time.perf_counter() - start)
+                     batch_size, progress, "training ASR",
+                     lengths=content_frames(corpus.audio))
+    return AsrModel(network, losses, time.perf_counter() - start,
+                    Lexicon(corpus.transcripts) if lexicon else None)
 
 
 def build_network(mean: np.ndarray, variance: np.ndarray):
@@ -119,6 +178,15 @@ def build_network(mean: np.ndarray, variance: np.ndarray):
     return tf.keras.Model(inputs, L.Dense(BLANK + 1)(x), name="ctc_asr")
 
 
+def content_frames(audio: np.ndarray) -> np.ndarray:
+    """Per clip (2-D clips x samples at 16 kHz), the MFCC frames up to its last frame that
+    holds a non-zero sample (at least STRIDE), rounded up to a multiple of STRIDE."""
+    voiced = frame_energy(np.atleast_2d(audio), HOP, WIN) > 0
+    last = voiced.shape[1] - np.argmax(voiced[:, ::-1], axis=1)
+    last[~voiced.any(axis=1)] = 0
+    return np.minimum(np.maximum(-(-last // STRIDE) * STRIDE, STRIDE), voiced.shape[1])
+
+
 def _features(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     validate(audio, sample_rate)
     return mfcc(audio, sample_rate, N_MFCC, HOP, WIN)
@@ -126,28 +194,33 @@ def _features(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 def fit_ctc(network, feats: np.ndarray, transcripts, epochs: int, seed: int,
             learning_rate: float, batch_size: int, progress: bool, desc: str,
-            stride: int = STRIDE) -> list[float]:
+            stride: int = STRIDE, lengths: np.ndarray | None = None) -> list[float]:
     """Train `network` (features [batch, frames, d] -> CTC logits over ALPHABET + blank, one
     output frame per `stride` input frames) on `feats` [clips, frames, d] and their
     `transcripts`: Adam (clipnorm 5) on the mean CTC loss, the clips shuffled every epoch;
-    returns the mean loss of every epoch."""
+    returns the mean loss of every epoch. `lengths` (frames per clip, default all): each
+    batch is read up to its longest clip, and batches gather clips of similar length (sorted
+    within runs of BUCKET batches of a shuffled order, the batches then shuffled)."""
     import tensorflow as tf
     from tqdm import tqdm
 
     if epochs < 1:
         raise AudioError(f"epochs must be >= 1, got {epochs}")
     labels = [encode_text(t) for t in transcripts]
-    lengths = np.array([len(x) for x in labels], np.int32)
+    # CTC needs an output frame per character and a blank between repeated ones
+    needed = np.array([len(x) + int(np.sum(x[1:] == x[:-1])) for x in labels])
     frames = -(-feats.shape[1] // stride)
-    if lengths.min() == 0:
-        raise AudioError(f"transcript {transcripts[int(lengths.argmin())]!r} has no "
+    if min(len(x) for x in labels) == 0:
+        raise AudioError(f"transcript {transcripts[int(needed.argmin())]!r} has no "
                          "letters to recognise")
-    if lengths.max() > frames:
-        raise AudioError(f"a {lengths.max()}-character transcript does not fit the "
+    if needed.max() > frames:
+        raise AudioError(f"a transcript needing {needed.max()} output frames does not fit the "
                          f"{frames} output frames of a {feats.shape[1]}-frame clip")
     optimizer = tf.keras.optimizers.Adam(learning_rate, clipnorm=5.0)
 
-    @tf.function(reduce_retracing=True)
+    # one trace for every batch length and label length
+    @tf.function(input_signature=[tf.TensorSpec([None, None, feats.shape[2]], tf.float32),
+                                  tf.SparseTensorSpec([None, None], tf.int32)])
     def step(x, y):
         with tf.GradientTape() as tape:
             logits = network(x, training=True)
@@ -158,15 +231,24 @@ def fit_ctc(network, feats: np.ndarray, transcripts, epochs: int, seed: int,
         optimizer.apply_gradients(zip(grads, network.trainable_variables))
         return loss
 
+    # a clip is read at least as far as its transcript needs (a mask can end the sound before)
+    lengths = np.full(len(feats), feats.shape[1]) if lengths is None else lengths
+    lengths = np.minimum(np.maximum(lengths, needed * stride), feats.shape[1])
     rng = np.random.default_rng(seed)
     history = []
     with tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress) as bar:
         for _ in bar:
             order = rng.permutation(len(feats))
+            batches = []
+            for i in range(0, len(order), batch_size * BUCKET):
+                run = order[i:i + batch_size * BUCKET]
+                run = run[np.argsort(lengths[run], kind="stable")]
+                batches += [run[j:j + batch_size] for j in range(0, len(run), batch_size)]
             total = 0.0
-            for i in range(0, len(order), batch_size):
-                b = order[i:i + batch_size]
-                total += float(step(feats[b], _sparse_labels([labels[j] for j in b]))) * len(b)
+            for k in rng.permutation(len(batches)):
+                b = batches[k]
+                x = feats[b, :int(np.max(lengths[b]))].astype(np.float32, copy=False)
+                total += float(step(x, _sparse_labels([labels[j] for j in b]))) * len(b)
             history.append(total / len(order))
             bar.set_postfix(loss=f"{history[-1]:.2f}")
     return history

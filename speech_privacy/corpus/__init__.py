@@ -8,13 +8,14 @@ free sentences for WER on general speech (`accompanying_corpus`).
     synth.py         speaking a grammar's script (Rendering: every jitter range), the cache
     fsc.py           the FSC-style grammar
     slurp.py         the SLURP-style grammar; values.py its entity value lists
+    slurp_attacker.py  the SLURP-style commands an attacker's recogniser trains on
     accompanying.py  the free-sentence grammar
 """
 
 from __future__ import annotations
 
 from ..audio import AudioError
-from . import accompanying, fsc, slurp
+from . import accompanying, fsc, slurp, slurp_attacker
 from .core import Span, SpeechCorpus, Utterance
 from .fsc import GRAMMAR, LOCATIONS, intents
 from .synth import (GRAMMARS, LEAD_SECONDS, NOISE_SLOPE, PEAK, PITCH, PITCH_RANGE, RATE_WPM,
@@ -55,8 +56,34 @@ def accompanying_corpus(n: int = accompanying.DEFAULT_SENTENCES, seed: int = DEF
     return synthetic_corpus(n, seed, None, progress, accompanying.NAME)
 
 
+#: Per command corpus, the grammar of the commands an attacker's recogniser trains on: the
+#: slurp-style attacker hears every entity value but never a held-out voice; the FSC-style
+#: corpus has neither, so its attacker hears fresh recordings of its own grammar.
+ATTACKER_GRAMMARS = {fsc.NAME: fsc.NAME, slurp.NAME: slurp_attacker.NAME}
+#: Added to the run's seed for the attacker's recordings, so that they are never the run's.
+ATTACKER_SEED = 1000
+
+
+def attacker_corpus(name: str, utterances_per_intent: int, sentences: int, seed: int = DEFAULT_SEED,
+                    progress: bool = True) -> SpeechCorpus:
+    """The speech an attacker's recogniser trains on for command corpus `name`:
+    `utterances_per_intent` commands of each intent (ATTACKER_GRAMMARS) and the training
+    voices' share of `sentences` accompanying sentences, recorded with seed
+    `seed + ATTACKER_SEED` (none of the run's clips); synthesised on first use and cached."""
+    if name not in ATTACKER_GRAMMARS:
+        raise AudioError(f"unknown corpus {name!r} (known: {', '.join(CORPORA)})")
+    commands = synthetic_corpus(utterances_per_intent, seed + ATTACKER_SEED, None, progress,
+                                ATTACKER_GRAMMARS[name])
+    if not sentences:
+        return commands
+    seconds = commands.audio.shape[1] / commands.sample_rate
+    free = synthetic_corpus(sentences, seed + ATTACKER_SEED, seconds, progress,
+                            accompanying.NAME).split_by_speaker()[0]
+    return commands.concatenate(free)
+
+
 __all__ = ["CORPORA", "DEFAULT_CORPUS", "DEFAULT_SEED", "DEFAULT_UTTERANCES_PER_INTENT",
-           "GRAMMAR", "GRAMMARS", "LEAD_SECONDS", "LOCATIONS", "NOISE_SLOPE", "PEAK", "PITCH",
+           "ATTACKER_GRAMMARS", "ATTACKER_SEED", "GRAMMAR", "GRAMMARS", "LEAD_SECONDS", "LOCATIONS", "NOISE_SLOPE", "PEAK", "PITCH",
            "PITCH_RANGE", "RATE_WPM", "SNR_DB", "TAIL_SECONDS", "Rendering", "Span",
            "SpeechCorpus", "Utterance", "accompanying_corpus", "cache_path", "grammar",
            "intents", "load_corpus", "load_default_corpus", "record", "synthetic_corpus"]

@@ -104,6 +104,20 @@ class SpeechCorpus:
                             pick(self.intents), pick(self.speakers), pick(self.entities),
                             pick(self.scenarios), self.test_speakers)
 
+    def concatenate(self, other: "SpeechCorpus") -> "SpeechCorpus":
+        """These clips followed by `other`'s (same clip length and rate); scenarios are ""
+        for the clips of a corpus that has none. The held-out speakers are this corpus's."""
+        if other.audio.shape[1] != self.audio.shape[1] or other.sample_rate != self.sample_rate:
+            raise AudioError(f"cannot join {self.audio.shape[1]}-sample clips at "
+                             f"{self.sample_rate} Hz with {other.audio.shape[1]}-sample clips "
+                             f"at {other.sample_rate} Hz")
+        scenarios = ((self.scenarios or ("",) * len(self)) + (other.scenarios or ("",) * len(other))
+                     if self.scenarios or other.scenarios else ())
+        return SpeechCorpus(np.concatenate([self.audio, other.audio]), self.sample_rate,
+                            self.transcripts + other.transcripts, self.intents + other.intents,
+                            self.speakers + other.speakers, self.entities + other.entities,
+                            scenarios, self.test_speakers)
+
     def split(self, test_fraction: float = 0.2, seed: int = 0
               ) -> tuple["SpeechCorpus", "SpeechCorpus"]:
         """(train, test), stratified by intent: each intent with k >= 2 clips puts

@@ -242,26 +242,64 @@ def script(per_intent: int, rng: np.random.Generator) -> list[Utterance]:
     if per_intent < 2:
         raise AudioError(f"the slurp-style corpus needs >= 2 utterances per intent (a train "
                          f"and a test clip), got {per_intent}")
-    train_voices = tuple(v for v in VOICES if v not in TEST_SPEAKERS)
     n_test = min(max(round(per_intent * len(TEST_SPEAKERS) / len(VOICES)), 1), per_intent - 1)
+    sides = ((train_voices(), per_intent - n_test, _uniform(0, rng)),
+             (TEST_SPEAKERS, n_test, _uniform(1, rng)))
+    return [u for intent in PHRASINGS for voices, count, pick in sides
+            for u in _utterances(intent, voices, count, pick, rng)]
+
+
+def attacker_script(per_intent: int, rng: np.random.Generator) -> list[Utterance]:
+    """`per_intent` utterances of each intent for an attacker's recogniser: the training
+    voices only, and every entity value, train and test values alike (a real attacker's ASR
+    has heard the whole vocabulary; it never hears the held-out voices). Each type's values
+    are drawn in turns through a shuffled order, so that they are all spoken once before any
+    is spoken twice."""
+    if per_intent < 1:
+        raise AudioError(f"per_intent must be >= 1, got {per_intent}")
+    turns: dict[str, list[str]] = {}
+
+    def pick(kind, taken):
+        for _ in range(2):
+            queue = turns.setdefault(kind, [])
+            for i, value in enumerate(queue):
+                if value not in taken:
+                    return queue.pop(i)
+            queue.extend(VALUES[kind][j] for j in rng.permutation(len(VALUES[kind])))
+        raise AudioError(f"entity type {kind!r} has too few values")
+
+    return [u for intent in PHRASINGS
+            for u in _utterances(intent, train_voices(), per_intent, pick, rng)]
+
+
+def train_voices() -> tuple[str, ...]:
+    """The voices that speak training clips: all but TEST_SPEAKERS."""
+    return tuple(v for v in VOICES if v not in TEST_SPEAKERS)
+
+
+def _uniform(side: int, rng: np.random.Generator):
+    """A value picker: uniform over the `side` (0 train, 1 test) values of a type not yet
+    taken in this phrasing."""
+    def pick(kind, taken):
+        values = [v for v in value_split(kind)[side] if v not in taken]
+        return values[int(rng.integers(len(values)))]
+    return pick
+
+
+def _utterances(intent: str, voices, count: int, pick, rng) -> list[Utterance]:
+    """`count` utterances of `intent` by `voices`, voices and phrasings cycling through a
+    random order, slots filled by `pick` (a phrasing too long to speak is filled again)."""
+    phrasings = PHRASINGS[intent]
+    order = rng.permutation(len(voices))
+    wordings = rng.permutation(len(phrasings))
     out = []
-    for intent, phrasings in PHRASINGS.items():
-        for side, voices, count in ((0, train_voices, per_intent - n_test),
-                                    (1, TEST_SPEAKERS, n_test)):
-            order = rng.permutation(len(voices))
-            wordings = rng.permutation(len(phrasings))
-
-            def pick(kind, taken):
-                values = [v for v in value_split(kind)[side] if v not in taken]
-                return values[int(rng.integers(len(values)))]
-
-            for i in range(count):
-                phrasing = phrasings[wordings[i % len(phrasings)]]
-                text, spans = fill(phrasing, pick)
-                while syllables(text) > MAX_SYLLABLES:
-                    text, spans = fill(phrasing, pick)
-                out.append(Utterance(text, intent, voices[order[i % len(voices)]], spans,
-                                     intent.split("_")[0]))
+    for i in range(count):
+        phrasing = phrasings[wordings[i % len(phrasings)]]
+        text, spans = fill(phrasing, pick)
+        while syllables(text) > MAX_SYLLABLES:
+            text, spans = fill(phrasing, pick)
+        out.append(Utterance(text, intent, voices[order[i % len(voices)]], spans,
+                             intent.split("_")[0]))
     return out
 
 

@@ -28,11 +28,11 @@ from edgesim.paths import cache_dir
 
 from ..audio import SAMPLE_RATE, AudioError, fit_length, resample
 from ..espeak import VOICES, espeak_synthesise
-from . import accompanying, fsc, slurp
+from . import accompanying, fsc, slurp, slurp_attacker
 from .core import SpeechCorpus
 
 #: The grammars by corpus name.
-GRAMMARS = {g.NAME: g for g in (fsc, slurp, accompanying)}
+GRAMMARS = {g.NAME: g for g in (fsc, slurp, accompanying, slurp_attacker)}
 
 # Jitter ranges of one utterance (uniform) in the default rendering.
 RATE_WPM = (150, 200)           # eSpeak speaking rate, words per minute (default 175)

@@ -4,7 +4,6 @@ one masker's row is evaluate.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -26,7 +25,8 @@ class Run:
     corpus: object = None
     train: object = None
     test: object = None
-    accompanying_train: object = None
+    fit: object = None               # the train clips the local SLU and the generators learn
+    validation: object = None        # the rest: where the operating threshold is set
     accompanying_test: object = None
 
     @property
@@ -53,10 +53,12 @@ def load_data(run: Run) -> None:
         run.train, run.test = corpus.split_by_speaker()
     else:
         run.train, run.test = corpus.split(seed=cfg.seed)
+    run.fit, run.validation = validation_split(run.train, cfg.validation_share, cfg.seed,
+                                               by_speaker=not run.train_speakers_cover_test)
     if cfg.accompanying:
         seconds = corpus.audio.shape[1] / corpus.sample_rate
         acc = synthetic_corpus(cfg.accompanying, cfg.seed, seconds, run.progress, ACCOMPANYING)
-        run.accompanying_train, run.accompanying_test = acc.split_by_speaker()
+        run.accompanying_test = acc.split_by_speaker()[1]
     run.clock("corpus", t)
     run.say(f"corpus {cfg.corpus}: {len(corpus)} clips ({len(run.train)} train, "
             f"{len(run.test)} test), {len(corpus.intent_names())} intents, "
@@ -76,21 +78,27 @@ class References:
 
 
 def train_references(run: Run) -> References:
-    """The local SLU on the train split; the passive ASR on the train split's commands and
-    the accompanying train sentences (an attacker's recogniser has heard the vocabulary)."""
+    """The local SLU on the fit clips (not the validation voices, so that the KL the
+    operating threshold sees there is the KL of voices the SLU never heard, as on test); the
+    passive ASR on the attacker's own speech (corpus.attacker_corpus: the commands with
+    every entity value and free sentences, by the training voices), whose words are its
+    lexicon."""
     from ..attacks.asr import train_asr
+    from ..corpus import attacker_corpus
     from ..metrics import intent_guess_transcripts, word_error_rate
     from ..slu import train_slu
 
     cfg, train, test = run.cfg, run.train, run.test
     t = time.perf_counter()
-    local = train_slu(train, cfg.slu_epochs, cfg.seed, progress=run.progress,
+    local = train_slu(run.fit, cfg.slu_epochs, cfg.seed, progress=run.progress,
                       drop=tuple(cfg.slu_drop) if cfg.slu_drop else None,
                       segments=cfg.segments, clean_share=cfg.slu_clean_share)
     run.clock("local_slu", t)
     t = time.perf_counter()
-    speech = train if run.accompanying_train is None else concatenate(train,
-                                                                      run.accompanying_train)
+    speech = attacker_corpus(cfg.corpus, cfg.attacker_utterances_per_intent,
+                             cfg.attacker_sentences, cfg.seed, run.progress)
+    run.clock("attacker_corpus", t)
+    t = time.perf_counter()
     asr = train_asr(speech, cfg.asr_epochs, cfg.seed, progress=run.progress)
     run.clock("asr", t)
     speakers = len(set(train.speakers))
@@ -99,15 +107,6 @@ def train_references(run: Run) -> References:
                  "speaker_chance": 1.0 / speakers, "offtheshelf_clips":
                      min(cfg.offtheshelf_clips, len(test))}
     return References(local, asr, local.logits(test.audio), reference)
-
-
-def concatenate(a, b):
-    """Corpus `a` followed by corpus `b` (same clip length): audio and transcripts."""
-    return dataclasses.replace(
-        a, audio=np.concatenate([a.audio, b.audio]), transcripts=a.transcripts + b.transcripts,
-        intents=a.intents + b.intents, speakers=a.speakers + b.speakers,
-        entities=a.entities + b.entities,
-        scenarios=(a.scenarios or ("",) * len(a)) + (b.scenarios or ("",) * len(b)))
 
 
 def train_generators(run: Run, refs: References, out) -> tuple[dict, dict]:
@@ -119,9 +118,7 @@ def train_generators(run: Run, refs: References, out) -> tuple[dict, dict]:
     from ..mask.train import train_mask_generator
     from ..results import generator_path
 
-    cfg = run.cfg
-    fit, val = validation_split(run.train, cfg.validation_share, cfg.seed,
-                                by_speaker=not run.train_speakers_cover_test)
+    cfg, fit, val = run.cfg, run.fit, run.validation
     val_clean = refs.local.logits(val.audio)
     generators, logs = {}, {}
     for variant in cfg.variants:
