@@ -7,6 +7,8 @@
                           [--json] [--no-progress]
     edgesim speech export --out DIR [--only NAMES] [--calibration N] [--heldout N] [--json]
     edgesim speech bench  [--models DIR] [--out DIR] [--devices A,B] [--json]
+    edgesim speech baselines [--seeds 0,1,2] [--seconds S] [--only ppslu|vae] [--reference]
+                          [--out FILE] [--json]
 
 Wired into edgesim/cli.py with `add_parser(subparsers)` and `run(args)`. Every subcommand is
 one `_add_<name>(sub)` in `SUBCOMMANDS` and one entry in `HANDLERS`; more commands append
@@ -191,8 +193,48 @@ def _add_bench(sub):
     return b
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    import argparse
+
+    try:
+        seeds = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got "
+                                         f"{text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct and at least one, got {text!r}")
+    return seeds
+
+
+def _add_baselines(sub):
+    from edgesim.cli import _positive
+
+    b = sub.add_parser(
+        "baselines", help="train the reduced-width PPSLU-class and VAE baselines over several "
+        "seeds and attack their output (about 5 min per seed and baseline)",
+        description="Train reduced-width copies of the disentanglement baselines on the "
+        "FSC-style corpus, once per seed for a wall-time budget each, then measure their "
+        "intent accuracy and attack their device output with a CTC recogniser and a speaker "
+        "classifier; reports each figure's mean and spread over the seeds and writes them "
+        "where `edgesim speech bench` reads them. Their costs are those of the real size.")
+    b.add_argument("--seeds", type=_seeds, default=(0, 1, 2),
+                   help="comma-separated seeds (default 0,1,2)")
+    b.add_argument("--seconds", type=_positive(float), default=240.0,
+                   help="wall-time training budget per baseline and seed (default 240)")
+    b.add_argument("--only", choices=("ppslu", "vae"), action="append",
+                   help="train only this baseline (repeatable)")
+    b.add_argument("--adversary-weight", type=float, help="gradient-reversal factor (default "
+                   "0.5; 0: no adversarial training, the utility reference)")
+    b.add_argument("--reference", action="store_true", help="only run the attackers on clean "
+                   "MFCC frames (their strength when nothing is hidden)")
+    b.add_argument("--out", metavar="FILE", help="results JSON (default "
+                   "$EDGESIM_CACHE/speech/trained/baselines.json)")
+    _add_common(b, "print the results as one JSON object")
+    return b
+
+
 #: Subcommand builders, in help order; each returns its parser (run() dispatches by name).
-SUBCOMMANDS = [_add_corpus, _add_train, _add_export, _add_bench]
+SUBCOMMANDS = [_add_corpus, _add_train, _add_export, _add_bench, _add_baselines]
 
 
 def add_parser(subparsers) -> None:

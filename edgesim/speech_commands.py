@@ -255,5 +255,22 @@ def _bench(args) -> int:
     return 0
 
 
+def _baselines(args) -> int:
+    import_tensorflow()
+    from speech_privacy.baselines.run import KINDS, train_baselines
+
+    results = train_baselines(args.seeds, args.seconds, tuple(args.only or KINDS),
+                              args.adversary_weight, args.reference, args.out,
+                              progress=not args.no_progress, say=_say(args))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        from speech_privacy.bench import format_baselines
+
+        print("\n".join(format_baselines(results)))
+    return 0
+
+
 #: Handlers by subcommand name.
-HANDLERS = {"corpus": _corpus, "train": _train, "export": _export, "bench": _bench}
+HANDLERS = {"corpus": _corpus, "train": _train, "export": _export, "bench": _bench,
+            "baselines": _baselines}

@@ -19,8 +19,8 @@ firmware_sim; nothing here is timed on the host.
             model_memory_ratio_vs_<b>  the same on model_ram_bytes}}}},
     targets [{name, value, target, met, note}] (the cost targets, then privacy_target()),
     utility_privacy (the results JSON of `edgesim speech train`, or null) and
-    utility_privacy_note, baselines_utility_privacy (`baselines.train` results, or null) and
-    baselines_note, plot (PNG path or null).
+    utility_privacy_note, baselines_utility_privacy (`edgesim speech baselines` results, or
+    null) and baselines_note, plot (PNG path or null).
 Ratios compare encoders on the same device.
 """
 
@@ -198,8 +198,8 @@ def bench(model_dir: str | Path, devices=DEVICES, results: str | Path | None = N
            "attacker WER of the mask generators are not measured",
            "baselines_utility_privacy": base,
            "baselines_note": None if base is not None else
-           "no results: the baselines' brief training (`python -m "
-           "speech_privacy.baselines.train`) has not been run",
+           "no results: the baselines' brief training (`edgesim speech baselines`) has "
+           "not been run",
            "manifest": str(Path(model_dir) / MANIFEST) if manifest else None,
            "plot": None}
     if plot_dir is not None:
@@ -246,6 +246,28 @@ def plot(costs: dict, path: Path) -> Path:
     return atomic_write(path, buf.getvalue())
 
 
+def format_baselines(base: dict) -> list[str]:
+    """Lines for the baselines' results (baselines.run): each figure as mean +- sample standard
+    deviation over the seeds, and the attackers' yardstick on clean MFCC frames."""
+    def pm(b, key):
+        return f"{_fmt(b[key])} +- {_fmt(b[key + '_std'])}"
+
+    lines = ["baselines (reduced width, briefly trained, undertrained):"]
+    for name, b in base.items():
+        if isinstance(b, dict) and "seeds" in b:
+            lines.append(f"  {name:<18} intent accuracy {pm(b, 'intent_accuracy')}, ASR-probe "
+                         f"WER {pm(b, 'wer_asr_probe')}, speaker-probe accuracy "
+                         f"{pm(b, 'speaker_accuracy_probe')} (chance "
+                         f"{_fmt(b['speaker_chance'])}); {b['seeds']} seeds, "
+                         f"{b['train_seconds']} s each")
+    ref = base.get("attackers_on_clean_mfcc")
+    if isinstance(ref, dict):
+        lines.append(f"  attackers on clean MFCC (yardstick): ASR-probe WER "
+                     f"{_fmt(ref.get('wer_asr_probe'))}, speaker-probe accuracy "
+                     f"{_fmt(ref.get('speaker_accuracy_probe'))}")
+    return lines
+
+
 def format_table(result: dict) -> str:
     """The benchmark as a text table."""
     lines = [f"{'encoder':<18} {'device':<10} {'latency ms':>12} {'RAM bytes':>13} "
@@ -274,19 +296,7 @@ def format_table(result: dict) -> str:
                          f"{_fmt(m.get('speaker_acc'))}")
     base = result.get("baselines_utility_privacy")
     if base:
-        lines.append("baselines (reduced width, briefly trained, undertrained):")
-        for name, b in base.items():
-            if isinstance(b, dict) and "intent_accuracy" in b:
-                lines.append(f"  {name:<18} intent accuracy {_fmt(b['intent_accuracy'])}, "
-                             f"ASR-probe WER {_fmt(b['wer_asr_probe'])}, speaker-probe "
-                             f"accuracy {_fmt(b['speaker_accuracy_probe'])} (chance "
-                             f"{_fmt(b['speaker_chance'])}); {b['train_seconds']} s, "
-                             f"{b['epochs']} epochs")
-        ref = base.get("attackers_on_clean_mfcc")
-        if isinstance(ref, dict):
-            lines.append(f"  attackers on clean MFCC (yardstick): ASR-probe WER "
-                         f"{_fmt(ref.get('wer_asr_probe'))}, speaker-probe accuracy "
-                         f"{_fmt(ref.get('speaker_accuracy_probe'))}")
+        lines += format_baselines(base)
     for key in ("utility_privacy_note", "baselines_note"):
         if result.get(key):
             lines.append(f"note: {result[key]}")

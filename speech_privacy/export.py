@@ -93,7 +93,7 @@ def _baseline_note(full_size: bool) -> str:
     size = "real-size architecture" if full_size else "REDUCED test architecture"
     return (f"{size}, untrained weights (cost figures depend on the architecture only; the "
             "briefly trained reduced-width copy used for utility/privacy is in "
-            "baselines.train's results)")
+            "`edgesim speech baselines` results)")
 
 
 def _mask_generator(variant: str, seed: int, use_trained: bool = True) -> Encoder:

@@ -171,3 +171,21 @@ def test_tools_bench_speech_script(models, tmp_path):
     out = json.loads(r.stdout)
     s = out["encoders"]["mask_generator_s"]["devices"]["stm32h743"]
     assert np.isfinite(s["latency_ms"]) and (tmp_path / "speech_bench.json").is_file()
+
+
+def test_baselines_are_reported_as_mean_and_spread_over_seeds():
+    from speech_privacy.baselines.run import spread
+
+    runs = {"0": {"intent_accuracy": 0.5, "wer_asr_probe": 0.9, "speaker_accuracy_probe": 0.1},
+            "1": {"intent_accuracy": 0.7, "wer_asr_probe": 0.8, "speaker_accuracy_probe": 0.3},
+            "2": {"intent_accuracy": 0.9, "wer_asr_probe": 0.7, "speaker_accuracy_probe": 0.2}}
+    s = spread(runs)
+    assert s["seeds"] == 3
+    assert s["intent_accuracy"] == 0.7 and s["intent_accuracy_std"] == 0.2    # sample std
+    assert (s["wer_asr_probe_min"], s["wer_asr_probe_max"]) == (0.7, 0.9)
+    assert spread({"0": runs["0"]})["speaker_accuracy_probe_std"] == 0.0
+    lines = sb.format_baselines({"ppslu": {**s, "speaker_chance": 0.083, "train_seconds": 240.0},
+                                 "corpus": {"name": "fsc-style"}})
+    assert "intent accuracy 0.7 +- 0.2, ASR-probe WER 0.8 +- 0.1" in lines[1]
+    assert "3 seeds" in lines[1]
+    assert len(lines) == 2

@@ -1,12 +1,14 @@
-"""Where the baselines' brief training (`python -m speech_privacy.baselines.train`) writes its
-figures, and how to read them; imports neither TensorFlow nor Keras."""
+"""Where the baselines' brief training (`edgesim speech baselines`) writes its figures, and how
+to read them; imports neither TensorFlow nor Keras."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-BASELINES_SCHEMA = 1
+BASELINES_SCHEMA = 2
+#: The figures reported per baseline as a mean over seeds with their spread (run.spread).
+SPREAD_KEYS = ("intent_accuracy", "wer_asr_probe", "speaker_accuracy_probe")
 
 
 def baselines_path() -> Path:

@@ -40,24 +40,17 @@ intent in training: features that carry the intent but not the voice make the sp
 pick one of the intent's training voices, i.e. score near 0, below the 1/12 chance. Read such
 figures as "no usable voice information", not as more privacy than chance.
 
-Results go to `baselines_path()` (JSON, atomically). Run: `python -m speech_privacy.baselines.train`.
+`edgesim speech baselines` runs it over several seeds (baselines/run.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
 from ..features import voiced_frames
 from .ppslu import PpsluConfig
-from .results import BASELINES_SCHEMA, baselines_path, load_baseline_results
 from .vae import VaeConfig
 
 #: Reduced-width training copies (NOT the real size; see the module docstring).
@@ -341,56 +334,3 @@ def reference_probes(train, test, seed: int = 0, progress: bool = True) -> dict:
             "wer_asr_probe": round(wer, 4), "speaker_accuracy_probe": round(spk, 4),
             "speaker_chance": round(1 / len(train.speaker_names()), 4),
             "seconds": round(time.perf_counter() - start, 1)}
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m speech_privacy.baselines.train",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("--seconds", type=float, default=240.0,
-                   help="wall-time training budget per baseline (default 240)")
-    p.add_argument("--only", choices=("ppslu", "vae"), action="append")
-    p.add_argument("--adversary-weight", type=float, default=ADVERSARY_WEIGHT,
-                   help=f"gradient-reversal factor (default {ADVERSARY_WEIGHT}; 0: no "
-                   "adversarial training, the utility reference)")
-    p.add_argument("--key-suffix", default="", help="store results under <kind><suffix>")
-    p.add_argument("--reference", action="store_true", help="only run the attackers on "
-                   "clean MFCC frames (their strength when nothing is hidden)")
-    p.add_argument("--out", type=Path, default=None, help="results JSON (default: "
-                   "cache/speech/trained/baselines.json)")
-    args = p.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from edgesim.io import atomic_write
-
-    from ..corpus import load_default_corpus
-
-    corpus = load_default_corpus()
-    train, test = corpus.split(0.2, seed=0)
-    out = args.out or baselines_path()
-    results = load_baseline_results(out) or {}
-    results.update({"schema": BASELINES_SCHEMA,
-                    "corpus": {"name": "synthetic", "train": len(train), "test": len(test),
-                               "intents": len(corpus.intent_names()),
-                               "speakers": len(corpus.speaker_names())},
-                    "note": "reduced-width copies trained briefly on a shared CPU: "
-                            "undertrained; cost figures use the real-size architectures"})
-    if args.reference:
-        results["attackers_on_clean_mfcc"] = reference_probes(train, test)
-        atomic_write(out, (json.dumps(results, indent=2) + "\n").encode())
-        print(json.dumps(results["attackers_on_clean_mfcc"]), file=sys.stderr)
-    for kind in () if args.reference else (args.only or ("ppslu", "vae")):
-        key = kind + args.key_suffix
-        results[key] = train_baseline(kind, train, test, args.seconds,
-                                      adversary_weight=args.adversary_weight)
-        results["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        atomic_write(out, (json.dumps(results, indent=2) + "\n").encode())
-        r = results[key]
-        print(f"{key}: intent accuracy {r['intent_accuracy']:.3f}, ASR-probe WER "
-              f"{r['wer_asr_probe']:.3f}, speaker-probe accuracy "
-              f"{r['speaker_accuracy_probe']:.3f} (chance {r['speaker_chance']:.3f}), "
-              f"{r['train_seconds']} s, {r['epochs']} epochs", file=sys.stderr)
-    print(out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
