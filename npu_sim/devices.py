@@ -15,9 +15,8 @@ from pathlib import Path
 
 from ai_edge_litert import schema_py_generated as schema
 
-from firmware_sim.devices import DeviceProfileError
-from firmware_sim.devices.schema import (RATE_MAX, Field, check, fail, locate, memory_fields,
-                                         read_toml)
+from firmware_sim.devices.schema import (RATE_MAX, Field, check_profile, fail, find_profile,
+                                         memory_fields)
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 DTYPES = ("int4", "int8", "int16", "int32")
@@ -102,20 +101,8 @@ class NpuProfile:
 
 def load_npu(name_or_path: str | os.PathLike[str]) -> NpuProfile:
     """A shipped NPU profile by name (``"sd8gen3_htp"``) or a ``.toml`` file by path."""
-    path, shipped = locate(name_or_path, PROFILES_DIR)
-    if path is None:
-        known = ", ".join(p.stem for p in sorted(PROFILES_DIR.glob("*.toml")))
-        raise DeviceProfileError(f"unknown npu device {os.fspath(name_or_path)[:80]!r}; "
-                                 f"known npu devices: {known}")
-    data = read_toml(path)
-    if data.get("kind") != "npu":
-        fail(path, f"'kind' is {str(data.get('kind', 'mcu'))[:40]!r}, but an npu profile is "
-                   "needed here")
-    check(data, NPU_SCHEMA, path)
-    if shipped and data["name"] != path.stem:
-        fail(path, f"name {data['name']!r} does not match the file name {path.stem!r}")
-    if data["idle_power_mw"] > data["active_power_mw"]:
-        fail(path, "'idle_power_mw' exceeds 'active_power_mw'")
+    data, path, shipped = find_profile(name_or_path, PROFILES_DIR, "npu", "npu device")
+    check_profile(data, path, shipped, "npu", NPU_SCHEMA)
     return _npu(data, path)
 
 

@@ -15,7 +15,8 @@ from edgesim.errors import EdgesimError
 from firmware_sim.graph import load_graph
 from firmware_sim.cost.roofline import cpu_cost
 from firmware_sim.devices.cpu import load_cpu
-from npu_sim.devices import DeviceProfileError, load_npu
+from firmware_sim.devices import DeviceProfileError
+from npu_sim.devices import load_npu
 from npu_sim.performance import npu_cost
 from edgesim.cli import main
 

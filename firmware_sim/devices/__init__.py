@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .schema import DeviceProfileError, Field, check, fail, locate, read_toml
+from .schema import (DeviceProfileError, Field, check_profile, fail, find_profile, kind_of,
+                     read_toml)
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 CORES = ("cortex-m7", "cortex-m4")
@@ -199,36 +200,19 @@ class DeviceProfile:
 def load_device(name_or_path: str | os.PathLike[str]) -> DeviceProfile:
     """Load a shipped microcontroller profile by name (``"stm32h743"``) or a user's ``.toml``
     file by path."""
-    path, shipped = locate(name_or_path, PROFILES_DIR)
-    if path is None or (shipped and _kind(path) != "mcu"):
-        known = ", ".join(p.stem for p in _shipped_files()) or "none"
-        raise DeviceProfileError(f"unknown microcontroller {os.fspath(name_or_path)[:80]!r}; "
-                                 f"known: {known}")
-    return _load_file(path, shipped=shipped)
+    data, path, shipped = find_profile(name_or_path, PROFILES_DIR, "mcu", "microcontroller")
+    return _profile(data, path, shipped)
 
 
 def list_devices() -> list[DeviceProfile]:
     """All shipped microcontroller profiles, sorted by name."""
-    return [_load_file(p, shipped=True) for p in _shipped_files()]
+    shipped = ((read_toml(p), p) for p in sorted(PROFILES_DIR.glob("*.toml")))
+    return [_profile(data, p, True) for data, p in shipped if kind_of(data) == "mcu"]
 
 
-def _kind(path: Path) -> str:
-    return read_toml(path).get("kind", "mcu")
-
-
-def _shipped_files() -> list[Path]:
-    return [p for p in sorted(PROFILES_DIR.glob("*.toml")) if _kind(p) == "mcu"]
-
-
-def _load_file(path: Path, *, shipped: bool) -> DeviceProfile:
-    data = read_toml(path)
-    if data.get("kind", "mcu") != "mcu":
-        fail(path, f"'kind' is {str(data['kind'])[:40]!r}, but a microcontroller profile "
-                   "(kind = \"mcu\") is needed here")
-    check(data, SCHEMA, path)
+def _profile(data: dict, path: Path, shipped: bool) -> DeviceProfile:
+    check_profile(data, path, shipped, "mcu", SCHEMA)
     name, core = data["name"], data["core"]
-    if shipped and name != path.stem:
-        fail(path, f"name {name!r} does not match the file name {path.stem!r}")
     raw = data["flash"]
     art = ArtSpec(**raw["art"]) if "art" in raw else None
     flash = FlashSpec(**{**raw, "art": art})

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import HZ_MAX
-from .schema import (DeviceProfileError, Field, check, fail, locate, memory_fields,
-                     read_toml)
+from .schema import Field, check_profile, find_profile, memory_fields
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 DTYPES = ("int8", "int16", "int32", "float32")
@@ -120,20 +119,8 @@ class CpuProfile:
 
 def load_cpu(name_or_path: str | os.PathLike[str]) -> CpuProfile:
     """A shipped CPU profile by name (``"rpi4b"``) or a ``.toml`` file by path."""
-    path, shipped = locate(name_or_path, PROFILES_DIR)
-    if path is None or (shipped and read_toml(path).get("kind") != "cpu"):
-        known = ", ".join(p.stem for p in sorted(PROFILES_DIR.glob("*.toml"))
-                          if read_toml(p).get("kind") == "cpu")
-        raise DeviceProfileError(f"unknown cpu device {os.fspath(name_or_path)[:80]!r}; "
-                                 f"known cpu devices: {known}")
-    data = read_toml(path)
-    if data.get("kind") != "cpu":
-        fail(path, f"'kind' is {data.get('kind', 'mcu')!r}, but a cpu profile is needed here")
-    check(data, CPU_SCHEMA, path)
-    if shipped and data["name"] != path.stem:
-        fail(path, f"name {data['name']!r} does not match the file name {path.stem!r}")
-    if data["idle_power_mw"] > data["active_power_mw"]:
-        fail(path, "'idle_power_mw' exceeds 'active_power_mw'")
+    data, path, shipped = find_profile(name_or_path, PROFILES_DIR, "cpu", "cpu device")
+    check_profile(data, path, shipped, "cpu", CPU_SCHEMA)
     return CpuProfile(
         name=data["name"], description=data["description"], source=path,
         kernels=tuple(data["kernels"]), dtypes=tuple(data["dtypes"]),

@@ -121,6 +121,40 @@ def locate(name_or_path: str | os.PathLike[str], folder: Path) -> tuple[Path | N
     return {p.stem: p for p in folder.glob("*.toml")}.get(text.strip().lower()), True
 
 
+def find_profile(name_or_path: str | os.PathLike[str], folder: Path, kind: str,
+                 what: str) -> tuple[dict, Path, bool]:
+    """(data, path, shipped) of the `kind` profile that a name (a file in `folder`) or a path
+    names, the file read once; an unknown name, or a shipped profile of another kind, is a
+    DeviceProfileError that lists the shipped `kind` profiles (`what`: how to call them)."""
+    path, shipped = locate(name_or_path, folder)
+    data = read_toml(path) if path is not None else None
+    if data is None or (shipped and kind_of(data) != kind):
+        known = ", ".join(p.stem for p in sorted(folder.glob("*.toml"))
+                          if kind_of(read_toml(p)) == kind) or "none"
+        raise DeviceProfileError(f"unknown {what} {os.fspath(name_or_path)[:80]!r}; "
+                                 f"known {what}s: {known}")
+    return data, path, shipped
+
+
+def check_profile(data: dict, path: Path, shipped: bool, kind: str,
+                  schema: tuple[Field, ...]) -> None:
+    """Check a profile's `data` read from `path`: its kind, its `schema`, a shipped profile's
+    name against its file name, and idle power at most active power where it gives both."""
+    if kind_of(data) != kind:
+        fail(path, f"'kind' is {str(data.get('kind', 'mcu'))[:40]!r}, but a profile of kind "
+                   f"{kind!r} is needed here")
+    check(data, schema, path)
+    if shipped and data["name"] != path.stem:
+        fail(path, f"name {data['name']!r} does not match the file name {path.stem!r}")
+    if data.get("idle_power_mw", 0) > data.get("active_power_mw", math.inf):
+        fail(path, "'idle_power_mw' exceeds 'active_power_mw'")
+
+
+def kind_of(data: dict) -> str:
+    """A profile's kind: its `kind` key, "mcu" where it has none."""
+    return data.get("kind", "mcu")
+
+
 def check(data: dict, schema: tuple[Field, ...], path: Path) -> None:
     """Check parsed profile `data` against `schema`; raise DeviceProfileError on the first
     problem, naming `path` and the field."""
