@@ -68,13 +68,25 @@ class Tensor:
     variable: bool
     quant: Quantization | None
     nbytes: int                    # bytes of the tensor's data, bytes
-    #: -1 beyond dimension 0 of its shape signature: the stored shape is a placeholder that
-    #: the interpreter resizes. (A -1 batch alone is not: graphs run at the stored batch.)
-    dynamic: bool = False
+    #: The shape signature: the shape with -1 where a dimension is unknown (empty when the
+    #: file has none, i.e. every dimension is the stored one).
+    signature: tuple[int, ...] = ()
 
     @property
     def elements(self) -> int:
         return math.prod(self.shape)
+
+    @property
+    def dynamic(self) -> bool:
+        """-1 beyond dimension 0 of its shape signature: the stored shape is a placeholder
+        that the interpreter resizes. (A -1 batch alone is not: graphs run at the stored
+        batch.)"""
+        return -1 in self.signature[1:]
+
+    @property
+    def resizable(self) -> bool:
+        """An unknown (-1) dimension anywhere in its shape signature, the batch included."""
+        return -1 in self.signature
 
 
 @dataclass(frozen=True)
@@ -362,7 +374,7 @@ def _parse_tensor(t, index, data, spans, fail) -> Tensor:
         raise fail(f"{what} quantization {problem}")
     return Tensor(index=index, name=name, shape=shape, dtype=dtype, buffer=t.Buffer(),
                   constant=size > 0, variable=bool(t.IsVariable()), quant=quant, nbytes=nbytes,
-                  dynamic=-1 in signature[1:])
+                  signature=tuple(signature))
 
 
 def _quantization(q) -> Quantization | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ai_edge_litert import schema_py_generated as schema
 
 from firmware_sim.graph import Graph
 from firmware_sim.kernel_stacks import dtype_messages, foreign_dtypes
@@ -38,13 +37,13 @@ class NpuTarget(Target):
         """Static shapes, operators with an NPU kernel, integer types at a precision the MAC
         array runs (NPU targets are integer-only whatever `int8_only` says)."""
         dev, sg = self.profile, graph.main
-        resizable = _resizable_tensors(graph)
-        dynamic = [(i, sig) for i, sig in resizable if min(sig[1:], default=0) < 0]
+        resizable = [t for t in sg.tensors if t.resizable]
+        dynamic = [t for t in resizable if t.dynamic]
         if dynamic:
-            index, sig = dynamic[0]
+            t = dynamic[0]
             more = f" (and {len(dynamic) - 1} more tensors)" if len(dynamic) > 1 else ""
             found.violations.append(Violation(
-                "shape", f"tensor {index} {sg.tensors[index].name!r} has dynamic shape {sig}"
+                "shape", f"tensor {t.index} {t.name!r} has dynamic shape {list(t.signature)}"
                 f"{more}; {dev.name} runs static shapes only"))
         if len(resizable) > len(dynamic):
             found.notes.append(f"{len(resizable) - len(dynamic)} tensors have a resizable batch "
@@ -158,20 +157,3 @@ class NpuTarget(Target):
     def interpreter(self, graph: Graph):
         from firmware_sim.interpreters import LiteRtInterpreter
         return LiteRtInterpreter(graph)
-
-
-def _resizable_tensors(graph: Graph) -> list[tuple[int, list[int]]]:
-    """(index, shape signature) of each main-subgraph tensor with an unknown (-1) dimension.
-
-    firmware_sim's Tensor carries the static shape only; the signature is read here from the
-    flatbuffer, already validated by load_graph. Keras leaves the batch unknown (-1 in
-    dimension 0) unless it is fixed; the stored shape then holds the batch a runtime compiles."""
-    sg = schema.Model.GetRootAs(graph.data, 0).Subgraphs(0)
-    found = []
-    for i in range(sg.TensorsLength()):
-        t = sg.Tensors(i)
-        if t.ShapeSignatureLength():
-            signature = [int(d) for d in t.ShapeSignatureAsNumpy()]
-            if any(d < 0 for d in signature):
-                found.append((i, signature))
-    return found
