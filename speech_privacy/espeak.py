@@ -12,6 +12,11 @@ from .audio import AudioError
 
 #: The en-us voice variants the corpora use as speakers.
 VOICES = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+#: Further en-us variants (eSpeak NG's voices/!v), heard only by the attackers' recogniser in
+#: training and never speakers of a corpus's clips: a real attacker's ASR has heard many voices.
+ATTACKER_VOICES = ("m8", "Alex", "Andy", "Annie", "adam", "antonio", "aunty", "belinda",
+                   "benjamin", "caleb", "david", "edward", "ian", "john", "linda", "max",
+                   "norbert", "paul", "quincy", "robert", "steph", "travis", "victor", "zac")
 
 # eSpeak NG is one process-wide library with global state: initialised once, used under a lock.
 _ESPEAK_LOCK = threading.Lock()
@@ -30,8 +35,10 @@ def espeak_synthesise(text: str, voice: str, rate_wpm: int = 175, pitch: int = 5
     noise of some voices is random, seeded with `noise_seed`."""
     with _ESPEAK_LOCK:
         lib, rate = _espeak()
-        if voice not in VOICES or lib.espeak_SetVoiceByName(f"en-us+{voice}".encode()) != 0:
-            raise AudioError(f"unknown eSpeak voice variant {voice!r} (known: {VOICES})")
+        if voice not in VOICES + ATTACKER_VOICES \
+                or lib.espeak_SetVoiceByName(f"en-us+{voice}".encode()) != 0:
+            raise AudioError(f"unknown eSpeak voice variant {voice!r} (known: "
+                             f"{VOICES + ATTACKER_VOICES})")
         for parameter, value in ((_RATE, rate_wpm), (_PITCH, pitch), (_RANGE, pitch_range)):
             lib.espeak_SetParameter(parameter, int(value), 0)
         chunks = _ESPEAK["chunks"]

@@ -14,7 +14,7 @@ from speech_privacy.corpus import (CORPORA, Rendering, SpeechCorpus, accompanyin
                                    accompanying_corpus, cache_path, load_corpus, slurp,
                                    synthetic_corpus)
 from speech_privacy.corpus.values import MAIN_TYPES, VALUES, number_words, ordinal_words
-from speech_privacy.espeak import VOICES
+from speech_privacy.espeak import ATTACKER_VOICES, VOICES
 
 SLOT = re.compile(r"\{(\w+)\}")
 
@@ -111,7 +111,8 @@ def test_script_spans_hold_the_values_for_every_utterance():
 def test_attacker_script_hears_every_value_but_no_held_out_voice():
     script = slurp.attacker_script(24, np.random.default_rng(5))
     assert len(script) == 24 * len(slurp.INTENTS)
-    assert {u.voice for u in script} == set(slurp.train_voices())
+    assert {u.voice for u in script} == set(slurp.train_voices()) | set(ATTACKER_VOICES)
+    assert not set(ATTACKER_VOICES) & set(VOICES)
     spoken: dict[str, list[str]] = {}
     for u in script:
         _check_spans(u.intent, u.text, u.entities)

@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..audio import AudioError
-from ..espeak import VOICES
+from ..espeak import ATTACKER_VOICES, VOICES
 from .core import Utterance
 from .values import VALUES
 
@@ -251,10 +251,10 @@ def script(per_intent: int, rng: np.random.Generator) -> list[Utterance]:
 
 def attacker_script(per_intent: int, rng: np.random.Generator) -> list[Utterance]:
     """`per_intent` utterances of each intent for an attacker's recogniser: the training
-    voices only, and every entity value, train and test values alike (a real attacker's ASR
-    has heard the whole vocabulary; it never hears the held-out voices). Each type's values
-    are drawn in turns through a shuffled order, so that they are all spoken once before any
-    is spoken twice."""
+    voices and ATTACKER_VOICES, and every entity value, train and test values alike (a real
+    attacker's ASR has heard many voices and the whole vocabulary; it never hears the
+    held-out voices). Each type's values are drawn in turns through a shuffled order, so
+    that they are all spoken once before any is spoken twice."""
     if per_intent < 1:
         raise AudioError(f"per_intent must be >= 1, got {per_intent}")
     turns: dict[str, list[str]] = {}
@@ -268,8 +268,9 @@ def attacker_script(per_intent: int, rng: np.random.Generator) -> list[Utterance
             queue.extend(VALUES[kind][j] for j in rng.permutation(len(VALUES[kind])))
         raise AudioError(f"entity type {kind!r} has too few values")
 
+    voices = train_voices() + ATTACKER_VOICES
     return [u for intent in PHRASINGS
-            for u in _utterances(intent, train_voices(), per_intent, pick, rng)]
+            for u in _utterances(intent, voices, per_intent, pick, rng)]
 
 
 def train_voices() -> tuple[str, ...]:
