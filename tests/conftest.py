@@ -16,6 +16,20 @@ PUBLISHED_MACS = {"kws_ref_model": 2_656_768, "vww_96_int8": 7_489_664,
                   "pretrainedResnet_quant": 12_501_632, "ad01_int8": 264_192}
 
 
+def tflm_invoke(data: bytes, inputs: list, preserve: bool = False):
+    """A TFLite Micro interpreter (the reference) that ran `data` on `inputs`; with
+    `preserve`, every intermediate tensor stays readable."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    config = (runtime.InterpreterConfig.kPreserveAllTensors if preserve
+              else runtime.InterpreterConfig.kAllocationRecording)
+    interp = runtime.Interpreter.from_bytes(data, intrepreter_config=config)
+    for k, x in enumerate(inputs):
+        interp.set_input(x, k)
+    interp.invoke()
+    return interp
+
+
 def mlperf(name: str) -> Path:
     path = MLPERF / f"{name}.tflite"
     assert path.exists(), f"reference model missing: {path} (../shared must sit beside the repo)"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import mlperf
+from conftest import mlperf, tflm_invoke
 from firmware_sim.pipeline import check
 from firmware_sim.cost import kernel_features as kf
 from edgesim.errors import EdgesimError
@@ -26,23 +26,12 @@ from firmware_sim.kernels.timing import (Decoded, block_cycles_m4, block_cycles_
 from firmware_sim.kernels.build import Instr
 
 
-def _tflm(data: bytes, inputs: list[np.ndarray], preserve: bool = True):
-    from tflite_micro.python.tflite_micro import runtime
-
-    config = runtime.InterpreterConfig.kPreserveAllTensors if preserve else runtime.InterpreterConfig.kAllocationRecording
-    interp = runtime.Interpreter.from_bytes(data, intrepreter_config=config)
-    for k, x in enumerate(inputs):
-        interp.set_input(x, k)
-    interp.invoke()
-    return interp
-
-
 def _check_layers(name: str, layers, device="stm32h743"):
     g = load_graph(mlperf(name))
     sg = g.main
     rng = np.random.default_rng(11)
     x = rng.integers(-128, 128, sg.tensors[sg.inputs[0]].shape).astype(np.int8)
-    interp = _tflm(g.data, [x])
+    interp = tflm_invoke(g.data, [x], preserve=True)
     mm = ModelMachine(g, device)
     records = {}
     for i in layers:
@@ -122,7 +111,7 @@ def test_odd_shapes_bit_exact(data):
     g = load_graph(data)
     rng = np.random.default_rng(5)
     xs = [rng.integers(-128, 128, g.main.tensors[i].shape).astype(np.int8) for i in g.main.inputs]
-    ref = _tflm(data, xs, preserve=False).get_output(0)
+    ref = tflm_invoke(data, xs).get_output(0)
     out = ModelMachine(g, "stm32h743").run(xs).outputs[0]
     np.testing.assert_array_equal(out, ref.reshape(out.shape))
 
@@ -264,7 +253,7 @@ def test_whole_model_bit_exact_and_fast_model_within_5_percent(name):
     g = load_graph(mlperf(name))
     rng = np.random.default_rng(3)
     x = rng.integers(-128, 128, g.main.tensors[g.main.inputs[0]].shape).astype(np.int8)
-    ref = _tflm(g.data, [x]).get_output(0)
+    ref = tflm_invoke(g.data, [x], preserve=True).get_output(0)
     run = ModelMachine(g, "stm32h743").run([x])
     np.testing.assert_array_equal(run.outputs[0], ref.reshape(run.outputs[0].shape))
     for device in ("stm32h743", "stm32h7a3", "stm32f746", "stm32l4r5"):

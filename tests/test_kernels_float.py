@@ -8,29 +8,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import mlperf
+from conftest import mlperf, tflm_invoke
 from firmware_sim.pipeline import check
 from firmware_sim.cost import kernel_features as kf
 from firmware_sim.graph import load_graph
 from firmware_sim.kernels import synth
 from firmware_sim.kernels.build import Instr, build
-from firmware_sim.kernels.params import UnsupportedLayer
 from firmware_sim.kernels.runner import ModelMachine
 from firmware_sim.kernels.timing import (M7_FMAC_ACC_SKEW, M7_LATENCY, block_cycles_m4,
                                          block_cycles_m7, decode)
 from firmware_sim.ops import SAME, VALID
-
-
-def _tflm(data: bytes, inputs: list[np.ndarray], preserve: bool = False):
-    from tflite_micro.python.tflite_micro import runtime
-
-    config = (runtime.InterpreterConfig.kPreserveAllTensors if preserve
-              else runtime.InterpreterConfig.kAllocationRecording)
-    interp = runtime.Interpreter.from_bytes(data, intrepreter_config=config)
-    for k, x in enumerate(inputs):
-        interp.set_input(x, k)
-    interp.invoke()
-    return interp
 
 
 def _inputs(g, seed: int) -> list[np.ndarray]:
@@ -69,7 +56,7 @@ def test_float_layers_bit_exact(name, device):
     data = LAYERS[name]
     g = load_graph(data)
     xs = _inputs(g, 5)
-    ref = _tflm(data, xs).get_output(0)
+    ref = tflm_invoke(data, xs).get_output(0)
     run = ModelMachine(g, device).run(xs)
     out = run.outputs[0]
     assert out.dtype == np.float32
@@ -84,7 +71,7 @@ def test_float_layers_bit_exact(name, device):
 def test_float_model_layers_bit_exact(name, layers, device):
     g = load_graph(mlperf(name))
     sg = g.main
-    interp = _tflm(g.data, _inputs(g, 11), preserve=True)
+    interp = tflm_invoke(g.data, _inputs(g, 11), preserve=True)
     mm = ModelMachine(g, device)
     for i in layers:
         op = sg.operators[i]
@@ -116,7 +103,7 @@ def test_hybrid_layers_are_refused_with_the_reason():
 def test_kws_float_whole_model_bit_exact_on_stm32h743():
     g = _kws_float_twin()
     xs = _inputs(g, 3)
-    ref = _tflm(g.data, xs).get_output(0)
+    ref = tflm_invoke(g.data, xs).get_output(0)
     run = ModelMachine(g, "stm32h743").run(xs)
     np.testing.assert_array_equal(run.outputs[0], ref.reshape(run.outputs[0].shape))
 
@@ -163,7 +150,7 @@ def test_float_fast_model_within_5_percent_of_exact():
 def test_float_whole_models_bit_exact_and_fast_within_5_percent(name):
     g = _kws_float_twin() if name == "kws_float_twin" else load_graph(mlperf(name))
     xs = _inputs(g, 3)
-    ref = _tflm(g.data, xs).get_output(0)
+    ref = tflm_invoke(g.data, xs).get_output(0)
     run = ModelMachine(g, "stm32h743").run(xs)
     np.testing.assert_array_equal(run.outputs[0], ref.reshape(run.outputs[0].shape))
     for device in ("stm32h743", "stm32l4r5"):
