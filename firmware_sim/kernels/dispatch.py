@@ -112,12 +112,12 @@ def _opdata(entry: str, op, sg, fields: list, extra: dict, buffer_idx: int) -> t
 class DispatchProgram:
     """The TFLM interpreter state for one model in an emulated device (see the module doc)."""
 
-    def __init__(self, mm, ram_base: int, flash_base: int, machine: Machine | None):
-        """Lay out (and, given the `machine`, write) the structs of ModelMachine `mm`: RAM from
-        `ram_base`, flash arrays from `flash_base`. Without a machine only sizes are known."""
+    def __init__(self, mm, ram_base: int, flash_base: int, model_base: int):
+        """Lay out the structs of ModelMachine `mm`: RAM from `ram_base`, flash arrays from
+        `flash_base`, the model's constants at `model_base`; `load` writes them into a
+        machine."""
         sg = mm.sg
         ram, flash = _Area(ram_base), _Area(flash_base)
-        model_base = machine.model_base if machine is not None else 0
         tensors = bytearray()
         for i, t in enumerate(sg.tensors):
             dims = flash.put(_int_array(t.shape))
@@ -151,17 +151,21 @@ class DispatchProgram:
         context = ram.put(_words(0, 0, 0))
         micro_context = ram.put(_words(0, 0, handles))
         self.graph = ram.put(_words(0, context, allocations, 0, 0, len(sg.operators), 0))
-        setup = ram.put(_words(context, micro_context, self.graph, registrations))
+        self._setup = ram.put(_words(context, micro_context, self.graph, registrations))
+        self._ram, self._flash = ram, flash
         self.ram_bytes, self.flash_bytes = len(ram.data), len(flash.data)
-        self.machine = machine
         self.entries = [prep.entry if prep else None for prep in mm.prepared]
         self.device, self.arena = mm.device, ArenaPlacement(tuple(mm.arena_regions)).slowest
-        if machine is None:
-            return
-        machine.write(ram_base, ram.data)
-        machine.write(flash_base, flash.data)
-        machine.call("tflm_setup", setup)
+        self.machine: Machine | None = None
+
+    def load(self, machine: Machine) -> None:
+        """Write the structs into `machine` (its model at the layout's `model_base`) and run
+        TFLM's setup there, then the stub kernel whose record each dispatch subtracts."""
+        machine.write(self._ram.base, self._ram.data)
+        machine.write(self._flash.base, self._flash.data)
+        machine.call("tflm_setup", self._setup)
         self._stub = machine.call("cmsis_nn_stub", 0)
+        self.machine = machine
 
     def run(self, index: int) -> DispatchRecord:
         """Dispatch operator `index`: one node-loop pass less the stub kernel's record. A

@@ -80,6 +80,12 @@ class CallRecord:
         return int(round(self.issue_cycles + self.branch_cycles + self.stall_cycles))
 
 
+def model_base(image: KernelImage) -> int:
+    """Where a Machine running `image` places the flash blob (the model first): after the
+    kernels' code, 64-byte aligned."""
+    return CODE_BASE + _align(len(image.code) + 4, 64)
+
+
 class Machine:
     """One core with the device's memory map; `call(entry, arg_address)` runs a kernel."""
 
@@ -87,7 +93,7 @@ class Machine:
                  arena: tuple[int, int] = (0, 0)):
         self.device, self.image = device, image
         self.core = device.core
-        self.model_base = CODE_BASE + _align(len(image.code) + 4, 64)
+        self.model_base = model_base(image)
         self.return_address = CODE_BASE + len(image.code) + (len(image.code) & 2)  # 4-aligned stub
         flash_end = self.model_base + len(flash_blob)
         m = uc.Uc(uc.UC_ARCH_ARM, uc.UC_MODE_THUMB | uc.UC_MODE_MCLASS)

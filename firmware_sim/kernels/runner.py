@@ -21,7 +21,7 @@ from ..memory.lifetimes import align_up
 from ..memory.regions import ArenaPlacement, largest_span, place_arena
 from .build import build
 from .dispatch import DispatchProgram, DispatchRecord
-from .machine import CallRecord, Machine
+from .machine import CallRecord, Machine, model_base
 from .params import Prepared, UnsupportedLayer, prepare
 
 
@@ -117,17 +117,18 @@ class ModelMachine:
             tail += align_up(4 * len(prep.fields), 16)
             self.opdata.append(extra)
         flash_extra = align_up(len(graph.data), 16)
-        sizes = DispatchProgram(self, tail, flash_extra, None)
-        ram_end = tail + sizes.ram_bytes
-        blob = graph.data + bytes(flash_extra - len(graph.data) + sizes.flash_bytes)
-        self.machine = Machine(self.device, build(self.device.core), blob, (base, ram_end))
+        image = build(self.device.core)
+        at = model_base(image)
+        self.dispatch = DispatchProgram(self, tail, at + flash_extra, at)
+        ram_end = tail + self.dispatch.ram_bytes
+        blob = graph.data + bytes(flash_extra - len(graph.data) + self.dispatch.flash_bytes)
+        self.machine = Machine(self.device, image, blob, (base, ram_end))
         limit = max(r.end for r in regions)
         if ram_end > limit:
             raise UnsupportedLayer(f"arena + OpData + TFLM structs ({ram_end - base} bytes) "
                                    f"exceed {self.arena_name}")
         self._write_opdata()
-        self.dispatch = DispatchProgram(self, tail, self.machine.model_base + flash_extra,
-                                        self.machine)
+        self.dispatch.load(self.machine)
 
     def const_address(self, tensor: int) -> int:
         t = self.sg.tensors[tensor]
