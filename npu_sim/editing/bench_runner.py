@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from edgesim.errors import EdgesimError
 # Ray's shared-memory object store: the results are small dicts, and the bench may share
 # the machine, so it asks for little more than Ray's minimum.
 OBJECT_STORE_BYTES = 128 * 2**20
+CONNECT_TIMEOUT_S = 5.0       # for the head node of a --address cluster to answer
 
 
 def file_sha256(path: str | Path) -> str:
@@ -94,6 +96,10 @@ class EditWorker:
         self.hp = hp
         self.baseline: dict = {}
 
+    def ready(self) -> bool:
+        """True once the actor is up (a failed start raises in the caller's ray.get)."""
+        return True
+
     def run(self, case, method: str) -> dict:
         """One row: `case` (bench.Case) edited with `method`."""
         from npu_sim.editing import edit
@@ -152,7 +158,13 @@ def _run_on_ray(pending: list, model_name: str, hp, workers: int | None, address
         cpus = int(ray.cluster_resources().get("CPU", 1))    # more actors would never start
         n = max(1, min(workers or cpus, cpus, len(pending)))
         actor = ray.remote(num_cpus=1)(EditWorker)
-        pool = ActorPool([actor.remote(model_name, hp) for _ in range(n)])
+        actors = [actor.remote(model_name, hp) for _ in range(n)]
+        try:
+            ray.get([a.ready.remote() for a in actors])
+        except ray.exceptions.RayActorError as exc:
+            raise EdgesimError(f"a Ray worker could not start (every node needs edgesim and "
+                               f"the model): {_last_line(exc)}") from None
+        pool = ActorPool(actors)
         rows = pool.map_unordered(lambda a, job: a.run.remote(*job), pending)
         with tqdm(total=len(pending), unit="edit", desc=f"edit bench, {n} workers",
                   file=log, disable=not progress) as bar:
@@ -173,16 +185,41 @@ def _start_ray(workers: int | None, address: str | None) -> None:
     CPUs (default: this machine's); quietly unless `edgesim -v`."""
     import ray
 
-    from edgesim.logs import verbose
+    from edgesim.logs import quiet, verbose
 
-    quiet = {"log_to_driver": verbose(),
-             "logging_level": logging.INFO if verbose() else logging.ERROR}
+    options = {"log_to_driver": verbose(),
+               "logging_level": logging.INFO if verbose() else logging.ERROR}
     if address:
-        try:
-            ray.init(address=address, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise EdgesimError(f"cannot join the Ray cluster at {address}: "
-                               f"{' '.join(str(exc).split())}") from None
+        _check_reachable(address)
+        options["address"] = address
+    else:       # "local": a new instance even where `ray start` left a cluster to join
+        options.update(address="local", num_cpus=workers or os.cpu_count(),
+                       include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES)
+    try:
+        with quiet():
+            ray.init(**options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        if not address:
+            raise
+        raise EdgesimError(f"cannot join the Ray cluster at {address}: "
+                           f"{_last_line(exc.__cause__ or exc)}") from None
+
+
+def _last_line(exc: BaseException) -> str:
+    """The last line of a Ray error, which holds the remote cause (its traceback comes
+    before)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a `host:port` (or `ray://host:port`) address nothing answers at: Ray itself
+    keeps retrying such an address. Other forms ("auto") are left to Ray."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
         return
-    ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
-             object_store_memory=OBJECT_STORE_BYTES, **quiet)
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise EdgesimError(f"cannot join the Ray cluster at {address}: nothing answers there "
+                           f"({exc.strerror or exc})") from None
