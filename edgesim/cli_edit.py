@@ -73,8 +73,8 @@ def add_parser(subparsers) -> None:
                    "suffix .jsonl)")
     e.add_argument("--workers", type=_positive(int), help="bench: Ray workers, one CPU and one "
                    "model copy each (default: one per CPU)")
-    e.add_argument("--address", help="bench: join the Ray cluster at this address (default: "
-                   "start a local Ray in this process)")
+    e.add_argument("--address", help="bench: join the Ray cluster at this address, HOST:PORT "
+                   "or `auto` (default: start a local Ray in this process)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(handler=run)

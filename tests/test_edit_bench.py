@@ -152,3 +152,9 @@ def test_read_results_skips_invalid_lines_and_a_cut_last_line(tmp_path):
     rows, end = read_results(path)
     assert rows == [row] and end == len(good) + len(b"not json\n")
     assert read_results(tmp_path / "none.jsonl") == ([], 0)
+
+
+def test_an_unreachable_cluster_is_one_line(tmp_path):
+    (tmp_path / "set.json").write_text(json.dumps(RECORDS))
+    rc, _, err = _bench(tmp_path, "--address", "127.0.0.1:1")
+    assert rc == 2 and "nothing answers" in err and len(err.strip().splitlines()) == 1, err
