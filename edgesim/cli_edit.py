@@ -3,8 +3,15 @@ a greedy continuation from a model (an edited one saved with `--save`, say).
 
     edgesim edit --model PATH_OR_NAME --subject S --prompt P --target T [--target-true T0]
                  --method mobiedit|rome-bp [--device D] [--save OUT.gguf] [--json]
-    edgesim edit bench [--model smollm2] [--edits N] [--json] [--out FILE]
+    edgesim edit bench [--model smollm2] [--dataset COUNTERFACT.json] [--edits N] [--json]
+                       [--out FILE] [--results FILE.jsonl] [--workers N] [--address ADDR]
     edgesim generate --model PATH_OR_NAME --prompt P [--tokens N]
+
+`edit bench` runs each (edit, method) as a Ray task, on a local Ray started in-process
+(--workers N: N workers, default one per CPU) or on the cluster at --address, and appends each
+result to --results (default: --out with the suffix .jsonl) as it finishes; a rerun skips the
+edits that file holds (npu_sim.editing.bench_runner). --dataset replaces the project's edit set
+with a CounterFact-format file (all of its records unless --edits N).
 
 Exit status: 0 the edit succeeded (bench, generate: it ran), 1 the edit did not take (the
 target is not the greedy continuation of the prompt afterwards; a --save file is written all
@@ -54,9 +61,20 @@ def add_parser(subparsers) -> None:
                    "file in npu_sim/editing/hparams)")
     e.add_argument("--unbatched", action="store_true", help="mobiedit: one NPU invocation "
                    "per forward pass (default: each ZO step's perturbations batched in one)")
-    e.add_argument("--edits", type=_positive(int), help="bench: how many edits of the set to run")
+    e.add_argument("--edits", type=_positive(int), help="bench: run the first N edits of the "
+                   "set (default: all of a --dataset; of the project's set, those before its first "
+                   "unlearning request)")
+    e.add_argument("--dataset", metavar="FILE", help="bench: a CounterFact-format JSON edit "
+                   "set (default: the project's, npu_sim/editing/data/counterfact_smollm2.json)")
     e.add_argument("--out", help="bench: where to write the JSON (default "
                    "out/bench_edit.json under the current directory)")
+    e.add_argument("--results", metavar="FILE", help="bench: the JSON-lines file each edit's "
+                   "result is appended to and a rerun resumes from (default: --out with the "
+                   "suffix .jsonl)")
+    e.add_argument("--workers", type=_positive(int), help="bench: Ray workers, one CPU and one "
+                   "model copy each (default: one per CPU)")
+    e.add_argument("--address", help="bench: join the Ray cluster at this address, HOST:PORT "
+                   "or `auto` (default: start a local Ray in this process)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(handler=run)
@@ -88,12 +106,13 @@ def run(args) -> int:
     from edgesim.logs import import_tensorflow
 
     if args.action == "bench":
-        import_tensorflow()        # quietly, before the editor imports it
-        from npu_sim.editing.bench import DEFAULT_EDITS, DEFAULT_OUT, bench_to_file, format_bench
+        from npu_sim.editing.bench import DEFAULT_OUT, bench_to_file, format_bench
 
-        bench = bench_to_file(args.out or DEFAULT_OUT, args.model, args.edits or DEFAULT_EDITS,
+        bench = bench_to_file(args.out or DEFAULT_OUT, args.model, args.edits,
                               progress=not args.quiet and sys.stderr.isatty(),
-                              batched=False if args.unbatched else None)
+                              batched=False if args.unbatched else None, dataset=args.dataset,
+                              results=args.results, workers=args.workers,
+                              address=args.address)
         summary = {k: v for k, v in bench.items() if k != "runs"}
         print(json.dumps(summary, indent=2) if args.json else format_bench(bench))
         return 0

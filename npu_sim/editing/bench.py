@@ -3,10 +3,12 @@ with backpropagation (float32 on the mobile-CPU profile), on a real model and sc
 configs. `edgesim edit bench` and tools/bench_edit.py print its table (or JSON) and write
 out/bench_edit.json under the current directory.
 
-Real model: every edit of npu_sim/editing/data/counterfact_smollm2.json (the first N), both
-methods; the means of every metric of npu_sim.editing.metrics (CounterFact's scores and
-magnitudes, EasyEdit's token accuracies, the strict greedy figures), steps, forward passes,
-MACs, memory, latency, energy; the MACs and forward passes early stopping and the prefix
+Real model: the first N edits of a CounterFact-format set (default: the project's,
+npu_sim/editing/data/counterfact_smollm2.json), both methods, each edit a Ray task whose
+result streams to a JSON-lines file that a rerun resumes from (bench_runner); the means of
+every metric of npu_sim.editing.metrics (CounterFact's scores and magnitudes, EasyEdit's
+token accuracies, the strict greedy figures), steps, forward passes, MACs, memory, latency,
+energy and wall time per edit (s); the MACs and forward passes early stopping and the prefix
 cache saved. Ratios are BP over MobiEdit (> 1: MobiEdit needs less).
 Scaled: Qwen2.5-3B-Instruct and Llama-3.2-3B from their configs alone, with the real run's
 mean steps, the same prompts' token counts and the same cost model (npu_sim.performance);
@@ -16,10 +18,18 @@ against check() of the exported graph: `kernel_model_check`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edgesim.errors import EdgesimError
+
+if TYPE_CHECKING:
+    from npu_sim.editing import EditRequest
 
 EDIT_SET = Path(__file__).parent / "data" / "counterfact_smollm2.json"
 DEFAULT_OUT = Path("out") / "bench_edit.json"     # relative to the current directory
@@ -34,26 +44,80 @@ METRICS = ("efficacy_score", "efficacy_magnitude", "paraphrase_score", "paraphra
            "locality_acc", "efficacy", "generalization", "locality")
 
 
-def load_edit_set(path: Path = EDIT_SET):
-    """The edit requests of a CounterFact-format file: a list of records with
-    `requested_rewrite` (`prompt` with "{}" for the subject, `subject`, `target_new` and
-    `target_true` as {"str": ...}), `paraphrase_prompts` and `neighborhood_prompts`, and the
+@dataclass(frozen=True)
+class Case:
+    """One record of an edit set: its key in the results file (the record's `case_id`, else
+    its index), a digest of the record (a result recorded for another version of it is not
+    reused) and its edit request."""
+    key: int | str
+    digest: str
+    request: EditRequest
+
+
+def load_cases(path: str | Path = EDIT_SET) -> list[Case]:
+    """The records of a CounterFact-format file: a list of objects with `requested_rewrite`
+    (`prompt` with "{}" for the subject, `subject`, `target_new` and `target_true` as
+    {"str": ...}), `paraphrase_prompts`, `neighborhood_prompts`, an optional `case_id` and the
     project's optional `kind` ("unlearn": the target is a refusal). Targets get a leading
-    space, as ROME's rome_main.py gives them."""
+    space, as ROME's rome_main.py gives them. A missing or malformed file or record is an
+    EdgesimError naming it."""
     from npu_sim.editing import EditRequest
 
     def spaced(s: str) -> str:
         return s if s.startswith(" ") else " " + s
 
-    out = []
-    for e in json.loads(path.read_text(encoding="utf-8")):
-        rr = e["requested_rewrite"]
-        out.append(EditRequest(
-            rr["subject"], rr["prompt"].replace("{}", rr["subject"]),
-            spaced(rr["target_new"]["str"]), tuple(e["paraphrase_prompts"]),
-            tuple(e["neighborhood_prompts"]), e.get("kind", "edit"),
-            spaced(rr["target_true"]["str"])))
+    try:
+        records = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EdgesimError(f"{path}: no such edit set") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EdgesimError(f"{path}: cannot read the edit set: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise EdgesimError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(records, list) or not records:
+        raise EdgesimError(f"{path}: an edit set is a non-empty JSON list of CounterFact "
+                           "records")
+    out, seen = [], set()
+    for i, e in enumerate(records):
+        where = f"{path}: record {i}"
+        if not isinstance(e, dict):
+            raise EdgesimError(f"{where}: not a JSON object")
+        key = e.get("case_id", i)
+        if isinstance(key, bool) or not isinstance(key, (int, str)) or key in seen:
+            raise EdgesimError(f"{where}: case_id {key!r} is not a new integer or string")
+        seen.add(key)
+        rr = "requested_rewrite."
+        subject = _field(e, rr + "subject", str, where)
+        request = EditRequest(
+            subject, _field(e, rr + "prompt", str, where).replace("{}", subject),
+            spaced(_field(e, rr + "target_new.str", str, where)),
+            tuple(_field(e, "paraphrase_prompts", list, where)),
+            tuple(_field(e, "neighborhood_prompts", list, where)), e.get("kind", "edit"),
+            spaced(_field(e, rr + "target_true.str", str, where)))
+        digest = hashlib.sha256(json.dumps(e, sort_keys=True).encode()).hexdigest()[:16]
+        out.append(Case(key, digest, request))
     return out
+
+
+def _field(record, name: str, kind: type, where: str):
+    """`record`'s field at the dotted `name`: a non-empty string (kind str) or a list of
+    strings (kind list)."""
+    value = record
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise EdgesimError(f"{where}: `{name}` is missing")
+        value = value[part]
+    if kind is str and not (isinstance(value, str) and value.strip()):
+        raise EdgesimError(f"{where}: `{name}` is not a non-empty string")
+    if kind is list and not (isinstance(value, list) and all(isinstance(s, str) for s in value)):
+        raise EdgesimError(f"{where}: `{name}` is not a list of strings")
+    return value
+
+
+def load_edit_set(path: str | Path = EDIT_SET):
+    """The edit requests of a CounterFact-format file (see load_cases)."""
+    return [c.request for c in load_cases(path)]
 
 
 def _mean(xs):
@@ -72,6 +136,7 @@ def summarise(rows: list[dict]) -> dict:
         "memory_bytes": max(r["memory_bytes"] for r in rows),
         "mean_latency_s": _mean([r["latency_s"] for r in rows]),
         "mean_energy_j": _mean([r["energy_j"] for r in rows]),
+        "mean_wall_s": _mean([r.get("wall_s") for r in rows]),
     }
 
 
@@ -188,31 +253,31 @@ def _real_other_mode(cfg, runs, hp, ops_per_layer, real) -> dict:
 
 
 def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress: bool = True,
-              log=sys.stderr, batched: bool | None = None) -> dict:
-    from npu_sim.editing import edit, load_hparams
+              log=sys.stderr, batched: bool | None = None, dataset: str | Path | None = None,
+              results: str | Path = DEFAULT_OUT.with_suffix(".jsonl"),
+              workers: int | None = None, address: str | None = None) -> dict:
+    """The bench of the first `n_edits` records of `dataset` (default: the project's edit set,
+    its first DEFAULT_EDITS; a given set, all of it), both methods. The edits run as Ray
+    tasks and stream to the JSON-lines file `results`, whose finished edits a rerun skips
+    (npu_sim.editing.bench_runner); the summary is built from that file's rows."""
+    from dataclasses import replace
+
+    from npu_sim.editing import load_hparams
     from npu_sim.llm import load_model
-    from npu_sim.llm.tf_model import TfLlama
+
+    from .bench_runner import run_edits
 
     t0 = time.time()
+    cases = load_cases(dataset or EDIT_SET)
+    if n_edits is None and dataset is None:
+        n_edits = DEFAULT_EDITS
+    cases = cases[:n_edits] if n_edits else cases
     model = load_model(model_name)
     hp = load_hparams(Path(model.path).stem)
-    tfm = TfLlama(model)
-    requests = load_edit_set()[:n_edits] if n_edits else load_edit_set()
-    baseline: dict = {}
-    runs = {m: [] for m in METHODS}
-    for i, req in enumerate(requests):
-        for method in METHODS:
-            t = time.time()
-            r = edit(model, req, method, hparams=hp, tfm=tfm, baseline=baseline,
-                     progress=progress, batched=batched)
-            d = r.to_dict()
-            d["wall_s"] = round(time.time() - t, 2)
-            runs[method].append(d)
-            print(f"[{i + 1}/{len(requests)}] {method:8s} {req.subject!r:16s} -> "
-                  f"{req.target!r:16s} success={int(r.success)} "
-                  f"scores={d['efficacy_score']:.0f}/{d['paraphrase_score']}/"
-                  f"{d['neighborhood_score']} steps={d['steps']} ({d['wall_s']} s)", file=log,
-                  flush=True)
+    if batched is not None:
+        hp = replace(hp, mobiedit=replace(hp.mobiedit, batched=batched))
+    rows = run_edits(cases, METHODS, model, hp, Path(results), workers, address, progress, log)
+    runs = {m: [rows[c.key, m] for c in cases] for m in METHODS}
     return report(model, hp, runs, time.time() - t0)
 
 
@@ -279,7 +344,7 @@ def format_bench(b: dict) -> str:
                        for k in METRICS), ("mean_steps", "{:.1f}"),
                      ("mean_forward_passes", "{:.0f}"), ("mean_macs", "{:.3g}"),
                      ("memory_bytes", "{:,}"), ("mean_latency_s", "{:.4g}"),
-                     ("mean_energy_j", "{:.4g}")):
+                     ("mean_energy_j", "{:.4g}"), ("mean_wall_s", "{:.1f}")):
         vals = [fmt.format(r[m][key]) if r[m][key] is not None else "-" for m in METHODS]
         lines.append(f"{key:22s} {vals[0]:>14s} {vals[1]:>14s}")
     inv = b["mobiedit_invocations"]
@@ -307,10 +372,13 @@ def format_bench(b: dict) -> str:
 
 
 def bench_to_file(out: str | Path = DEFAULT_OUT, model_name: str = "smollm2",
-                  n_edits: int | None = DEFAULT_EDITS, progress: bool = True,
-                  batched: bool | None = None, rescore: str | Path | None = None) -> dict:
-    """Run the bench (or, with `rescore`, summarise the runs recorded in an earlier bench
-    JSON again) and write its JSON to `out` atomically; returns the bench."""
+                  n_edits: int | None = None, progress: bool = True,
+                  batched: bool | None = None, rescore: str | Path | None = None,
+                  dataset: str | Path | None = None, results: str | Path | None = None,
+                  workers: int | None = None, address: str | None = None) -> dict:
+    """Run the bench (run_bench; `results` defaults to `out` with the suffix .jsonl) or, with
+    `rescore`, summarise the runs recorded in an earlier bench JSON again, and write its JSON
+    to `out` atomically; returns the bench."""
     from edgesim.io import atomic_write
 
     if rescore:
@@ -321,6 +389,8 @@ def bench_to_file(out: str | Path = DEFAULT_OUT, model_name: str = "smollm2",
         model = load_model(old["model_path"])
         bench = report(model, load_hparams(old["hparams"]), old["runs"], old["wall_s"])
     else:
-        bench = run_bench(model_name, n_edits, progress=progress, batched=batched)
+        bench = run_bench(model_name, n_edits, progress=progress, batched=batched,
+                          dataset=dataset, results=results or Path(out).with_suffix(".jsonl"),
+                          workers=workers, address=address)
     atomic_write(out, json.dumps(bench, indent=1))
     return bench
