@@ -18,7 +18,9 @@ firmware_sim; nothing here is timed on the host.
             memory_ratio_vs_<b>  ram_bytes of b / ram_bytes of this encoder,
             model_memory_ratio_vs_<b>  the same on model_ram_bytes}}}},
     targets [{name, value, target, met, note}] (the cost targets, then privacy_target()),
-    utility_privacy (the results JSON of `edgesim speech train`, or null) and
+    utility_privacy (the results JSON of `edgesim speech train`, or null),
+    utility_privacy_by_corpus {corpus: quick, created, corpus, gamma, reference, curve,
+    maskers} (the last training on each corpus) and
     utility_privacy_note, baselines_utility_privacy (`edgesim speech baselines` results, or
     null) and baselines_note, plot (PNG path or null).
 Ratios compare encoders on the same device.
@@ -134,6 +136,16 @@ def _fixed_memory_note(device: str) -> str:
             f"profile: {fixed:,} bytes), which bounds any ratio to ram(ppslu) / {fixed:,}")
 
 
+def _summary(results: dict) -> dict:
+    """One corpus's training results as the bench reports them: the run's kind, the maskers'
+    figures (without training logs) and the curve."""
+    return {"quick": results.get("quick"), "created": results.get("created"),
+            "corpus": results["corpus"], "gamma": results.get("gamma"),
+            "reference": results.get("reference"), "curve": results.get("curve", []),
+            "maskers": {k: {x: y for x, y in v.items() if x != "training"}
+                        for k, v in results.get("maskers", {}).items()}}
+
+
 def privacy_target(results: dict | None, max_drop: float = 0.07, min_wer: float = 0.75
                    ) -> dict | None:
     """The project's privacy/utility target on `edgesim speech train` results: among the
@@ -170,7 +182,7 @@ def bench(model_dir: str | Path, devices=DEVICES, results: str | Path | None = N
     """The benchmark dict (module docstring) for the encoders exported into `model_dir`;
     with `plot_dir`, also a PNG of per-encoder latency and memory there."""
     from .baselines.results import load_baseline_results
-    from .results import load_training_results
+    from .results import load_results_by_corpus, load_training_results
 
     missing = missing_models(model_dir)
     if missing:
@@ -187,12 +199,14 @@ def bench(model_dir: str | Path, devices=DEVICES, results: str | Path | None = N
                           "trained": m.get("trained"), "full_size": m.get("full_size"),
                           "agreement": m.get("agreement"), "devices": costs[name]}
     up = load_training_results(results)
+    by_corpus = {**load_results_by_corpus(), **({up["corpus"]["name"]: up} if up else {})}
     base = load_baseline_results(baselines_results)
     privacy = privacy_target(up)
     out = {"schema": BENCH_SCHEMA, "models": str(model_dir), "clip_seconds": 4.0,
            "devices": list(devices), "baselines": dict(BASELINES), "encoders": encoders,
            "targets": targets(costs) + ([privacy] if privacy else []),
            "utility_privacy": up,
+           "utility_privacy_by_corpus": {name: _summary(r) for name, r in by_corpus.items()},
            "utility_privacy_note": None if up is not None else
            "no results: `edgesim speech train` has not been run, so intent accuracy and "
            "attacker WER of the mask generators are not measured",
@@ -282,9 +296,8 @@ def format_table(result: dict) -> str:
     for t in result["targets"]:
         met = {True: "met", False: "NOT met", None: ""}[t["met"]]
         lines.append(f"target {t['name']}: {t['value']} ({t['target']}) {met}")
-    up = result.get("utility_privacy")
-    if up:
-        lines.append(f"utility/privacy (edgesim speech train, {up['corpus']['name']} corpus"
+    for corpus, up in result.get("utility_privacy_by_corpus", {}).items():
+        lines.append(f"utility/privacy (edgesim speech train, {corpus} corpus"
                      f"{', quick' if up.get('quick') else ''}):")
         for name, m in up.get("maskers", {}).items():
             lines.append(f"  {name:<7} mask ratio {_fmt(m.get('mask_ratio'))}, intent "

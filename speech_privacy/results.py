@@ -2,7 +2,8 @@
 
 Everything lives in `trained_dir()` = `cache_dir()/speech/trained` (EDGESIM_CACHE or
 ~/.cache/edgesim): `mask_generator_{s,m}.npz` (Keras weights plus the generator's segments and
-samples), `results.json` (the figures below) and `privacy_utility.png` (the curve). Every file
+samples), `results.json` (the figures below), the same as `results_<corpus>.json` (the last
+run on each corpus) and `privacy_utility.png` (the curve). Every file
 is written atomically, so a reader never sees a half-written one. This module imports neither
 TensorFlow nor librosa.
 
@@ -60,6 +61,22 @@ def trained_dir() -> Path:
 
 def results_path() -> Path:
     return trained_dir() / "results.json"
+
+
+def corpus_results_path(corpus: str) -> Path:
+    """The results of the last `edgesim speech train` on `corpus`."""
+    return trained_dir() / f"results_{corpus}.json"
+
+
+def load_results_by_corpus(folder: str | Path | None = None) -> dict[str, dict]:
+    """{corpus: its last training results} of every `results_<corpus>.json` in `folder`
+    (default trained_dir()), by corpus name."""
+    folder = Path(folder) if folder is not None else trained_dir()
+    found = {}
+    for path in sorted(folder.glob("results_*.json")):
+        data = load_training_results(path)
+        found[data["corpus"]["name"]] = data
+    return found
 
 
 def generator_path(variant: str) -> Path:

@@ -113,6 +113,30 @@ def test_results_json_is_passed_through(models, tmp_path):
     assert set(out["encoders"]["mask_generator_s"]["devices"]) == {"stm32h743"}
 
 
+def test_every_corpus_trained_is_reported(models, tmp_path):
+    from speech_privacy.results import SCHEMA, corpus_results_path
+
+    def results(corpus, acc):
+        return {"schema": SCHEMA, "corpus": {"name": corpus}, "reference": {},
+                "maskers": {"none": {"intent_acc": acc, "training": {"log": 1}}}}
+
+    folder = corpus_results_path("x").parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for corpus, acc in (("fsc-style", 0.9), ("slurp-style", 0.5)):
+        corpus_results_path(corpus).write_text(json.dumps(results(corpus, acc)))
+    try:
+        out = sb.bench(models, devices=("stm32h743",), results=tmp_path / "none.json",
+                       baselines_results=tmp_path / "none.json")
+    finally:
+        for corpus in ("fsc-style", "slurp-style"):
+            corpus_results_path(corpus).unlink()
+    by = out["utility_privacy_by_corpus"]
+    assert set(by) == {"fsc-style", "slurp-style"}
+    assert by["slurp-style"]["maskers"]["none"] == {"intent_acc": 0.5}   # no training log
+    text = sb.format_table(out)
+    assert "fsc-style corpus" in text and "slurp-style corpus" in text
+
+
 def test_privacy_target_picks_the_most_useful_private_point():
     results = {"reference": {"wer_intent_oracle": 0.69},
                "maskers": {"none": {"mask_ratio": 0.0, "intent_acc": 0.95, "wer_adaptive": 0.1},

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..results import SCHEMA, results_path, trained_dir
+from ..results import SCHEMA, corpus_results_path, results_path, trained_dir
 from . import stages
 from .config import Stopwatch, TrainConfig
 from .fsdd import fsdd_speaker_privacy
@@ -64,5 +64,7 @@ def train_all(config: TrainConfig | None = None, progress: bool = True, say=prin
         "maskers": maskers, "curve": curve, "fsdd": fsdd,
         "plot": str(out / "privacy_utility.png")}
     atomic_write(out / "privacy_utility.png", plot_curve(results))
-    atomic_write(out / results_path().name, json.dumps(results, indent=2).encode())
+    blob = json.dumps(results, indent=2).encode()
+    atomic_write(out / results_path().name, blob)
+    atomic_write(out / corpus_results_path(cfg.corpus).name, blob)
     return results
