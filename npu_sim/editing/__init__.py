@@ -128,7 +128,7 @@ def edit(model, req: EditRequest, method: str = "mobiedit", hparams: HParams | s
     ids_p, pos_p = rome.subject_last_index(model, req.prompt, req.subject)
     k_prompt, v_init = rome.key_and_value(model, hp.layer, ids_p, pos_p)
     k_star = rome.compute_k_star(model, hp.layer, req, hp.context_templates, k_prompt)
-    if tfm is None:
+    if tfm is None and method == "rome-bp":     # mobiedit builds one only to export a kernel
         from npu_sim.llm.tf_model import TfLlama
         tfm = TfLlama(model)
     bar = None
