@@ -87,12 +87,13 @@ def test_mobiedit_ledger_counts_what_ran(mobiedit_result):
     assert L["early_stopped"] and 5 <= steps < 600
     # batched (the default): one invocation per step of 11 rows (the unperturbed delta, whose
     # row 0 is the previous step's early-stopping check, and 5 directions x 2 sides), and the
-    # last one, whose row 0 is the successful check; one prefix pass per prompt
+    # last one, whose row 0 is the successful check; one prefix pass per sequence (the prompt
+    # behind each of the 3 context templates, and the KL prompt), all in one kernel
     assert L["batched"] and L["batch"] == 11
     assert L["kernel_invocations"] == steps + 1
     assert L["kernel_forward_passes"] == 11 * (steps + 1)
-    assert L["forward_passes"] == L["kernel_forward_passes"] + 1
-    assert L["invocations"] == L["kernel_invocations"] + 1
+    assert L["forward_passes"] == L["kernel_forward_passes"] + 4
+    assert L["invocations"] == L["kernel_invocations"] + 4
     k = L["kernels"][0]
     assert k["fits"] and k["passes"] == L["kernel_forward_passes"]
     assert k["invocations"] == L["kernel_invocations"]
@@ -107,10 +108,11 @@ def test_mobiedit_ledger_counts_what_ran(mobiedit_result):
     assert 0 < k["delta_step"] < 1e-3                                 # eps 1e-3 is resolvable
 
 
-def test_batched_and_unbatched_mobiedit_take_the_same_path(stories, request_sue,
-                                                           mobiedit_result):
-    """The unbatched path (one invocation per forward pass) reaches the same delta in the
-    same steps; batching cuts the invocations ~10x, and with them the latency and energy."""
+def test_batched_and_unbatched_mobiedit_both_edit(stories, request_sue, mobiedit_result):
+    """The unbatched path (one invocation per forward pass) edits too; its graph's int16
+    scales differ from the batched graph's by calibration rounding, so the trajectories may
+    part (mobiedit's docstring). Batching cuts the invocations per step ~10x, and with them
+    the latency and energy."""
     import dataclasses
 
     from npu_sim.editing import edit, load_hparams
@@ -120,17 +122,17 @@ def test_batched_and_unbatched_mobiedit_take_the_same_path(stories, request_sue,
     r = edit(stories, request_sue, "mobiedit", hparams=hp, evaluate_metrics=False)
     b, u = mobiedit_result.ledger, r.ledger
     assert not u["batched"] and u["batch"] == 1
-    assert u["steps"] == b["steps"] and u["loss_history"] == b["loss_history"]
-    assert u["final_loss"] == b["final_loss"]
-    assert np.array_equal(r.model.weights["blk.2.ffn_down.weight"],
-                          mobiedit_result.model.weights["blk.2.ffn_down.weight"])
+    assert r.success and u["early_stopped"] and abs(u["steps"] - b["steps"]) < b["steps"] / 2
     steps = u["steps"]
     # 5 directions x 2 sides per step, one early-stopping check per step (the last check's
-    # logits give the final loss)
-    assert u["kernel_forward_passes"] == u["kernel_invocations"] == 10 * steps + steps
+    # logits give the final loss), and the unedited pass that the KL term compares against
+    assert u["kernel_forward_passes"] == u["kernel_invocations"] == 10 * steps + steps + 1
     assert u["savings"]["early_stopping"]["forward_passes_saved"] == (600 - steps) * 10 - steps
-    assert b["kernel_invocations"] * 10 < u["kernel_invocations"]
-    assert b["latency_s"] * 5 < u["latency_s"] and b["energy_j"] * 5 < u["energy_j"]
+    per_step = {k: {x: L[x] / (L["steps"] + 1) for x in ("kernel_invocations", "latency_s",
+                                                          "energy_j")} for k, L in (("b", b), ("u", u))}
+    assert per_step["b"]["kernel_invocations"] * 10 < per_step["u"]["kernel_invocations"]
+    for x in ("latency_s", "energy_j"):
+        assert per_step["b"][x] * 5 < per_step["u"][x]
 
 
 def _sue_kernel(stories, batch=1):
@@ -352,12 +354,16 @@ def test_edit_bench_on_smollm2(tmp_path):
     assert json.loads(out.read_text())["runs"]["mobiedit"][0]["ledger"]["kernels"]
 
 
-def test_estimated_covariance_reweights_the_update(stories):
-    from npu_sim.editing import load_hparams
-    from npu_sim.editing.rome import estimate_c_inv, key_and_value, rank_one_update
+def test_estimated_covariance_reweights_the_update(stories, tmp_path, monkeypatch):
+    from npu_sim.editing import mom2
+    from npu_sim.editing.rome import key_and_value, rank_one_update
 
-    hp = load_hparams("stories260K")
-    c_inv = estimate_c_inv(stories, 2, hp.mom2_text)
+    story = ("Once upon a time, there was a little dog. He liked to run and play in the sun "
+             "with his friends. One day, a girl named Amy found a red ball in the park. ")
+    monkeypatch.setattr(mom2, "sample_text", lambda: story * 40)
+    monkeypatch.setattr(mom2, "MIN_TOKENS", 1000)
+    monkeypatch.setenv("EDGESIM_CACHE", str(tmp_path))
+    c_inv = mom2.c_inv(stories, 2)
     assert c_inv.shape == (172, 172) and np.allclose(c_inv, c_inv.T, rtol=1e-3, atol=1e-3)
     assert np.linalg.eigvalsh(c_inv.astype(np.float64)).min() > 0
     ids = stories.tokenizer.encode(PROMPT)
@@ -367,6 +373,18 @@ def test_estimated_covariance_reweights_the_update(stories):
     a, b = rank_one_update(w, k, k, target), rank_one_update(w, k, k, target, c_inv)
     assert np.allclose(a @ k, target, atol=1e-3) and np.allclose(b @ k, target, atol=1e-3)
     assert not np.allclose(a, b, atol=1e-4)          # another direction: C^-1 k* vs k*
+    # cached per model and layer: read back without estimating; a broken file is re-estimated
+    [path] = (tmp_path / "edit-mom2").iterdir()
+    estimate = mom2.estimate
+    monkeypatch.setattr(mom2, "estimate", None)
+    assert np.array_equal(mom2.c_inv(stories, 2), c_inv)
+    path.write_bytes(b"broken")
+    monkeypatch.setattr(mom2, "estimate", estimate)
+    assert np.array_equal(mom2.c_inv(stories, 2), c_inv)
+    monkeypatch.setattr(mom2, "MIN_TOKENS", 10**6)
+    path.unlink()
+    with pytest.raises(EdgesimError, match="fewer than"):
+        mom2.c_inv(stories, 2)
 
 
 @pytest.mark.slow

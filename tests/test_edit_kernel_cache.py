@@ -38,8 +38,9 @@ def test_two_edits_share_one_export(stories, fresh_cache):
     before = kernel.conversions
     girl = _edit(stories, *GIRL)
     assert kernel.conversions == before + 1
+    # the prompt behind the 3 context templates and the KL prompt: 4 sequences in one graph
     assert [p.name for p in fresh_cache.iterdir()] == \
-        [f"{kernel.model_digest(stories)[:16]}-L2-P16-S4-R4-T1-B11-r{kernel.RECIPE}.tflite"]
+        [f"{kernel.model_digest(stories)[:16]}-L2-P32-S4-R4-T4-B11-r{kernel.RECIPE}.tflite"]
     boy = _edit(stories, *BOY)
     assert kernel.conversions == before + 1          # the second edit converted nothing
     assert girl.ledger["kernels"][0] == {**boy.ledger["kernels"][0],

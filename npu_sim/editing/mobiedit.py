@@ -5,7 +5,11 @@ Per step: `directions` Gaussian directions u, central differences
 (L(delta + eps u) - L(delta - eps u)) / (2 eps), g = the sum of those times u (as
 REFERENCE.md gives MobiEdit's estimate), delta -= lr_t g
 with lr_t cosine-decayed over `max_steps`, ||delta|| clamped to clamp_norm_factor ||v_init||.
-L is the target's NLL from the editing kernel (W8A16 TFLite on the NPU emulator).
+L is ROME's objective (as rome_bp.py): the target's NLL averaged over the edit prompt behind
+each context template, + kl_factor x KL(unedited || edited) of the next token after the
+kl_prompt ("{subject} is a") + weight_decay x ||delta|| / ||v_init||^2, all from the editing
+kernel (W8A16 TFLite on the NPU emulator): every template's rows and the KL row come out of
+one invocation. The KL reference is the kernel's own output for delta 0.
 Early stopping: every `check_every` steps, one more forward pass checks whether the
 target is the greedy continuation of every edit prompt (and, when `stop_nll` is set, its
 mean NLL is at most that: a margin against the quantized kernel and the float model parting
@@ -39,7 +43,7 @@ from npu_sim.llm.reference import log_softmax
 from . import costs
 from .hparams import HParams
 from .kernel import EditingKernel, shape_for
-from .rome import EditRequest, clamp, edit_sequences
+from .rome import EditRequest, Sequence, clamp, edit_sequences, subject_last_index
 
 
 def nll(logits: np.ndarray, target_ids) -> float:
@@ -55,9 +59,14 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     npu = load_npu(device)
     layer = hp.layer
     radius = zo.clamp_norm_factor * float(np.linalg.norm(v_init))
-    seqs = edit_sequences(model, req, hp.context_templates[:max(1, zo.zo_templates)])
+    seqs = edit_sequences(model, req, hp.context_templates)
+    kl_ids, kl_pos = subject_last_index(model, hp.kl_prompt.format(req.subject), req.subject)
+    # the KL prompt's next-token row rides along as one more sequence (its target unused)
+    kl_seq = Sequence(tuple(kl_ids), kl_pos, (0,), len(kl_ids) - 1)
     batch = 2 * zo.directions + 1 if zo.batched else None
-    kernel = EditingKernel(model, shape_for(layer, seqs, batch or 1), seqs, device, tfm)
+    kernel = EditingKernel(model, shape_for(layer, seqs + [kl_seq], batch or 1),
+                           seqs + [kl_seq], device, tfm)
+    v_norm2 = float(np.linalg.norm(v_init)) ** 2
 
     def ok(logits, q) -> bool:
         return bool(np.array_equal(logits.argmax(-1), q.target_ids)
@@ -70,13 +79,21 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
             return kernel.logits_batch(np.stack(rows + [delta] * (batch - len(rows))))[:len(rows)]
         return np.stack([kernel.logits(r) for r in rows])
 
-    def loss(out: np.ndarray) -> float:
-        """The mean target NLL over the sequences, from one row's logits [seqs, rows, V]."""
+    def target_nll(out: np.ndarray) -> float:
+        """The mean target NLL over the edit sequences, from one row's logits."""
         return float(np.mean([nll(o[:len(q.target_ids)], q.target_ids)
                               for o, q in zip(out, seqs)]))
 
+    def loss(out: np.ndarray, d: np.ndarray) -> float:
+        """ROME's objective for delta `d` from its logits [sequences, rows, V]: target NLL +
+        kl_factor KL(unedited || edited) on the KL prompt + weight decay."""
+        kl = float(np.sum(base_p * (base_logp - log_softmax(out[-1, 0]))))
+        return (target_nll(out) + zo.kl_factor * kl
+                + zo.weight_decay * float(np.linalg.norm(d)) / v_norm2)
+
     rng = np.random.default_rng(zo.seed)
     delta = np.zeros(cfg.dim, np.float32)
+    base_logp = base_p = None
     steps, stopped, history, checks = 0, False, [], 0
     for step in range(zo.max_steps + 1):
         last = step == zo.max_steps
@@ -85,22 +102,25 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                               for _ in range(zo.directions)]
         rows = [r for u in us for r in (delta + zo.eps * u, delta - zo.eps * u)]
         # The batched kernel evaluates delta (row 0) with the perturbations; one pass at a
-        # time, delta is evaluated only for a check or the final loss, and first, so that a
-        # successful check costs no perturbed passes.
+        # time, delta is evaluated only first (the KL reference), for a check or the final
+        # loss, and before the perturbations, so that a successful check costs none.
         if batch:
             outs = forward([delta] + rows)
             center, outs = outs[0], outs[1:]
         else:
-            center = forward([delta])[0] if check or last else None
+            center = forward([delta])[0] if check or last or step == 0 else None
+        if step == 0:       # the KL reference: the kernel's own unedited distribution
+            base_logp = log_softmax(center[-1, 0])
+            base_p = np.exp(base_logp)
         if check:                                # the previous update's result
             checks += 1
             stopped = all([ok(c[:len(q.target_ids)], q) for c, q in zip(center, seqs)])
         if stopped or last:
-            final_loss = loss(center)
+            final_loss = loss(center, delta)
             break
         if not batch:
             outs = forward(rows)
-        losses = [loss(o) for o in outs]
+        losses = [loss(o, d) for o, d in zip(outs, rows)]
         lr = zo.lr * 0.5 * (1 + math.cos(math.pi * step / zo.max_steps))
         g = np.zeros(cfg.dim, np.float64)
         for i, u in enumerate(us):
@@ -117,17 +137,17 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     # through every sequence)
     rows = batch or 1
     k, r = kernel, kernel.ledger
-    prefix_passes = len(seqs)
+    prefix_passes = len(seqs) + 1
     latency = k.invocations * r.latency_ms * 1e-3
     energy = k.invocations * r.energy_mj * 1e-3
     kernel_macs = k.invocations * r.macs
-    prefix = [costs.prefix_pass_cost(cfg, npu, len(q.ids)) for q in seqs]
+    prefix = [costs.prefix_pass_cost(cfg, npu, len(q.ids)) for q in seqs + [kl_seq]]
     prefix_macs = sum(costs.layers_macs(cfg, cfg.n_layers, len(q.ids), len(q.ids))
-                      for q in seqs)
+                      for q in seqs + [kl_seq])
     latency += sum(c.time_s for c in prefix)
     energy += sum(c.energy_j for c in prefix)
     uncached = k.forward_passes * sum(costs.forward_macs(cfg, len(q.ids), len(q.target_ids))
-                                      for q in seqs)
+                                      for q in seqs + [kl_seq])
     skipped_steps = zo.max_steps - steps if stopped else 0
     if batch:       # an invocation per skipped step; the checks ride along in row 0
         early = {"invocations_saved": skipped_steps, "forward_passes_saved": skipped_steps * batch,
