@@ -128,8 +128,8 @@ def test_batched_and_unbatched_mobiedit_both_edit(stories, request_sue, mobiedit
     # logits give the final loss), and the unedited pass that the KL term compares against
     assert u["kernel_forward_passes"] == u["kernel_invocations"] == 10 * steps + steps + 1
     assert u["savings"]["early_stopping"]["forward_passes_saved"] == (600 - steps) * 10 - steps
-    per_step = {k: {x: L[x] / (L["steps"] + 1) for x in ("kernel_invocations", "latency_s",
-                                                          "energy_j")} for k, L in (("b", b), ("u", u))}
+    keys = ("kernel_invocations", "latency_s", "energy_j")
+    per_step = {k: {x: L[x] / (L["steps"] + 1) for x in keys} for k, L in (("b", b), ("u", u))}
     assert per_step["b"]["kernel_invocations"] * 10 < per_step["u"]["kernel_invocations"]
     for x in ("latency_s", "energy_j"):
         assert per_step["b"][x] * 5 < per_step["u"][x]

@@ -180,9 +180,10 @@ def _convert(model, shape: KernelShape, tfm) -> bytes:
 
 
 def load_kernel(model, shape: KernelShape, device: str = "sd8gen3_htp", tfm=None):
-    """The kernel graph for `shape`, as (TFLite bytes, LoadedModel): from this process's cache, else
-    from the disk cache, else exported (with `tfm`, a TfLlama of `model`, when given) and
-    stored. A cache file that fails its checksum or does not load is exported again."""
+    """The kernel graph for `shape`, as (TFLite bytes, LoadedModel): from this process's
+    cache, else from the disk cache, else exported (with `tfm`, a TfLlama of `model`, when
+    given) and stored. A cache file that fails its checksum or does not load is exported
+    again."""
     key = f"{model_digest(model)[:16]}-L{shape.layer}-P{shape.prefix}-S{shape.suffix}" \
           f"-R{shape.rows}-T{shape.seqs}-B{shape.batch}-r{RECIPE}"
     if (key, device) in _loaded:
