@@ -83,3 +83,29 @@ def test_the_model_digest_follows_the_weights(stories):
     name = "blk.3.ffn_down.weight"
     edited = stories.with_weights({name: stories.weights[name] + 1.0})
     assert model_digest(edited) != model_digest(stories) == model_digest(stories)
+
+
+def test_one_graph_holds_every_template_and_the_kl_prompt(stories):
+    """Sequences of different prefix lengths (padded and masked) and several deltas in one
+    float kernel give each sequence's rows of the full forward pass with that delta."""
+    from npu_sim.editing import kernel, load_hparams
+    from npu_sim.editing.rome import (EditRequest, Sequence, edit_sequences,
+                                      subject_last_index)
+    from npu_sim.llm.reference import forward
+    from npu_sim.llm.tf_model import TfLlama
+
+    seqs = edit_sequences(stories, EditRequest(*GIRL), load_hparams("stories260K")
+                          .context_templates)
+    ids, pos = subject_last_index(stories, "girl is a", "girl")
+    seqs.append(Sequence(tuple(ids), pos, (0,), len(ids) - 1))
+    shape = kernel.shape_for(2, seqs, 3)
+    assert shape.seqs == 4 and len({q.subject_pos for q in seqs}) == 4
+    fn = TfLlama(stories).kernel(2, shape.prefix, shape.suffix, shape.rows, 3, 4)
+    inputs = kernel.feed(stories, shape, seqs)
+    deltas = np.random.default_rng(0).normal(size=(3, 64)).astype(np.float32)
+    out = fn(*[inputs[n] for n in kernel.INPUTS[:-1]], deltas).numpy()
+    for b, d in enumerate(deltas):
+        for t, q in enumerate(seqs):
+            ref = forward(stories, list(q.ids), edit_layer=2, edit_pos=q.subject_pos,
+                          delta=d)[list(q.rows)]
+            assert np.abs(out[b, t, :len(q.rows)] - ref).max() < 1e-4 * np.abs(ref).max()
