@@ -156,7 +156,9 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
         saved = skipped_steps * 2 * zo.directions - checks
         early = {"invocations_saved": saved, "forward_passes_saved": saved,
                  "macs_saved": saved * r.macs}
-    memory = costs.mobiedit_memory(cfg, layer, r.ram_bytes, k.shape.prefix, k.shape.suffix)
+    # every sequence's prefix cache and suffix states (the cache is linear in both lengths)
+    memory = costs.mobiedit_memory(cfg, layer, r.ram_bytes, k.shape.seqs * k.shape.prefix,
+                                   k.shape.seqs * k.shape.suffix)
     ledger = {
         "device": npu.name, "steps": steps, "early_stopped": stopped,
         "loss_history": [round(x, 5) for x in history], "final_loss": final_loss,
