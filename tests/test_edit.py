@@ -87,12 +87,13 @@ def test_mobiedit_ledger_counts_what_ran(mobiedit_result):
     assert L["early_stopped"] and 5 <= steps < 600
     # batched (the default): one invocation per step of 11 rows (the unperturbed delta, whose
     # row 0 is the previous step's early-stopping check, and 5 directions x 2 sides), and the
-    # last one, whose row 0 is the successful check; one prefix pass per prompt
+    # last one, whose row 0 is the successful check; one prefix pass per sequence (the prompt
+    # behind each of the 3 context templates, and the KL prompt), all in one kernel
     assert L["batched"] and L["batch"] == 11
     assert L["kernel_invocations"] == steps + 1
     assert L["kernel_forward_passes"] == 11 * (steps + 1)
-    assert L["forward_passes"] == L["kernel_forward_passes"] + 1
-    assert L["invocations"] == L["kernel_invocations"] + 1
+    assert L["forward_passes"] == L["kernel_forward_passes"] + 4
+    assert L["invocations"] == L["kernel_invocations"] + 4
     k = L["kernels"][0]
     assert k["fits"] and k["passes"] == L["kernel_forward_passes"]
     assert k["invocations"] == L["kernel_invocations"]
@@ -107,10 +108,11 @@ def test_mobiedit_ledger_counts_what_ran(mobiedit_result):
     assert 0 < k["delta_step"] < 1e-3                                 # eps 1e-3 is resolvable
 
 
-def test_batched_and_unbatched_mobiedit_take_the_same_path(stories, request_sue,
-                                                           mobiedit_result):
-    """The unbatched path (one invocation per forward pass) reaches the same delta in the
-    same steps; batching cuts the invocations ~10x, and with them the latency and energy."""
+def test_batched_and_unbatched_mobiedit_both_edit(stories, request_sue, mobiedit_result):
+    """The unbatched path (one invocation per forward pass) edits too; its graph's int16
+    scales differ from the batched graph's by calibration rounding, so the trajectories may
+    part (mobiedit's docstring). Batching cuts the invocations per step ~10x, and with them
+    the latency and energy."""
     import dataclasses
 
     from npu_sim.editing import edit, load_hparams
@@ -120,62 +122,61 @@ def test_batched_and_unbatched_mobiedit_take_the_same_path(stories, request_sue,
     r = edit(stories, request_sue, "mobiedit", hparams=hp, evaluate_metrics=False)
     b, u = mobiedit_result.ledger, r.ledger
     assert not u["batched"] and u["batch"] == 1
-    assert u["steps"] == b["steps"] and u["loss_history"] == b["loss_history"]
-    assert u["final_loss"] == b["final_loss"]
-    assert np.array_equal(r.model.weights["blk.2.ffn_down.weight"],
-                          mobiedit_result.model.weights["blk.2.ffn_down.weight"])
+    assert r.success and u["early_stopped"] and abs(u["steps"] - b["steps"]) < b["steps"] / 2
     steps = u["steps"]
     # 5 directions x 2 sides per step, one early-stopping check per step (the last check's
-    # logits give the final loss)
-    assert u["kernel_forward_passes"] == u["kernel_invocations"] == 10 * steps + steps
+    # logits give the final loss), and the unedited pass that the KL term compares against
+    assert u["kernel_forward_passes"] == u["kernel_invocations"] == 10 * steps + steps + 1
     assert u["savings"]["early_stopping"]["forward_passes_saved"] == (600 - steps) * 10 - steps
-    assert b["kernel_invocations"] * 10 < u["kernel_invocations"]
-    assert b["latency_s"] * 5 < u["latency_s"] and b["energy_j"] * 5 < u["energy_j"]
+    keys = ("kernel_invocations", "latency_s", "energy_j")
+    per_step = {k: {x: L[x] / (L["steps"] + 1) for x in keys} for k, L in (("b", b), ("u", u))}
+    assert per_step["b"]["kernel_invocations"] * 10 < per_step["u"]["kernel_invocations"]
+    for x in ("latency_s", "energy_j"):
+        assert per_step["b"][x] * 5 < per_step["u"][x]
+
+
+def _sue_kernel(stories, batch=1):
+    from npu_sim.editing.kernel import EditingKernel, shape_for
+    from npu_sim.editing.rome import make_sequence
+
+    seq = make_sequence(stories, PROMPT, "girl", " Sue")
+    return seq, EditingKernel(stories, shape_for(2, [seq], batch), [seq])
 
 
 def test_batched_kernel_rows_equal_the_unbatched_kernel(stories):
     """Each row of the batched kernel gives exactly the unbatched kernel's int16 logits for
     its delta (the same calibration data, hence the same static scales); its checked MACs
     scale with the batch, its weight bytes do not."""
-    from npu_sim.editing.kernel import EditingKernel, KernelShape
-    from npu_sim.llm.reference import states
-    from npu_sim.llm.tf_model import TfLlama
-
-    ids = stories.tokenizer.encode(PROMPT) + [301, 425]
-    resid, ks, vs = states(stories, ids, 2)
-    args = (TfLlama(stories), KernelShape(2, 12, 4, (1, 2, 3)), resid[12:],
-            np.ascontiguousarray(ks[:, :12]), np.ascontiguousarray(vs[:, :12]), 16.0)
-    one, many = EditingKernel(*args), EditingKernel(*args, batch=11)
+    _, one = _sue_kernel(stories)
+    _, many = _sue_kernel(stories, 11)
     deltas = np.random.default_rng(3).normal(size=(11, 64)).astype(np.float32)
     deltas[0] = 0
     batched = many.logits_batch(deltas)
-    assert batched.shape == (11, 3, 512) and many.invocations == 1
+    assert batched.shape == (11, 1, 4, 512) and many.invocations == 1
     assert many.forward_passes == 11
     for d, row in zip(deltas, batched):
         assert np.array_equal(one.logits(d), row)                     # exact, not approximate
     assert np.array_equal(many.logits(deltas[1]), one.logits(deltas[1]))
     assert many.ledger.macs == 11 * one.ledger.macs
-    # the same weight matrices; only the rope tables (constants per row) grow with the batch
+    # the same weight matrices, read once per invocation
     weights = one.ledger.details["weight_bytes"]
-    assert weights < many.ledger.details["weight_bytes"] < 1.01 * weights
+    assert weights <= many.ledger.details["weight_bytes"] < 1.01 * weights
     assert many.ledger.latency_ms < 2 * one.ledger.latency_ms
 
 
 def test_kernel_graph_is_w8a16_and_costed_like_the_config_model(stories):
     """The exported kernel: int8 weights, int16 activations, no float op; its MACs equal the
-    count from the config; the config-only NPU cost lands near check()'s."""
+    count from the config (its padded shape); the config-only NPU cost lands near check()'s;
+    it tracks the float model's logits."""
     from firmware_sim.pipeline import check
     from npu_sim.devices import load_npu
     from npu_sim.editing import costs
-    from npu_sim.editing.kernel import EditingKernel, KernelShape
-    from npu_sim.llm.reference import states
-    from npu_sim.llm.tf_model import TfLlama
+    from npu_sim.llm.reference import forward
     from firmware_sim.graph import load_graph
 
-    ids = stories.tokenizer.encode(PROMPT) + [301, 425]
-    resid, ks, vs = states(stories, ids, 2)
-    kern = EditingKernel(TfLlama(stories), KernelShape(2, 12, 4, (1, 2, 3)), resid[12:],
-                         np.ascontiguousarray(ks[:, :12]), np.ascontiguousarray(vs[:, :12]), 16.0)
+    seq, kern = _sue_kernel(stories)
+    shape = kern.shape
+    assert (shape.prefix, shape.suffix, shape.rows, shape.seqs) == (16, 4, 4, 1)
     graph = load_graph(kern.tflite)
     sg = graph.main
     dtypes = {sg.tensors[i].dtype for op in sg.operators for i in op.inputs + op.outputs
@@ -187,14 +188,19 @@ def test_kernel_graph_is_w8a16_and_costed_like_the_config_model(stories):
     report = check(graph, "sd8gen3_htp")
     assert report.fits
     cfg = stories.config
-    assert report.macs == costs.kernel_macs(cfg, 2, 12, 4, 3)
-    est = costs.kernel_cost_from_config(cfg, load_npu("sd8gen3_htp"), 2, 12, 4, 3,
+    assert report.macs == costs.kernel_macs(cfg, 2, 16, 4, 4)
+    est = costs.kernel_cost_from_config(cfg, load_npu("sd8gen3_htp"), 2, 16, 4, 4,
                                         ops_per_layer=(len(report.layers) - 6) / 2)
     assert 0.5 < est.latency_s / (report.latency_ms * 1e-3) < 2
-    # the quantized kernel agrees with the float model on the prediction
-    from npu_sim.llm.reference import forward
-    ref = forward(stories, ids)[13:16]
-    assert (kern.logits(np.zeros(64, np.float32)).argmax(-1) == ref.argmax(-1)).all()
+    # the quantized kernel agrees with the float model (edited by delta) within its int16
+    # steps: same predictions, logits within a fraction of their range
+    delta = 2 * np.random.default_rng(0).normal(size=64).astype(np.float32)
+    for d in (np.zeros(64, np.float32), delta):
+        ref = forward(stories, list(seq.ids), edit_layer=2, edit_pos=seq.subject_pos,
+                      delta=d)[list(seq.rows)]
+        got = kern.logits(d)[0, :3]
+        assert (got.argmax(-1) == ref.argmax(-1)).all()
+        assert np.abs(got - ref).mean() < 0.03 * np.abs(ref).max()
 
 
 @pytest.fixture(scope="module")
@@ -348,12 +354,16 @@ def test_edit_bench_on_smollm2(tmp_path):
     assert json.loads(out.read_text())["runs"]["mobiedit"][0]["ledger"]["kernels"]
 
 
-def test_estimated_covariance_reweights_the_update(stories):
-    from npu_sim.editing import load_hparams
-    from npu_sim.editing.rome import estimate_c_inv, key_and_value, rank_one_update
+def test_estimated_covariance_reweights_the_update(stories, tmp_path, monkeypatch):
+    from npu_sim.editing import mom2
+    from npu_sim.editing.rome import key_and_value, rank_one_update
 
-    hp = load_hparams("stories260K")
-    c_inv = estimate_c_inv(stories, 2, hp.mom2_text)
+    story = ("Once upon a time, there was a little dog. He liked to run and play in the sun "
+             "with his friends. One day, a girl named Amy found a red ball in the park. ")
+    monkeypatch.setattr(mom2, "sample_text", lambda: story * 40)
+    monkeypatch.setattr(mom2, "MIN_TOKENS", 1000)
+    monkeypatch.setenv("EDGESIM_CACHE", str(tmp_path))
+    c_inv = mom2.c_inv(stories, 2)
     assert c_inv.shape == (172, 172) and np.allclose(c_inv, c_inv.T, rtol=1e-3, atol=1e-3)
     assert np.linalg.eigvalsh(c_inv.astype(np.float64)).min() > 0
     ids = stories.tokenizer.encode(PROMPT)
@@ -363,6 +373,18 @@ def test_estimated_covariance_reweights_the_update(stories):
     a, b = rank_one_update(w, k, k, target), rank_one_update(w, k, k, target, c_inv)
     assert np.allclose(a @ k, target, atol=1e-3) and np.allclose(b @ k, target, atol=1e-3)
     assert not np.allclose(a, b, atol=1e-4)          # another direction: C^-1 k* vs k*
+    # cached per model and layer: read back without estimating; a broken file is re-estimated
+    [path] = (tmp_path / "edit-mom2").iterdir()
+    estimate = mom2.estimate
+    monkeypatch.setattr(mom2, "estimate", None)
+    assert np.array_equal(mom2.c_inv(stories, 2), c_inv)
+    path.write_bytes(b"broken")
+    monkeypatch.setattr(mom2, "estimate", estimate)
+    assert np.array_equal(mom2.c_inv(stories, 2), c_inv)
+    monkeypatch.setattr(mom2, "MIN_TOKENS", 10**6)
+    path.unlink()
+    with pytest.raises(EdgesimError, match="fewer than"):
+        mom2.c_inv(stories, 2)
 
 
 @pytest.mark.slow
@@ -371,29 +393,26 @@ def test_batched_kernel_rows_on_smollm2_agree_within_the_quantisation():
     int16 scales that differ from the unbatched graph's in the last digits, so the rows are
     not bit-equal: they differ by far less than either kernel differs from the float one."""
     from npu_sim.editing import load_hparams, rome
-    from npu_sim.editing.kernel import EditingKernel, KernelShape
+    from npu_sim.editing.kernel import INPUTS, EditingKernel, feed, shape_for
     from npu_sim.editing.rome import edit_sequences
     from npu_sim.llm import load_model
-    from npu_sim.llm.reference import states
     from npu_sim.llm.tf_model import TfLlama
     from npu_sim.editing.bench import load_edit_set
 
     m, hp = load_model("smollm2"), load_hparams("smollm2-135m")
     tfm, req = TfLlama(m), load_edit_set()[0]
-    seq = edit_sequences(m, req, hp.context_templates[:1])[0]
-    resid, ks, vs = states(m, list(seq.ids), hp.layer)
-    s = seq.subject_pos
-    shape = KernelShape(hp.layer, s, len(seq.ids) - s, tuple(r - s for r in seq.rows))
+    seqs = edit_sequences(m, req, hp.context_templates[:1])
     _, v_init = rome.key_and_value(m, hp.layer, *rome.subject_last_index(m, req.prompt,
                                                                          req.subject))
+    one = EditingKernel(m, shape_for(hp.layer, seqs), seqs, tfm=tfm)
+    many = EditingKernel(m, shape_for(hp.layer, seqs, 11), seqs, tfm=tfm)
     radius = 4 * float(np.linalg.norm(v_init))
-    kc, vc = np.ascontiguousarray(ks[:, :s]), np.ascontiguousarray(vs[:, :s])
-    one = EditingKernel(tfm, shape, resid[s:], kc, vc, radius)
-    many = EditingKernel(tfm, shape, resid[s:], kc, vc, radius, batch=11)
     rng = np.random.default_rng(0)
     deltas = 0.2 * radius / np.sqrt(576) * rng.standard_normal((11, 576)).astype(np.float32)
-    fn = tfm.kernel(shape.layer, shape.prefix, shape.suffix, shape.out_rows)
-    ref = np.stack([fn(resid[s:], kc, vc, d).numpy() for d in deltas])
+    s = many.shape
+    fn = tfm.kernel(s.layer, s.prefix, s.suffix, s.rows, s.batch, s.seqs)
+    inputs = feed(m, s, seqs)
+    ref = fn(*[inputs[n] for n in INPUTS[:-1]], deltas).numpy()
     single = np.stack([one.logits(d) for d in deltas])
     batched = many.logits_batch(deltas)
     between = np.abs(batched - single).max()

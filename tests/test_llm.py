@@ -55,7 +55,7 @@ def test_greedy_from_bos_tells_of_lily(stories):
 def test_tensorflow_logits_match_numpy(stories):
     import tensorflow as tf
 
-    from npu_sim.llm.reference import forward, states
+    from npu_sim.llm.reference import forward
     from npu_sim.llm.tf_model import TfLlama
 
     tfm = TfLlama(stories)
@@ -71,11 +71,16 @@ def test_tensorflow_logits_match_numpy(stories):
     assert np.abs(ref_e - ref).max() > 0.1
     assert np.abs(ref_e - out_e).max() < 1e-4 * np.abs(ref_e).max()
     # the editing kernel (later layers from a prefix cache) reproduces the edited rows
-    resid, ks, vs = states(stories, ids, 2)
-    kern = tfm.kernel(2, 13, len(ids) - 13, tuple(range(len(ids) - 13)))
-    rows = kern(tf.constant(resid[13:]), tf.constant(ks[:, :13]), tf.constant(vs[:, :13]),
-                tf.constant(delta)).numpy()
-    assert np.abs(rows - ref_e[13:]).max() < 1e-4 * np.abs(ref_e).max()
+    from npu_sim.editing.kernel import INPUTS, feed, shape_for
+    from npu_sim.editing.rome import Sequence
+
+    seq = Sequence(tuple(ids), 13, tuple(ids[14:]), 13)
+    shape = shape_for(2, [seq])
+    kern = tfm.kernel(2, shape.prefix, shape.suffix, shape.rows)
+    inputs = feed(stories, shape, [seq])
+    rows = kern(*[inputs[n] for n in INPUTS[:-1]], delta[None]).numpy()[0, 0]
+    want = ref_e[list(seq.rows)][:shape.rows]
+    assert np.abs(rows[:len(want)] - want).max() < 1e-4 * np.abs(ref_e).max()
 
 
 def test_interleaved_rope_is_what_gguf_weights_need(stories):

@@ -102,7 +102,7 @@ def edit(model, req: EditRequest, method: str = "mobiedit", hparams: HParams | s
     from npu_sim.llm import LlamaModel, load_model
     from npu_sim.llm.reference import generate_fast
 
-    from . import metrics, rome
+    from . import metrics, mom2, rome
 
     if method not in EDITORS:
         raise EdgesimError(f"unknown edit method {method!r}; methods: {', '.join(EDITORS)}")
@@ -128,7 +128,7 @@ def edit(model, req: EditRequest, method: str = "mobiedit", hparams: HParams | s
     ids_p, pos_p = rome.subject_last_index(model, req.prompt, req.subject)
     k_prompt, v_init = rome.key_and_value(model, hp.layer, ids_p, pos_p)
     k_star = rome.compute_k_star(model, hp.layer, req, hp.context_templates, k_prompt)
-    if tfm is None:
+    if tfm is None and method == "rome-bp":     # mobiedit builds one only to export a kernel
         from npu_sim.llm.tf_model import TfLlama
         tfm = TfLlama(model)
     bar = None
@@ -142,8 +142,7 @@ def edit(model, req: EditRequest, method: str = "mobiedit", hparams: HParams | s
     finally:
         if bar is not None:
             bar.close()
-    c_inv = (rome.estimate_c_inv(model, hp.layer, hp.mom2_text) if hp.mom2 == "estimate"
-             else None)
+    c_inv = mom2.c_inv(model, hp.layer) if hp.mom2 == "estimate" else None
     name = f"blk.{hp.layer}.ffn_down.weight"
     w_new = rome.rank_one_update(model.weights[name], k_star, k_prompt, v_init + delta, c_inv)
     edited = model.with_weights({name: w_new})

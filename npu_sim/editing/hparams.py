@@ -28,7 +28,8 @@ class ZoParams:
     lr: float = 5e-2
     max_steps: int = 600
     clamp_norm_factor: float = 4.0
-    zo_templates: int = 1
+    kl_factor: float = 0.0625           # ROME's KL term on the kl_prompt
+    weight_decay: float = 0.5           # ROME's weight decay on ||delta|| / ||v_init||^2
     check_every: int = 1
     early_stop: bool = True
     stop_nll: float = float("inf")     # early stop also needs the target's NLL at most this
@@ -44,7 +45,6 @@ class HParams:
     context_templates: tuple[str, ...] = ("{}",)
     kl_prompt: str = "{} is a"
     mom2: str = "identity"
-    mom2_text: str = ""
     rome_bp: BpParams = field(default_factory=BpParams)
     mobiedit: ZoParams = field(default_factory=ZoParams)
     source: str = ""

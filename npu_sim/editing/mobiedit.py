@@ -5,14 +5,20 @@ Per step: `directions` Gaussian directions u, central differences
 (L(delta + eps u) - L(delta - eps u)) / (2 eps), g = the sum of those times u (as
 REFERENCE.md gives MobiEdit's estimate), delta -= lr_t g
 with lr_t cosine-decayed over `max_steps`, ||delta|| clamped to clamp_norm_factor ||v_init||.
-L is the target's NLL from the editing kernel (W8A16 TFLite on the NPU emulator).
-Early stopping: every `check_every` steps, one more forward pass per prompt checks whether the
+L is ROME's objective (as rome_bp.py): the target's NLL averaged over the edit prompt behind
+each context template, + kl_factor x KL(unedited || edited) of the next token after the
+kl_prompt ("{subject} is a") + weight_decay x ||delta|| / ||v_init||^2, all from the editing
+kernel (W8A16 TFLite on the NPU emulator): every template's rows and the KL row come out of
+one invocation. The KL reference is the kernel's own output for delta 0.
+Early stopping: every `check_every` steps, one more forward pass checks whether the
 target is the greedy continuation of every edit prompt (and, when `stop_nll` is set, its
 mean NLL is at most that: a margin against the quantized kernel and the float model parting
 ways); the edit stops there.
 Prefix cache: one forward pass per prompt fills the residual stream leaving the edit layer
 and the later layers' K/V of the tokens before the subject; every kernel pass then computes
-only the later layers for the subject's last token onwards and the head for the target rows.
+only the later layers for the subject's last token onwards and the head for the target rows,
+for every prompt at once. The kernel graph is exported once per shape and cached
+(kernel.py); only its inputs belong to this edit.
 Batching (`batched`, default on): each step's 2 x directions perturbed deltas, and the
 unperturbed delta (the early-stopping check of the previous step's result, and the loss
 history), run as the rows of ONE invocation of a batched kernel, so the int8 weights stream
@@ -32,12 +38,12 @@ import math
 import numpy as np
 
 from npu_sim.devices import load_npu
-from npu_sim.llm.reference import log_softmax, states
+from npu_sim.llm.reference import log_softmax
 
 from . import costs
 from .hparams import HParams
-from .kernel import EditingKernel, KernelShape
-from .rome import EditRequest, clamp, edit_sequences
+from .kernel import EditingKernel, shape_for
+from .rome import EditRequest, Sequence, clamp, edit_sequences, subject_last_index
 
 
 def nll(logits: np.ndarray, target_ids) -> float:
@@ -53,31 +59,41 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     npu = load_npu(device)
     layer = hp.layer
     radius = zo.clamp_norm_factor * float(np.linalg.norm(v_init))
-    seqs = edit_sequences(model, req, hp.context_templates[:max(1, zo.zo_templates)])
+    seqs = edit_sequences(model, req, hp.context_templates)
+    kl_ids, kl_pos = subject_last_index(model, hp.kl_prompt.format(req.subject), req.subject)
+    # the KL prompt's next-token row rides along as one more sequence (its target unused)
+    kl_seq = Sequence(tuple(kl_ids), kl_pos, (0,), len(kl_ids) - 1)
     batch = 2 * zo.directions + 1 if zo.batched else None
-    kernels = []
-    for seq in seqs:
-        resid, ks, vs = states(model, list(seq.ids), layer)
-        s = seq.subject_pos
-        shape = KernelShape(layer, s, len(seq.ids) - s, tuple(r - s for r in seq.rows))
-        kernels.append(EditingKernel(tfm, shape, resid[s:], np.ascontiguousarray(ks[:, :s]),
-                                     np.ascontiguousarray(vs[:, :s]), radius, device,
-                                     seed=zo.seed, batch=batch))
+    kernel = EditingKernel(model, shape_for(layer, seqs + [kl_seq], batch or 1),
+                           seqs + [kl_seq], device, tfm)
+    v_norm2 = float(np.linalg.norm(v_init)) ** 2
 
     def ok(logits, q) -> bool:
         return bool(np.array_equal(logits.argmax(-1), q.target_ids)
                     and nll(logits, q.target_ids) <= zo.stop_nll)
 
-    def forward(rows: list[np.ndarray]) -> list[np.ndarray]:
-        """Logits [len(rows), out rows, vocab] per kernel: one invocation of the batched
-        kernel (padded with delta), else one forward pass per row and prompt."""
+    def forward(rows: list[np.ndarray]) -> np.ndarray:
+        """Logits [len(rows), sequences, out rows, vocab]: one invocation of the batched
+        kernel (padded with delta), else one forward pass per row."""
         if batch:
-            padded = rows + [delta] * (batch - len(rows))
-            return [k.logits_batch(np.stack(padded))[:len(rows)] for k in kernels]
-        return [np.stack([k.logits(r) for r in rows]) for k in kernels]
+            return kernel.logits_batch(np.stack(rows + [delta] * (batch - len(rows))))[:len(rows)]
+        return np.stack([kernel.logits(r) for r in rows])
+
+    def target_nll(out: np.ndarray) -> float:
+        """The mean target NLL over the edit sequences, from one row's logits."""
+        return float(np.mean([nll(o[:len(q.target_ids)], q.target_ids)
+                              for o, q in zip(out, seqs)]))
+
+    def loss(out: np.ndarray, d: np.ndarray) -> float:
+        """ROME's objective for delta `d` from its logits [sequences, rows, V]: target NLL +
+        kl_factor KL(unedited || edited) on the KL prompt + weight decay."""
+        kl = float(np.sum(base_p * (base_logp - log_softmax(out[-1, 0]))))
+        return (target_nll(out) + zo.kl_factor * kl
+                + zo.weight_decay * float(np.linalg.norm(d)) / v_norm2)
 
     rng = np.random.default_rng(zo.seed)
     delta = np.zeros(cfg.dim, np.float32)
+    base_logp = base_p = None
     steps, stopped, history, checks = 0, False, [], 0
     for step in range(zo.max_steps + 1):
         last = step == zo.max_steps
@@ -86,23 +102,25 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                               for _ in range(zo.directions)]
         rows = [r for u in us for r in (delta + zo.eps * u, delta - zo.eps * u)]
         # The batched kernel evaluates delta (row 0) with the perturbations; one pass at a
-        # time, delta is evaluated only for a check or the final loss, and first, so that a
-        # successful check costs no perturbed passes.
+        # time, delta is evaluated only first (the KL reference), for a check or the final
+        # loss, and before the perturbations, so that a successful check costs none.
         if batch:
             outs = forward([delta] + rows)
-            center, outs = [o[0] for o in outs], [o[1:] for o in outs]
+            center, outs = outs[0], outs[1:]
         else:
-            center = [o[0] for o in forward([delta])] if check or last else None
+            center = forward([delta])[0] if check or last or step == 0 else None
+        if step == 0:       # the KL reference: the kernel's own unedited distribution
+            base_logp = log_softmax(center[-1, 0])
+            base_p = np.exp(base_logp)
         if check:                                # the previous update's result
             checks += 1
-            stopped = all([ok(c, q) for c, q in zip(center, seqs)])
+            stopped = all([ok(c[:len(q.target_ids)], q) for c, q in zip(center, seqs)])
         if stopped or last:
-            final_loss = float(np.mean([nll(c, q.target_ids) for c, q in zip(center, seqs)]))
+            final_loss = loss(center, delta)
             break
         if not batch:
             outs = forward(rows)
-        losses = [float(np.mean([nll(o[r], q.target_ids) for o, q in zip(outs, seqs)]))
-                  for r in range(len(rows))]
+        losses = [loss(o, d) for o, d in zip(outs, rows)]
         lr = zo.lr * 0.5 * (1 + math.cos(math.pi * step / zo.max_steps))
         g = np.zeros(cfg.dim, np.float64)
         for i, u in enumerate(us):
@@ -115,49 +133,45 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
             progress.set_postfix(loss=f"{history[-1]:.3f}")
 
     # -- the ledger: what ran, what it cost on the NPU, what the optimisations saved ----------
-    # (per invocation: check() of the graph that ran; a batched one runs `batch` deltas)
+    # (per invocation: check() of the graph that ran; a batched one runs `batch` deltas, each
+    # through every sequence)
     rows = batch or 1
-    passes_per_step = 2 * zo.directions * len(seqs)
-    kernel_passes = sum(k.forward_passes for k in kernels)
-    invocations = sum(k.invocations for k in kernels)
-    prefix_passes = len(seqs)
-    reports = [k.ledger for k in kernels]
-    latency = sum(k.invocations * r.latency_ms * 1e-3 for k, r in zip(kernels, reports))
-    energy = sum(k.invocations * r.energy_mj * 1e-3 for k, r in zip(kernels, reports))
-    kernel_macs = sum(k.invocations * r.macs for k, r in zip(kernels, reports))
-    prefix = [costs.prefix_pass_cost(cfg, npu, len(q.ids)) for q in seqs]
+    k, r = kernel, kernel.ledger
+    prefix_passes = len(seqs) + 1
+    latency = k.invocations * r.latency_ms * 1e-3
+    energy = k.invocations * r.energy_mj * 1e-3
+    kernel_macs = k.invocations * r.macs
+    prefix = [costs.prefix_pass_cost(cfg, npu, len(q.ids)) for q in seqs + [kl_seq]]
     prefix_macs = sum(costs.layers_macs(cfg, cfg.n_layers, len(q.ids), len(q.ids))
-                      for q in seqs)
+                      for q in seqs + [kl_seq])
     latency += sum(c.time_s for c in prefix)
     energy += sum(c.energy_j for c in prefix)
-    full_macs = [costs.forward_macs(cfg, len(q.ids), len(q.target_ids)) for q in seqs]
-    pass_macs = [r.macs // rows for r in reports]
-    uncached = sum(k.forward_passes * f for k, f in zip(kernels, full_macs))
+    uncached = k.forward_passes * sum(costs.forward_macs(cfg, len(q.ids), len(q.target_ids))
+                                      for q in seqs + [kl_seq])
     skipped_steps = zo.max_steps - steps if stopped else 0
     if batch:       # an invocation per skipped step; the checks ride along in row 0
-        early = {"invocations_saved": skipped_steps * len(seqs),
-                 "forward_passes_saved": skipped_steps * batch * len(seqs),
-                 "macs_saved": skipped_steps * sum(r.macs for r in reports)}
+        early = {"invocations_saved": skipped_steps, "forward_passes_saved": skipped_steps * batch,
+                 "macs_saved": skipped_steps * r.macs}
     else:
-        early = {"invocations_saved": skipped_steps * passes_per_step - checks * len(seqs),
-                 "forward_passes_saved": skipped_steps * passes_per_step - checks * len(seqs),
-                 "macs_saved": (skipped_steps * 2 * zo.directions - checks) * sum(pass_macs)}
-    session = max(r.ram_bytes for r in reports)
-    memory = costs.mobiedit_memory(cfg, layer, session, max(k.shape.prefix for k in kernels),
-                                   max(k.shape.suffix for k in kernels))
+        saved = skipped_steps * 2 * zo.directions - checks
+        early = {"invocations_saved": saved, "forward_passes_saved": saved,
+                 "macs_saved": saved * r.macs}
+    # every sequence's prefix cache and suffix states (the cache is linear in both lengths)
+    memory = costs.mobiedit_memory(cfg, layer, r.ram_bytes, k.shape.seqs * k.shape.prefix,
+                                   k.shape.seqs * k.shape.suffix)
     ledger = {
         "device": npu.name, "steps": steps, "early_stopped": stopped,
         "loss_history": [round(x, 5) for x in history], "final_loss": final_loss,
-        "forward_passes": kernel_passes + prefix_passes,
-        "kernel_forward_passes": kernel_passes, "prefix_forward_passes": prefix_passes,
-        "batched": bool(batch), "batch": rows, "kernel_invocations": invocations,
-        "invocations": invocations + prefix_passes,
-        "check_forward_passes": checks * len(seqs),
+        "forward_passes": k.forward_passes + prefix_passes,
+        "kernel_forward_passes": k.forward_passes, "prefix_forward_passes": prefix_passes,
+        "batched": bool(batch), "batch": rows, "kernel_invocations": k.invocations,
+        "invocations": k.invocations + prefix_passes,
+        "check_forward_passes": checks,
         "macs": kernel_macs + prefix_macs,
         "memory_bytes": memory["total"], "memory": memory,
         "latency_s": latency, "energy_j": energy,
         "kernels": [{"prefix": k.shape.prefix, "suffix": k.shape.suffix,
-                     "out_rows": len(k.shape.out_rows), "batch": rows,
+                     "out_rows": k.shape.rows, "seqs": k.shape.seqs, "batch": rows,
                      "macs_per_pass": r.macs // rows,
                      "latency_ms_per_pass": r.latency_ms / rows,
                      "energy_mj_per_pass": r.energy_mj / rows,
@@ -169,8 +183,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                      "session_bytes": r.ram_bytes, "fits": r.fits, "ops": len(r.layers),
                      "weights_in": r.details["weights_in"],
                      "delta_step": k.delta_step, "passes": k.forward_passes,
-                     "invocations": k.invocations}
-                    for k, r in zip(kernels, reports)],
+                     "invocations": k.invocations}],
         "prefix_pass": {"macs": prefix_macs, "latency_s": sum(c.time_s for c in prefix),
                         "energy_j": sum(c.energy_j for c in prefix)},
         "savings": {

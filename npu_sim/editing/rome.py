@@ -117,19 +117,6 @@ def compute_k_star(model: LlamaModel, layer: int, req: EditRequest,
     return np.mean(keys, axis=0).astype(np.float32)
 
 
-def estimate_c_inv(model: LlamaModel, layer: int, text: str, ridge: float = 1e-2) -> np.ndarray:
-    """C^-1 for C = E[k k^T] over the keys of a text sample, ridge-regularised (ROME estimates
-    C over Wikipedia; a short sample is what a phone has)."""
-    if not text:
-        raise EdgesimError("mom2 = 'estimate' needs a mom2_text sample")
-    trace = Trace()
-    forward(model, model.tokenizer.encode(text), edit_layer=layer, trace=trace)
-    k = trace.keys.astype(np.float64)
-    c = k.T @ k / len(k)
-    c += ridge * np.trace(c) / len(c) * np.eye(len(c))
-    return np.linalg.inv(c).astype(np.float32)
-
-
 def rank_one_update(w_down: np.ndarray, k_star: np.ndarray, k_prompt: np.ndarray,
                     v_star: np.ndarray, c_inv: np.ndarray | None = None) -> np.ndarray:
     """The new down-projection (out, in): maps `k_prompt` to `v_star` exactly, along the

@@ -55,10 +55,11 @@ class Trace:
 
 def forward(model: LlamaModel, ids: list[int] | np.ndarray, *, edit_layer: int | None = None,
             edit_pos: int | None = None, delta: np.ndarray | None = None,
-            trace: Trace | None = None) -> np.ndarray:
+            trace: Trace | None = None, stop: bool = False) -> np.ndarray | None:
     """Logits [T, vocab] (float32) of token ids `ids`. With `edit_layer`: add `delta` to that
     layer's MLP output at position `edit_pos`, and/or fill `trace` there (and with it the
-    rope-rotated keys and values of every layer)."""
+    rope-rotated keys and values of every layer); `stop` ends the pass there (no logits:
+    for a caller that wants only the trace)."""
     cfg = model.config
     ids = np.asarray(ids, dtype=np.int64)
     T = len(ids)
@@ -93,6 +94,8 @@ def forward(model: LlamaModel, ids: list[int] | np.ndarray, *, edit_layer: int |
         x = x + out
         if i == edit_layer and trace is not None:
             trace.resid = x.copy()
+        if i == edit_layer and stop:
+            return None
     x = rms_norm(x, model.w("output_norm.weight"), cfg.eps)
     return (x @ model.head.T).astype(np.float32)
 

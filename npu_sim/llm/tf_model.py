@@ -120,125 +120,95 @@ class TfLlama:
             x = self.block(i, x, cos, sin, delta=delta if use else None, delta_row=edit_pos)
         return self.logits(x if rows is None else tf.gather(x, list(rows)))
 
-    def kernel(self, layer: int, prefix: int, suffix: int, out_rows: tuple[int, ...]):
-        """The editing kernel: `delta` added to the residual stream leaving `layer` (its MLP
-        output) at suffix row 0, then the later layers and the head, for `suffix` new
-        positions after `prefix` cached ones. Inputs: h [suffix, D] (the residual stream
-        leaving `layer`, unedited), k_cache and v_cache [later layers, prefix, KVH, hd]
-        (omitted when prefix is 0 or no layer follows), delta [D]. Output: the logits of
-        `out_rows` (consecutive suffix rows) [len(out_rows), vocab]. A tf.function with a
-        fixed signature (static shapes, as an NPU graph needs)."""
+    # -- the editing kernel: many deltas and sequences in one invocation ---------------------
+    def _attention_kernel(self, q, k, v, kp, vp, mask, n: int, queries: int, prefix: int):
+        """q [N*T, H, hd], k and v [N*T, KVH, hd] for N = deltas x sequences of T rows each;
+        kp, vp [N, P, KVH, hd] (each one's prefix cache); mask [N*KVH, group*T, P + T] (1 where
+        a query may see a key). Returns [N*T, H * hd]."""
         c = self.cfg
-        n = c.n_layers - layer - 1
-        cos, sin = self._tables(c, np.arange(prefix, prefix + suffix))
-        rows = list(out_rows)
-        lo, hi = rows[0], rows[-1] + 1
-        assert rows == list(range(lo, hi)), "out_rows must be consecutive"
-        onehot = np.zeros((suffix, 1), np.float32)
-        onehot[0] = 1.0
-
-        def body(h, kc, vc, delta):
-            x = h + tf.constant(onehot) * tf.reshape(delta, [1, c.dim])
-            for j in range(n):
-                kp = None if kc is None else kc[j]
-                vp = None if vc is None else vc[j]
-                x = self.block(layer + 1 + j, x, cos, sin, kp, vp)
-            return self.logits(x[lo:hi])
-
-        spec_h = tf.TensorSpec([suffix, c.dim], tf.float32, name="h")
-        spec_d = tf.TensorSpec([c.dim], tf.float32, name="delta")
-        spec_c = (tf.TensorSpec([n, prefix, c.n_kv_heads, c.head_dim], tf.float32)
-                   if prefix and n else None)
-        return _traced(body, spec_h, spec_d, spec_c)
-
-    # -- batched editing kernel: several deltas in one invocation --------------------------
-    def _attention_batched(self, q, k, v, kp, vp, batch: int, queries: int, prefix: int):
-        """q [B*T, H, hd], k and v [B*T, KVH, hd] (per delta), kp and vp [P, KVH, hd] (the
-        shared prefix cache, or None): `attention` for each of the B deltas, as one
-        BATCH_MATMUL over B x KVH groups. Returns [B*T, H * hd]."""
-        c = self.cfg
-        group, kvh, hd = c.n_heads // c.n_kv_heads, c.n_kv_heads, c.head_dim
-        B, T, H = batch, queries, c.n_heads
-        keys = prefix + queries
-        # heads are kv-major (head = kv * group + g), so [B, H, T, hd] -> [B*KVH, group*T, hd]
-        qg = tf.reshape(tf.transpose(tf.reshape(q, [B, T, H, hd]), [0, 2, 1, 3]),
-                        [B * kvh, group * T, hd])
-        k4, v4 = tf.reshape(k, [B, T, kvh, hd]), tf.reshape(v, [B, T, kvh, hd])
-        if prefix:      # the prefix cache, shared by every delta (one copy per delta)
-            k4 = tf.concat([tf.concat([kp[None]] * B, axis=0), k4], axis=1)
-            v4 = tf.concat([tf.concat([vp[None]] * B, axis=0), v4], axis=1)
-        kg = tf.reshape(tf.transpose(k4, [0, 2, 1, 3]), [B * kvh, keys, hd])
-        vg = tf.reshape(tf.transpose(v4, [0, 2, 1, 3]), [B * kvh, keys, hd])
+        group, kvh, hd, H = c.n_heads // c.n_kv_heads, c.n_kv_heads, c.head_dim, c.n_heads
+        T, keys = queries, prefix + queries
+        # heads are kv-major (head = kv * group + g), so [N, H, T, hd] -> [N*KVH, group*T, hd]
+        qg = tf.reshape(tf.transpose(tf.reshape(q, [n, T, H, hd]), [0, 2, 1, 3]),
+                        [n * kvh, group * T, hd])
+        k4 = tf.concat([kp, tf.reshape(k, [n, T, kvh, hd])], axis=1)
+        v4 = tf.concat([vp, tf.reshape(v, [n, T, kvh, hd])], axis=1)
+        kg = tf.reshape(tf.transpose(k4, [0, 2, 1, 3]), [n * kvh, keys, hd])
+        vg = tf.reshape(tf.transpose(v4, [0, 2, 1, 3]), [n * kvh, keys, hd])
         scores = tf.matmul(qg * (1.0 / float(np.sqrt(hd))), kg, transpose_b=True)
-        allowed = np.tril(np.ones((T, keys), bool), prefix)
-        mask = tf.constant(np.tile(allowed, (group, 1))[None].astype(np.float32))
         floor = tf.reduce_min(scores, axis=-1, keepdims=True) - MASK_MARGIN
-        p = tf.nn.softmax(floor + (scores - floor) * mask, axis=-1)
-        out = tf.matmul(p, vg)                                      # [B*KVH, group*T, hd]
-        out = tf.transpose(tf.reshape(out, [B, H, T, hd]), [0, 2, 1, 3])
-        return tf.reshape(out, [B * T, c.q_dim])
+        p = tf.nn.softmax(floor + (scores - floor) * mask, axis=-1)         # masked: floor
+        out = tf.matmul(p, vg)                                              # [N*KVH, group*T, hd]
+        out = tf.transpose(tf.reshape(out, [n, H, T, hd]), [0, 2, 1, 3])
+        return tf.reshape(out, [n * T, c.q_dim])
 
-    def _block_batched(self, i: int, x, cos, sin, kp, vp, batch: int, queries: int):
-        """`block` on x [B*T, D] (B deltas' suffix rows), against a shared prefix cache."""
+    def _block_kernel(self, i: int, x, cos, sin, kp, vp, mask, n: int, queries: int):
+        """`block` on x [N*T, D] (N = deltas x sequences), each against its prefix cache."""
         c, L = self.cfg, self.layers[i]
-        BT = x.shape[0]
+        NT = x.shape[0]
         h = self.rms(x, L["attn_norm"])
-        q = self.rope(tf.reshape(tf.matmul(h, L["q"]), [BT, c.n_heads, c.head_dim]), cos, sin)
-        k = self.rope(tf.reshape(tf.matmul(h, L["k"]), [BT, c.n_kv_heads, c.head_dim]),
+        q = self.rope(tf.reshape(tf.matmul(h, L["q"]), [NT, c.n_heads, c.head_dim]), cos, sin)
+        k = self.rope(tf.reshape(tf.matmul(h, L["k"]), [NT, c.n_kv_heads, c.head_dim]),
                       cos, sin)
-        v = tf.reshape(tf.matmul(h, L["v"]), [BT, c.n_kv_heads, c.head_dim])
-        P = 0 if kp is None else kp.shape[0]
-        x = x + tf.matmul(self._attention_batched(q, k, v, kp, vp, batch, queries, P), L["o"])
+        v = tf.reshape(tf.matmul(h, L["v"]), [NT, c.n_kv_heads, c.head_dim])
+        P = kp.shape[1]
+        x = x + tf.matmul(self._attention_kernel(q, k, v, kp, vp, mask, n, queries, P), L["o"])
         h = self.rms(x, L["ffn_norm"])
         key = tf.nn.silu(tf.matmul(h, L["gate"])) * tf.matmul(h, L["up"])
         return x + tf.matmul(key, L["down"])
 
-    def kernel_batched(self, layer: int, prefix: int, suffix: int, out_rows: tuple[int, ...],
-                       batch: int):
-        """`kernel` for `batch` deltas in one graph (e.g. the 2 x directions perturbations of
-        one ZO step): inputs h [suffix, D] and the prefix cache as in `kernel` (shared by
-        every delta), delta [batch, D]; output [batch, len(out_rows), vocab], row b being
-        what `kernel` gives for delta[b]. The weights are read once per invocation; MACs and
-        activations scale with `batch`."""
+    def kernel(self, layer: int, prefix: int, suffix: int, rows: int, batch: int = 1,
+               seqs: int = 1):
+        """The editing kernel: for each of `batch` deltas and each of `seqs` sequences, the
+        delta added to the residual stream leaving `layer` (its MLP output) at suffix row 0,
+        then the later layers over `suffix` positions after `prefix` cached ones, and the head
+        for `rows` chosen rows. Everything that depends on the edit is an input, so one graph
+        serves every edit of this shape (npu_sim.editing.kernel feeds it):
+
+        - h [seqs, suffix, D]: the residual stream leaving `layer`, unedited;
+        - k_cache, v_cache [later layers, seqs, prefix, KVH, hd]: their rope-rotated keys and
+          values of the tokens before row 0 (a shorter prefix is padded and masked);
+        - mask [seqs, suffix, prefix + suffix]: 1 where a query may see a key;
+        - cos, sin [seqs, suffix, hd/2]: the rope tables of the suffix's positions;
+        - rows [batch * seqs * rows] int32: the output rows, as flat indices into
+          [batch, seqs, suffix];
+        - delta [batch, D].
+
+        Output: logits [batch, seqs, rows, vocab]. A tf.function with a fixed signature
+        (static shapes, as an NPU graph needs); the weights are read once per invocation."""
         c = self.cfg
-        n = c.n_layers - layer - 1
-        B = int(batch)
-        cos, sin = rope_tables(c, np.arange(prefix, prefix + suffix))
-        cos = tf.constant(np.tile(cos, (B, 1))[:, None, :])
-        sin = tf.constant(np.tile(sin, (B, 1))[:, None, :])
-        rows = list(out_rows)
-        lo, hi = rows[0], rows[-1] + 1
-        assert rows == list(range(lo, hi)), "out_rows must be consecutive"
-        onehot = np.zeros((1, suffix, 1), np.float32)
-        onehot[0, 0] = 1.0
+        n_later = c.n_layers - layer - 1
+        B, S, T, P, R = int(batch), int(seqs), int(suffix), int(prefix), int(rows)
+        N = B * S
+        group, kvh, hd = c.n_heads // c.n_kv_heads, c.n_kv_heads, c.head_dim
+        onehot = np.zeros((1, S * T, 1), np.float32)
+        onehot[0, ::T] = 1.0                                        # row 0 of each sequence
 
-        def body(h, kc, vc, delta):
-            x = h[None] + tf.constant(onehot) * tf.reshape(delta, [B, 1, c.dim])
-            x = tf.reshape(x, [B * suffix, c.dim])
-            for j in range(n):
-                kp = None if kc is None else kc[j]
-                vp = None if vc is None else vc[j]
-                x = self._block_batched(layer + 1 + j, x, cos, sin, kp, vp, B, suffix)
-            x = tf.reshape(tf.reshape(x, [B, suffix, c.dim])[:, lo:hi], [B * (hi - lo), c.dim])
-            return tf.reshape(self.logits(x), [B, hi - lo, c.vocab])
+        def per_delta(a):
+            """[S, ...] -> [B*S, ...]: one copy per delta."""
+            return tf.concat([a] * B, axis=0) if B > 1 else a
 
-        spec_h = tf.TensorSpec([suffix, c.dim], tf.float32, name="h")
-        spec_d = tf.TensorSpec([B, c.dim], tf.float32, name="delta")
-        spec_c = (tf.TensorSpec([n, prefix, c.n_kv_heads, c.head_dim], tf.float32)
-                   if prefix and n else None)
-        return _traced(body, spec_h, spec_d, spec_c)
+        def body(h, kc, vc, mask, cos, sin, rows_idx, delta):
+            x = tf.reshape(h, [1, S * T, c.dim]) + tf.constant(onehot) * tf.reshape(
+                delta, [B, 1, c.dim])
+            x = tf.reshape(x, [N * T, c.dim])
+            m = tf.concat([mask] * group, axis=1)                    # [S, group*T, keys]
+            m = tf.reshape(tf.concat([m[:, None]] * kvh, axis=1), [S * kvh, group * T, P + T])
+            m = per_delta(m)
+            cs = tf.reshape(per_delta(cos), [N * T, 1, hd // 2])
+            sn = tf.reshape(per_delta(sin), [N * T, 1, hd // 2])
+            for j in range(n_later):
+                x = self._block_kernel(layer + 1 + j, x, cs, sn, per_delta(kc[j]),
+                                       per_delta(vc[j]), m, N, T)
+            return tf.reshape(self.logits(tf.gather(x, rows_idx)), [B, S, R, c.vocab])
 
-
-def _traced(body, spec_h, spec_d, spec_c):
-    """`body(h, k_cache, v_cache, delta)` as a tf.function with a fixed signature (the
-    editing kernel's inputs, by name); without a prefix cache (`spec_c` None) it takes only
-    h and delta."""
-    if spec_c is None:
-        @tf.function(input_signature=[spec_h, spec_d])
-        def kernel(h, delta):
-            return body(h, None, None, delta)
-    else:
-        @tf.function(input_signature=[spec_h, spec_c, spec_c, spec_d])
-        def kernel(h, k_cache, v_cache, delta):
-            return body(h, k_cache, v_cache, delta)
-    return kernel
+        cache = tf.TensorSpec([n_later, S, P, kvh, hd], tf.float32)
+        signature = [tf.TensorSpec([S, T, c.dim], tf.float32, name="h"),
+                     tf.TensorSpec.from_spec(cache, name="k_cache"),
+                     tf.TensorSpec.from_spec(cache, name="v_cache"),
+                     tf.TensorSpec([S, T, P + T], tf.float32, name="mask"),
+                     tf.TensorSpec([S, T, hd // 2], tf.float32, name="cos"),
+                     tf.TensorSpec([S, T, hd // 2], tf.float32, name="sin"),
+                     tf.TensorSpec([B * S * R], tf.int32, name="rows"),
+                     tf.TensorSpec([B, c.dim], tf.float32, name="delta")]
+        return tf.function(body, input_signature=signature)
