@@ -192,6 +192,12 @@ def test_kernel_graph_is_w8a16_and_costed_like_the_config_model(stories):
     est = costs.kernel_cost_from_config(cfg, load_npu("sd8gen3_htp"), 2, 16, 4, 4,
                                         ops_per_layer=(len(report.layers) - 6) / 2)
     assert 0.5 < est.latency_s / (report.latency_ms * 1e-3) < 2
+    # sequences in one graph: each its own rows and prefix cache, the weights read once
+    one = costs.kernel_cost_from_config(cfg, load_npu("sd8gen3_htp"), 2, 16, 4, 4, seqs=1)
+    three = costs.kernel_cost_from_config(cfg, load_npu("sd8gen3_htp"), 2, 16, 4, 4, seqs=3)
+    assert three.macs == 3 * one.macs == 3 * costs.kernel_macs(cfg, 2, 16, 4, 4)
+    prefix_cache = (cfg.n_layers - 3) * 2 * 16 * cfg.kv_dim * 2          # int16 K and V
+    assert three.session_bytes - one.session_bytes > 2 * prefix_cache
     # the quantized kernel agrees with the float model (edited by delta) within its int16
     # steps: same predictions, logits within a fraction of their range
     delta = 2 * np.random.default_rng(0).normal(size=64).astype(np.float32)

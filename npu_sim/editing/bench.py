@@ -173,12 +173,14 @@ def _kernel_totals(cfg, npu, layer: int, L: dict, directions: int, mode: str,
     session = 0
     for k in L["kernels"]:
         batch, invocations = _mode_counts(L, directions)[mode]
+        seqs = k.get("seqs", 1)
         kc = costs.kernel_cost_from_config(cfg, npu, layer, k["prefix"], k["suffix"],
-                                           k["out_rows"], ops_per_layer, batch=batch)
+                                           k["out_rows"], ops_per_layer, batch=batch,
+                                           seqs=seqs)
         pc = costs.prefix_pass_cost(cfg, npu, k["prefix"] + k["suffix"]) if prefix_passes \
             else None
-        lat += kc.latency_s * invocations + (pc.time_s if pc else 0.0)
-        en += kc.energy_j * invocations + (pc.energy_j if pc else 0.0)
+        lat += kc.latency_s * invocations + (seqs * pc.time_s if pc else 0.0)
+        en += kc.energy_j * invocations + (seqs * pc.energy_j if pc else 0.0)
         session = max(session, kc.session_bytes)
     return lat, en, session
 
@@ -206,9 +208,9 @@ def scale(config_name: str, runs: dict, hp, npu_name="sd8gen3_htp", cpu_name="sd
         for mode, acc in per_mode.items():
             lat, en, session = _kernel_totals(cfg, npu, layer, L, directions, mode,
                                               ops_per_layer, prefix_passes=True)
-            mem = costs.mobiedit_memory(cfg, layer, session,
-                                        max(k["prefix"] for k in L["kernels"]),
-                                        max(k["suffix"] for k in L["kernels"]))["total"]
+            mem = costs.mobiedit_memory(
+                cfg, layer, session, max(k.get("seqs", 1) * k["prefix"] for k in L["kernels"]),
+                max(k.get("seqs", 1) * k["suffix"] for k in L["kernels"]))["total"]
             acc["lat"].append(lat), acc["en"].append(en), acc["mem"].append(mem)
         c = b["ledger"]["cost"]
         t = costs.bp_totals(cfg, cpu, layer, c["sequences"], b["steps"], c.get("head_rows"))
@@ -304,7 +306,8 @@ def report(model, hp, runs: dict, wall_s: float) -> dict:
     n_after = model.config.n_layers - hp.layer - 1
     ops_per_layer = _mean([(k["ops"] - 6) / max(1, n_after) for k in kernels])
     est = [costs.kernel_cost_from_config(model.config, npu, hp.layer, k["prefix"], k["suffix"],
-                                         k["out_rows"], ops_per_layer, batch=k.get("batch", 1))
+                                         k["out_rows"], ops_per_layer, batch=k.get("batch", 1),
+                                         seqs=k.get("seqs", 1))
            for k in kernels]
 
     def inv(k, key):        # per invocation (no `_per_invocation` keys: one pass each)

@@ -133,16 +133,18 @@ class KernelCost:
 def kernel_cost_from_config(cfg: LlamaConfig, npu: NpuProfile, layer: int, prefix: int,
                             suffix: int, out_rows: int, ops_per_layer: float = 40.0,
                             weight_bits: int = 8, act_bits: int = 16,
-                            batch: int = 1) -> KernelCost:
+                            batch: int = 1, seqs: int = 1) -> KernelCost:
     """The editing kernel costed from the config alone, operator by operator as check()
     costs a graph: weight matrices at a{act}w{weight}, attention products at a16w16,
     the other `ops_per_layer` - 9 operators per block on the vector unit. `batch` > 1 costs
     one invocation that runs `batch` deltas at once (e.g. all 2 x directions perturbations
-    of a ZO step): the matrices and the head see `batch` x the rows, each delta attends
-    over its own suffix and the shared prefix, the weights and the prefix cache are read
-    once."""
+    of a ZO step) on each of `seqs` sequences (the edit prompt in its context templates):
+    the matrices and the head see `batch` x `seqs` x the rows, each (delta, sequence)
+    attends over its own suffix and its sequence's prefix, the weights are read once and
+    each sequence's prefix cache once."""
     n = cfg.n_layers - layer - 1
-    rows, head_rows = suffix * batch, out_rows * batch
+    groups = batch * seqs
+    rows, head_rows = suffix * groups, out_rows * groups
     wb = weight_bits / 8
     layer_w = int((cfg.layer_params - 2 * cfg.dim) * wb)
     head_w = int(cfg.vocab * cfg.dim * wb)
@@ -150,7 +152,7 @@ def kernel_cost_from_config(cfg: LlamaConfig, npu: NpuProfile, layer: int, prefi
     keys = prefix + suffix
     a = act_bits // 8
     arena = a * (rows * (3 * cfg.ffn + 4 * cfg.dim + cfg.n_heads * keys)
-                 + head_rows * cfg.vocab) + n * 2 * prefix * cfg.kv_dim * a
+                 + head_rows * cfg.vocab) + n * 2 * seqs * prefix * cfg.kv_dim * a
     resident = weights + arena <= npu.vtcm.size_bytes
     prec = f"a{act_bits}w{weight_bits}"
     costs: list[Cost] = [invoke_cost(npu)]
@@ -163,10 +165,10 @@ def kernel_cost_from_config(cfg: LlamaConfig, npu: NpuProfile, layer: int, prefi
             costs.append(npu_cost(npu, macs=rows * fan_in * fan_out, precision=prec,
                                   vtcm_bytes=act + (w if resident else 0),
                                   dram_bytes=0 if resident else w))
-        att = batch * cfg.attention_macs(suffix, keys) // 2
+        att = groups * cfg.attention_macs(suffix, keys) // 2
         for _ in range(2):
             costs.append(npu_cost(npu, macs=att, precision="a16w16",
-                                  vtcm_bytes=batch * a * (suffix * cfg.q_dim + keys * cfg.kv_dim
+                                  vtcm_bytes=groups * a * (suffix * cfg.q_dim + keys * cfg.kv_dim
                                                           + cfg.n_heads * suffix * keys)))
         for _ in range(max(0, int(round(ops_per_layer)) - 9)):
             costs.append(npu_cost(npu, vector_bytes=rows * cfg.dim * a,
@@ -175,7 +177,7 @@ def kernel_cost_from_config(cfg: LlamaConfig, npu: NpuProfile, layer: int, prefi
                           vtcm_bytes=head_rows * (cfg.dim + cfg.vocab) * a
                           + (head_w if resident else 0),
                           dram_bytes=(0 if resident else head_w) + head_rows * cfg.vocab * a))
-    return KernelCost(batch * kernel_macs(cfg, layer, prefix, suffix, out_rows),
+    return KernelCost(groups * kernel_macs(cfg, layer, prefix, suffix, out_rows),
                       sum(c.time_s for c in costs), sum(c.energy_j for c in costs),
                       weights + arena)
 
