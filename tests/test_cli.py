@@ -133,7 +133,8 @@ def test_the_wheel_ships_only_the_project_s_own_top_level_packages():
 
 def test_edit_bench_writes_only_under_the_current_directory(tmp_path):
     """One edit of stories260K with both methods, run from an empty folder: the bench JSON
-    lands in ./out, the cache in $EDGESIM_CACHE, and nothing beside the installed code."""
+    and its JSON-lines rows land in ./out, the cache in $EDGESIM_CACHE, and nothing beside
+    the installed code."""
     import os
     from pathlib import Path
 
@@ -155,8 +156,8 @@ def test_edit_bench_writes_only_under_the_current_directory(tmp_path):
                        env={**os.environ, "EDGESIM_CACHE": str(cache)}, capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert [p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file()] == [
-        "out/bench_edit.json"]
+    assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file()) == [
+        "out/bench_edit.json", "out/bench_edit.jsonl"]          # the summary, the rows
     assert json.loads((work / "out" / "bench_edit.json").read_text())["runs"]["mobiedit"]
     assert package_files() == before
 
