@@ -27,14 +27,25 @@ from __future__ import annotations
 CORPUS_NAMES = ("fsc-style", "slurp-style")
 
 
-def _ratios(text: str) -> tuple[float, ...]:
+def _numbers(text: str, kind, what: str) -> tuple:
+    """A comma-separated list of at least one `kind` (int, float) from an argument."""
     import argparse
 
     try:
-        values = tuple(float(x) for x in text.split(",") if x.strip())
+        values = tuple(kind(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers")
-    if not values or not all(0.0 <= v < 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                         f"{what}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least one of the {what}")
+    return values
+
+
+def _ratios(text: str) -> tuple[float, ...]:
+    import argparse
+
+    values = _numbers(text, float, "numbers")
+    if not all(0.0 <= v < 1.0 for v in values):
         raise argparse.ArgumentTypeError(f"{text!r}: mask ratios must lie in [0, 1)")
     return values
 
@@ -196,13 +207,9 @@ def _add_bench(sub):
 def _seeds(text: str) -> tuple[int, ...]:
     import argparse
 
-    try:
-        seeds = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got "
-                                         f"{text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"seeds must be distinct and at least one, got {text!r}")
+    seeds = _numbers(text, int, "integers")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct, got {text!r}")
     return seeds
 
 

@@ -75,9 +75,9 @@ class Lexicon:
 
     def _word(self, word: str) -> str:
         if word not in self._nearest:
-            best = min(self.words, key=lambda w: _char_edits(word, w, len(word)))
-            near = _char_edits(word, best, len(word)) < len(word)
-            self._nearest[word] = best if near else word
+            edits, best = min((_char_edits(word, w, len(word)), i)
+                              for i, w in enumerate(self.words))
+            self._nearest[word] = self.words[best] if edits < len(word) else word
         return self._nearest[word]
 
 
