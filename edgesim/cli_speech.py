@@ -119,7 +119,7 @@ def _add_train(sub):
     t.add_argument("--gamma", type=_positive(float), help="KL bound, nats (default 0.15)")
     t.add_argument("--variants", type=_variants, help="generators to train (default S,M)")
     t.add_argument("--slu-epochs", type=_positive(int), help="local SLU epochs (default 80)")
-    t.add_argument("--asr-epochs", type=_positive(int), help="ASR attacker epochs (default 15)")
+    t.add_argument("--asr-epochs", type=_positive(int), help="ASR attacker epochs (default 25)")
     t.add_argument("--mask-steps", type=_positive(int), help="generator steps (default 1000)")
     t.add_argument("--cloud-epochs", type=_positive(int), help="cloud SLU fine-tuning epochs "
                    "on masked audio, at every masker and curve point (default 15)")

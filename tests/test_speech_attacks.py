@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speech_privacy.attacks.asr import (ALPHABET, BLANK, HOP, STRIDE, Lexicon,
-                                        content_frames, encode_text, greedy_decode,
-                                        normalise_text, train_asr)
+from speech_privacy.attacks.asr import (ALPHABET, BLANK, HOP, STRIDE, content_frames,
+                                        encode_text, greedy_decode, normalise_text, train_asr)
 from speech_privacy.audio import AudioError
 from speech_privacy.metrics import word_error_rate
 
@@ -37,19 +36,6 @@ def test_greedy_decode_merges_repeats_and_drops_blanks():
     assert greedy_decode(_logits("____")) == ""
     with pytest.raises(AudioError):
         greedy_decode(np.zeros((4, 3), np.float32))
-
-
-@needs_fsdd
-def test_lexicon_spells_each_word_as_the_nearest_word_heard():
-    lex = Lexicon(["set an alarm", "set the alarm", "call anna", "call hanna"])
-    assert lex.words[:2] == ["alarm", "call"]         # most frequent first, then alphabetical
-    assert lex.spell("sett an alarn") == "set an alarm"
-    assert lex.spell("cal anaa") == "call anna"
-    assert lex.spell("xanna") == "anna"               # anna and hanna tie: alphabetical first
-    assert lex.spell("") == ""
-    assert lex.spell("set xq") == "set xq"            # nothing nearer than its length
-    with pytest.raises(AudioError, match="at least one word"):
-        Lexicon(["", "  "])
 
 
 def test_content_frames_end_at_the_last_sound():

@@ -327,7 +327,9 @@ def test_operating_threshold_holds_the_kl_bound_on_held_out_clips_and_zeroes_the
     clean = slu.logits(clips)
     for gamma in (0.002, 0.02):
         # every distinct gate logit a candidate: the scan's best is then the best there is
-        threshold, kl = operating_threshold(gen, slu, clips, gamma, points=12 * 20 + 1)
+        threshold, kl, bound = operating_threshold(gen, slu, clips, gamma, points=12 * 20 + 1,
+                                                   confidence=0.5)
+        assert bound == kl
         gen.threshold = threshold
         masks = gen.masks(clips)
         assert kl <= gamma
@@ -353,8 +355,36 @@ def test_a_collapsed_generator_is_not_deployed_to_zero_every_clip():
     bias = gen.keras.get_layer("gate_logit").bias
     bias.assign(bias - 1000.0)                       # every gate logit far below threshold
     assert gen.masks(clips).sum() == 0               # the collapsed deterministic mask
-    gen.threshold, kl = operating_threshold(gen, _LoudnessSLU(), clips, 0.01)
-    assert kl <= 0.01 and gen.masks(clips).mean() > 0.2
+    gen.threshold, kl, bound = operating_threshold(gen, _LoudnessSLU(), clips, 0.01)
+    assert kl <= bound <= 0.01 and gen.masks(clips).mean() > 0.2
+
+
+def test_operating_threshold_bounds_the_mean_kl_with_confidence():
+    """At 95 % the mean KL plus 1.645 standard errors must hold gamma: the threshold keeps
+    more segments than the bare mean would, and the bound is computed as stated."""
+    from speech_privacy.mask.calibrate import operating_threshold
+    from speech_privacy.mask.gate import MaskError, apply_mask
+    from speech_privacy.mask.generator import GeneratorConfig, build_generator
+    from speech_privacy.mask.train import clip_kl
+
+    rng = np.random.default_rng(0)
+    clips = (rng.normal(0, 0.1, (12, 16000)) * np.linspace(0.2, 1, 16000)
+             * np.linspace(0.3, 2.5, 12)[:, None]).clip(-1, 1).astype(np.float32)
+    gen = build_generator("S", GeneratorConfig(samples=16000, segments=20), seed=0)
+    slu = _LoudnessSLU()
+    loose, _, _ = operating_threshold(gen, slu, clips, 0.01, points=241, confidence=0.5)
+    tight, kl, bound = operating_threshold(gen, slu, clips, 0.01, points=241)
+    assert tight < loose and bound <= 0.01     # a lower threshold: more segments kept
+    gen.threshold = loose
+    kept_by_mean = gen.masks(clips).mean()
+    gen.threshold = tight
+    assert gen.masks(clips).mean() > kept_by_mean
+    per_clip = clip_kl(slu.logits(clips), slu.logits(apply_mask(clips, gen.masks(clips)).numpy()))
+    assert kl == pytest.approx(per_clip.mean(), abs=1e-6)
+    assert bound == pytest.approx(per_clip.mean() + 1.6448536 * per_clip.std(ddof=1) / 12 ** 0.5,
+                                  abs=1e-6)
+    with pytest.raises(MaskError, match="confidence"):
+        operating_threshold(gen, slu, clips, 0.01, confidence=1.0)
 
 
 def test_saved_generator_keeps_its_operating_threshold(tmp_path):

@@ -8,8 +8,9 @@ so one output frame per 20 ms) -> 2 x bidirectional GRU -> dense logits over a-z
 space and the CTC blank (last class). Each clip is read up to its last non-zero frame (clips
 are zero-padded, and a mask zeroes segments), in batches of similar lengths, so that the
 recurrent layers skip the padding. Decoding is greedy (best path); a recogniser trained on a
-corpus then spells each decoded word as the nearest word it heard in training (`Lexicon`):
-an attacker's ASR has a vocabulary, as Whisper's language model or a decoding lexicon gives.
+corpus then re-spells the decoded words with the language model of its training transcripts
+(language.Lexicon: a class bigram over words and entity types), as every real recogniser
+decodes with one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from ..audio import SAMPLE_RATE, AudioError, resample, validate
 from ..corpus import SpeechCorpus
 from ..features import frame_energy, mfcc
+from .language import Lexicon
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz' "
 BLANK = len(ALPHABET)           # index of the CTC blank, the last logit
@@ -54,50 +56,11 @@ def greedy_decode(logits: np.ndarray) -> str:
     return " ".join("".join(ALPHABET[i] for i in best[keep & (best != BLANK)]).split())
 
 
-class Lexicon:
-    """The words a recogniser heard in training. `spell` replaces each word of a decoded
-    transcript by the nearest of them in character edits (ties: the more frequent, then the
-    alphabetically first), unless none is nearer than the word is long (then it stays as
-    decoded); each distinct word is looked up once."""
-
-    def __init__(self, transcripts):
-        counts: dict[str, int] = {}
-        for text in transcripts:
-            for w in normalise_text(text).split():
-                counts[w] = counts.get(w, 0) + 1
-        if not counts:
-            raise AudioError("a lexicon needs at least one word")
-        self.words = sorted(counts, key=lambda w: (-counts[w], w))
-        self._nearest: dict[str, str] = {w: w for w in self.words}
-
-    def spell(self, text: str) -> str:
-        return " ".join(self._word(w) for w in text.split())
-
-    def _word(self, word: str) -> str:
-        if word not in self._nearest:
-            edits, best = min((_char_edits(word, w, len(word)), i)
-                              for i, w in enumerate(self.words))
-            self._nearest[word] = self.words[best] if edits < len(word) else word
-        return self._nearest[word]
-
-
-def _char_edits(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance of two words; `limit` when it is larger (no word is worth more
-    edits than deleting it outright)."""
-    if abs(len(a) - len(b)) >= limit:
-        return limit
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        diag, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            diag, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diag + (ca != cb))
-    return min(row[-1], limit)
-
-
 class AsrModel:
     """A trained CTC recogniser. `history` holds the mean CTC loss (nats per clip) of every
     training epoch, the fine-tuning epochs appended; `train_seconds` the training time;
-    `lexicon` the words of its training transcripts (None: transcripts as decoded)."""
+    `lexicon` the language model of its training transcripts (None: transcripts as
+    decoded)."""
 
     def __init__(self, network, history: list[float], train_seconds: float,
                  lexicon: Lexicon | None = None):
@@ -120,7 +83,7 @@ class AsrModel:
 
     def transcribe(self, audio: np.ndarray, batch_size: int = 64) -> list[str]:
         """Greedy transcripts of float32 audio at 16 kHz (1-D samples or 2-D clips x
-        samples), spelt with the lexicon; silent audio gives empty strings."""
+        samples), re-spelt with the language model; silent audio gives empty strings."""
         texts = [greedy_decode(x) for x in self.logits(audio, batch_size)]
         return texts if self.lexicon is None else [self.lexicon.spell(t) for t in texts]
 
@@ -145,8 +108,8 @@ def train_asr(corpus: SpeechCorpus, epochs: int = 40, seed: int = 0,
               learning_rate: float = 1e-3, batch_size: int = 32,
               progress: bool = True, lexicon: bool = True) -> AsrModel:
     """Train the CTC recogniser from scratch on `corpus` (its transcripts as targets, and
-    with `lexicon` its words as the vocabulary); feature normalisation comes from the
-    corpus's non-silent frames."""
+    with `lexicon` its transcripts and entity spans as the language model); feature
+    normalisation comes from the corpus's non-silent frames."""
     import tensorflow as tf
 
     start = time.perf_counter()
@@ -160,7 +123,8 @@ def train_asr(corpus: SpeechCorpus, epochs: int = 40, seed: int = 0,
                      batch_size, progress, "training ASR",
                      lengths=content_frames(corpus.audio))
     return AsrModel(network, losses, time.perf_counter() - start,
-                    Lexicon(corpus.transcripts) if lexicon else None)
+                    Lexicon([normalise_text(t) for t in corpus.transcripts], corpus.entities)
+                    if lexicon else None)
 
 
 def build_network(mean: np.ndarray, variance: np.ndarray):

@@ -178,11 +178,14 @@ def train_mask_generator(generator: MaskGenerator, slu_model, audio: np.ndarray,
     return log
 
 
-def mean_kl(p_logits: np.ndarray, q_logits: np.ndarray, batch_size: int = 32) -> float:
-    """Mean KL(p || q) in nats over the rows of two logit arrays [N, classes], e.g. the local
-    SLU's logits on clean clips and on the same clips masked."""
-    total = 0.0
-    for i in range(0, len(p_logits), batch_size):
-        total += float(tf.reduce_sum(kl_divergence(p_logits[i:i + batch_size],
-                                                   q_logits[i:i + batch_size])))
-    return total / len(p_logits)
+def clip_kl(p_logits: np.ndarray, q_logits: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """KL(p || q) in nats of each row of two logit arrays [N, classes], e.g. the local SLU's
+    logits on clean clips and on the same clips masked."""
+    return np.concatenate([kl_divergence(p_logits[i:i + batch_size],
+                                         q_logits[i:i + batch_size]).numpy()
+                           for i in range(0, len(p_logits), batch_size)])
+
+
+def mean_kl(p_logits: np.ndarray, q_logits: np.ndarray) -> float:
+    """The mean of clip_kl, nats."""
+    return float(np.mean(clip_kl(p_logits, q_logits)))

@@ -23,15 +23,21 @@ class TrainConfig:
     quick: bool = False           # a smoke run: figures mean little
     validation_share: float = 0.15    # train clips held out of generator training to set
                                       # its operating threshold (mask/calibrate.py)
+    kl_confidence: float = 0.95       # ... where the mean KL's upper bound at this
+                                      # confidence must be <= gamma
     seed: int = 0
     segments: int = 100
     gamma: float = 0.15
     variants: tuple[str, ...] = ("S", "M")
     slu_epochs: int = 80          # twice the clean-only budget: it also learns sparse audio
-    asr_epochs: int = 15
+    asr_epochs: int = 25
     mask_steps: int = 1000
     mask_batch: int = 16
-    mask_lr: float = 3e-3
+    # Adam's learning rate per generator. M's attention moves every gate of a clip together:
+    # at S's rate it closes them all within a few dozen steps while the KL is still below
+    # gamma, so the multiplier is still 0, and a closed gate gets no gradient to reopen
+    # (mask.train's collapse guard); at a third of it the multiplier keeps up.
+    mask_lr: dict = field(default_factory=lambda: {"S": 3e-3, "M": 1e-3})
     # The local SLU is trained with segment-drop augmentation (a random 40-90% of the
     # segments zeroed on all but `slu_clean_share` of the clips; slu.train_slu), so that
     # zeroing speech segments costs KL in proportion to the intent evidence they carry; and

@@ -125,17 +125,19 @@ def train_generators(run: Run, refs: References, out) -> tuple[dict, dict]:
         t = time.perf_counter()
         gen = build_generator(variant, GeneratorConfig(samples=run.corpus.audio.shape[1],
                                                        segments=cfg.segments), cfg.seed)
-        logs[variant] = train_mask_generator(gen, refs.local.keras, fit.audio,
-                                             cfg.mask_steps, cfg.mask_batch, cfg.mask_lr,
-                                             cfg.gamma, seed=cfg.seed, progress=run.progress,
-                                             anneal=cfg.mask_anneal)
-        gen.threshold, val_kl = operating_threshold(gen, refs.local, val.audio, cfg.gamma,
-                                                    clean=val_clean)
+        logs[variant] = train_mask_generator(
+            gen, refs.local.keras, fit.audio, cfg.mask_steps, cfg.mask_batch,
+            cfg.mask_lr[variant], cfg.gamma, seed=cfg.seed, progress=run.progress,
+            anneal=cfg.mask_anneal)
+        gen.threshold, val_kl, bound = operating_threshold(
+            gen, refs.local, val.audio, cfg.gamma, clean=val_clean,
+            confidence=cfg.kl_confidence)
         logs[variant].validation = {"clips": len(val), "threshold": gen.threshold,
-                                    "kl": val_kl}
+                                    "kl": val_kl, "kl_bound": bound}
         run.clock(f"mask_generator_{variant.lower()}", t)
         run.say(f"mask generator {variant}: operating threshold {gen.threshold:.3f}, "
-                f"validation KL {val_kl:.4f} on {len(val)} clips (bound {cfg.gamma})")
+                f"validation KL {val_kl:.4f} (upper {cfg.kl_confidence:.0%} bound {bound:.4f}) "
+                f"on {len(val)} clips (gamma {cfg.gamma})")
         save_generator(gen, out / generator_path(variant).name)
         generators[variant] = gen
     return generators, logs
