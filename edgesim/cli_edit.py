@@ -112,7 +112,7 @@ def run(args) -> int:
                               progress=not args.quiet and sys.stderr.isatty(),
                               batched=False if args.unbatched else None, dataset=args.dataset,
                               results=args.results, workers=args.workers,
-                              address=args.address)
+                              address=args.address, hparams=args.hparams)
         summary = {k: v for k, v in bench.items() if k != "runs"}
         print(json.dumps(summary, indent=2) if args.json else format_bench(bench))
         return 0

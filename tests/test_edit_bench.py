@@ -125,6 +125,20 @@ def test_results_of_other_hyperparameters_are_refused(first_run, tmp_path, pendi
     assert pending_runs == []
 
 
+def test_the_bench_edits_with_the_given_hyperparameters(first_run, tmp_path, pending_runs):
+    from npu_sim.editing.hparams import HPARAMS_DIR
+
+    folder = _copy(first_run, tmp_path)
+    same = folder / "same.toml"
+    same.write_text((HPARAMS_DIR / "stories260K.toml").read_text())
+    rc, summary, err = _bench(folder, "--hparams", str(same))
+    assert rc == 0 and pending_runs == [] and summary["hparams"] == str(same), err
+    other = folder / "other.toml"
+    other.write_text(same.read_text().replace("directions = 5", "directions = 3"))
+    rc, _, err = _bench(folder, "--hparams", str(other))
+    assert rc == 2 and "--results" in err and pending_runs == []
+
+
 @pytest.mark.parametrize("text, why", [
     ('{"requested_rewrite": ', "not JSON"),
     ("{}", "non-empty JSON list"),

@@ -257,9 +257,11 @@ def _real_other_mode(cfg, runs, hp, ops_per_layer, real) -> dict:
 def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress: bool = True,
               log=sys.stderr, batched: bool | None = None, dataset: str | Path | None = None,
               results: str | Path = DEFAULT_OUT.with_suffix(".jsonl"),
-              workers: int | None = None, address: str | None = None) -> dict:
+              workers: int | None = None, address: str | None = None,
+              hparams: str | Path | None = None) -> dict:
     """The bench of the first `n_edits` records of `dataset` (default: the project's edit set,
-    its first DEFAULT_EDITS; a given set, all of it), both methods. The edits run as Ray
+    its first DEFAULT_EDITS; a given set, all of it), both methods, with the hyperparameters
+    `hparams` (a .toml file; default the model's own). The edits run as Ray
     tasks and stream to the JSON-lines file `results`, whose finished edits a rerun skips
     (npu_sim.editing.bench_runner); the summary is built from that file's rows."""
     from dataclasses import replace
@@ -275,7 +277,7 @@ def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress:
         n_edits = DEFAULT_EDITS
     cases = cases[:n_edits] if n_edits else cases
     model = load_model(model_name)
-    hp = load_hparams(Path(model.path).stem)
+    hp = load_hparams(hparams or Path(model.path).stem)
     if batched is not None:
         hp = replace(hp, mobiedit=replace(hp.mobiedit, batched=batched))
     rows = run_edits(cases, METHODS, model, hp, Path(results), workers, address, progress, log)
@@ -378,7 +380,8 @@ def bench_to_file(out: str | Path = DEFAULT_OUT, model_name: str = "smollm2",
                   n_edits: int | None = None, progress: bool = True,
                   batched: bool | None = None, rescore: str | Path | None = None,
                   dataset: str | Path | None = None, results: str | Path | None = None,
-                  workers: int | None = None, address: str | None = None) -> dict:
+                  workers: int | None = None, address: str | None = None,
+                  hparams: str | Path | None = None) -> dict:
     """Run the bench (run_bench; `results` defaults to `out` with the suffix .jsonl) or, with
     `rescore`, summarise the runs recorded in an earlier bench JSON again, and write its JSON
     to `out` atomically; returns the bench."""
@@ -394,6 +397,6 @@ def bench_to_file(out: str | Path = DEFAULT_OUT, model_name: str = "smollm2",
     else:
         bench = run_bench(model_name, n_edits, progress=progress, batched=batched,
                           dataset=dataset, results=results or Path(out).with_suffix(".jsonl"),
-                          workers=workers, address=address)
+                          workers=workers, address=address, hparams=hparams)
     atomic_write(out, json.dumps(bench, indent=1))
     return bench

@@ -43,7 +43,7 @@ from npu_sim.llm.reference import log_softmax
 from . import costs
 from .hparams import HParams
 from .kernel import EditingKernel, shape_for
-from .rome import EditRequest, Sequence, clamp, edit_sequences, subject_last_index
+from .rome import EditRequest, clamp, objective_sequences
 
 
 def nll(logits: np.ndarray, target_ids) -> float:
@@ -59,10 +59,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     npu = load_npu(device)
     layer = hp.layer
     radius = zo.clamp_norm_factor * float(np.linalg.norm(v_init))
-    seqs = edit_sequences(model, req, hp.context_templates)
-    kl_ids, kl_pos = subject_last_index(model, hp.kl_prompt.format(req.subject), req.subject)
-    # the KL prompt's next-token row rides along as one more sequence (its target unused)
-    kl_seq = Sequence(tuple(kl_ids), kl_pos, (0,), len(kl_ids) - 1)
+    seqs, kl_seq = objective_sequences(model, req, hp.context_templates, hp.kl_prompt)
     batch = 2 * zo.directions + 1 if zo.batched else None
     kernel = EditingKernel(model, shape_for(layer, seqs + [kl_seq], batch or 1),
                            seqs + [kl_seq], device, tfm)

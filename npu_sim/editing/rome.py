@@ -95,6 +95,14 @@ def edit_sequences(model: LlamaModel, req: EditRequest, templates: tuple[str, ..
             for t in templates]
 
 
+def objective_sequences(model: LlamaModel, req: EditRequest, templates: tuple[str, ...],
+                        kl_prompt: str) -> tuple[list[Sequence], Sequence]:
+    """What v*'s objective reads: the edit sequences (`edit_sequences`) and the KL prompt
+    ("{subject} is a") as one more sequence whose next-token row is read (its target unused)."""
+    ids, pos = subject_last_index(model, kl_prompt.format(req.subject), req.subject)
+    return edit_sequences(model, req, templates), Sequence(tuple(ids), pos, (0,), len(ids) - 1)
+
+
 def key_and_value(model: LlamaModel, layer: int, ids, pos: int) -> tuple[np.ndarray, np.ndarray]:
     """The down-projection input (key) and MLP output (value) of `layer` at position `pos`."""
     trace = Trace()

@@ -5,7 +5,13 @@ trained with Adam through the float32 TensorFlow model on NLL(target | context t
 prompt) + kl_factor x KL(original || edited) of the next token after "{subject} is a"
 + weight_decay x ||delta|| / ||v_init||^2, ||delta|| clamped to clamp_norm_factor ||v_init||;
 it stops when the loss falls below loss_stop (as ROME does) or after `steps` steps.
-Costed on the mobile-CPU profile from what a step computes (costs.bp_step).
+
+The float graph it differentiates is the editing kernel's (TfLlama.kernel, fed as
+kernel.feed feeds the quantized one): only the layers after the edit layer, from the
+subject's last token on, since nothing before depends on delta. That is the same function
+of delta as ROME's whole forward pass, computed once per shape bucket instead of traced per
+prompt. The ledger costs what ROME computes on the phone, whole passes (costs.bp_step), on
+the mobile-CPU profile.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from firmware_sim.devices.cpu import load_cpu
 
 from . import costs
 from .hparams import HParams
-from .rome import EditRequest, clamp, edit_sequences, subject_last_index
+from .kernel import INPUTS, feed, shape_for
+from .rome import EditRequest, clamp, objective_sequences
 
 
 def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, device: str,
@@ -25,10 +32,19 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
 
     bp = hp.rome_bp
     cpu = load_cpu(device)
-    layer = hp.layer
-    seqs = edit_sequences(model, req, hp.context_templates)
-    kl_ids, kl_pos = subject_last_index(model, hp.kl_prompt.format(req.subject), req.subject)
-    base_kl = tf.nn.log_softmax(tfm.forward(kl_ids, rows=[len(kl_ids) - 1])[0])
+    seqs, kl_seq = objective_sequences(model, req, hp.context_templates, hp.kl_prompt)
+    every = seqs + [kl_seq]
+    shape = shape_for(hp.layer, every)
+    fed = feed(model, shape, every)
+    args = [tf.constant(fed[n]) for n in INPUTS[:-1]]
+    suffix = tfm.kernel(shape.layer, shape.prefix, shape.suffix, shape.rows, 1, shape.seqs)
+    # each target token's (sequence, output row, token id), weighted so that the NLL is the
+    # mean over the sequences of each one's mean over its target tokens
+    picks = tf.constant([(i, r, t) for i, q in enumerate(seqs)
+                         for r, t in enumerate(q.target_ids)], tf.int32)
+    weights = tf.constant([1.0 / (len(seqs) * len(q.target_ids)) for q in seqs
+                           for _ in q.target_ids], tf.float32)
+    base_kl = tf.nn.log_softmax(suffix(*args, tf.zeros([1, model.config.dim]))[0, -1, 0])
     radius = bp.clamp_norm_factor * float(np.linalg.norm(v_init))
     v_norm2 = float(np.linalg.norm(v_init)) ** 2
     delta = tf.Variable(tf.zeros([model.config.dim]))
@@ -38,16 +54,9 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     @tf.function
     def loss_and_grad():
         with tf.GradientTape() as tape:
-            nlls = []
-            for q in seqs:
-                logits = tfm.forward(list(q.ids), layer, q.subject_pos, delta, rows=q.rows)
-                logp = tf.nn.log_softmax(logits)
-                picked = tf.gather(logp, list(q.target_ids), axis=1, batch_dims=1)
-                nlls.append(-tf.reduce_mean(picked))
-            nll = tf.add_n(nlls) / len(nlls)
-            new_kl = tf.nn.log_softmax(
-                tfm.forward(kl_ids, layer, kl_pos, delta, rows=[len(kl_ids) - 1])[0])
-            kl = tf.reduce_sum(tf.exp(base_kl) * (base_kl - new_kl))
+            logp = tf.nn.log_softmax(suffix(*args, delta[None])[0])    # [seqs, rows, vocab]
+            nll = -tf.reduce_sum(tf.gather_nd(logp, picks) * weights)
+            kl = tf.reduce_sum(tf.exp(base_kl) * (base_kl - logp[-1, 0]))
             wd = bp.weight_decay * tf.sqrt(tf.reduce_sum(delta * delta) + 1e-12) / v_norm2
             loss = nll + bp.kl_factor * kl + wd
         return loss, tape.gradient(loss, delta)
@@ -63,9 +72,9 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
             break
         opt.apply_gradients([(grad, delta)])
         delta.assign(clamp(delta.numpy(), radius))
-    lengths = [len(q.ids) for q in seqs] + [len(kl_ids)]
+    lengths = [len(q.ids) for q in every]
     head_rows = [len(q.rows) for q in seqs] + [1]
-    totals = costs.bp_totals(model.config, cpu, layer, lengths, steps, head_rows)
+    totals = costs.bp_totals(model.config, cpu, hp.layer, lengths, steps, head_rows)
     ledger = {"device": cpu.name, "steps": steps, "loss_history": [round(x, 5) for x in history],
               "final_loss": history[-1], "forward_passes": totals.forward_passes,
               "backward_passes": (steps - 1) * len(lengths), "macs": totals.macs,

@@ -1,5 +1,7 @@
-"""The forward pass in TensorFlow: differentiable (the backpropagation baseline) and exportable
-to quantized TFLite "editing kernel" graphs (MobiEdit's forward passes on the NPU).
+"""The editing kernel in TensorFlow: the layers after the edit layer, from a prefix cache,
+for many deltas and sequences at once. Differentiable in delta (the backpropagation
+baseline, rome_bp.py) and exportable to quantized TFLite graphs (MobiEdit's forward passes
+on the NPU, editing/kernel.py).
 
 Same maths as reference.py, written with TFLite-friendly ops: grouped-query attention as one
 BATCH_MATMUL per KV head group (no repeat), interleaved-pair rope with strided slices and
@@ -14,13 +16,12 @@ import numpy as np
 import tensorflow as tf
 
 from .model import LlamaModel
-from .reference import rope_tables
 
 MASK_MARGIN = 20.0
 
 
 class TfLlama:
-    """A LlamaModel's weights as TensorFlow constants, with the blocks as functions."""
+    """A LlamaModel's weights as TensorFlow constants, and its editing kernels."""
 
     def __init__(self, model: LlamaModel):
         self.model, self.cfg = model, model.config
@@ -39,7 +40,7 @@ class TfLlama:
                 "down": tf.constant(np.ascontiguousarray(w("ffn_down").T))})
         self.norm = tf.constant(model.w("output_norm.weight"))
         self.head = tf.constant(np.ascontiguousarray(model.head.T))
-        self.embed = model.w("token_embd.weight")
+        self._kernels: dict[tuple, object] = {}
 
     # -- pieces ------------------------------------------------------------------------------
     def rms(self, x, w):
@@ -55,70 +56,8 @@ class TfLlama:
         rot = tf.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], axis=-1)
         return tf.reshape(rot, [T, heads, hd])
 
-    def attention(self, q, k, v, queries: int, prefix: int):
-        """q [T, H, hd] (T = queries), k and v [P + T, KVH, hd]: causal over the last T keys,
-        full over the P prefix keys. Returns [T, H * hd]."""
-        c = self.cfg
-        group, kvh, hd = c.n_heads // c.n_kv_heads, c.n_kv_heads, c.head_dim
-        T, keys = queries, prefix + queries
-        qg = tf.reshape(tf.transpose(tf.reshape(q, [T, kvh, group, hd]), [1, 2, 0, 3]),
-                        [kvh, group * T, hd])
-        kg = tf.transpose(k, [1, 0, 2])                                   # [KVH, keys, hd]
-        vg = tf.transpose(v, [1, 0, 2])
-        scores = tf.matmul(qg * (1.0 / float(np.sqrt(hd))), kg, transpose_b=True)
-        allowed = np.tril(np.ones((T, keys), bool), prefix)               # query i sees key <= P+i
-        mask = tf.constant(np.tile(allowed, (group, 1))[None].astype(np.float32))
-        floor = tf.reduce_min(scores, axis=-1, keepdims=True) - MASK_MARGIN
-        p = tf.nn.softmax(floor + (scores - floor) * mask, axis=-1)       # masked: floor
-        out = tf.matmul(p, vg)                                            # [KVH, group*T, hd]
-        out = tf.transpose(tf.reshape(out, [kvh, group, T, hd]), [2, 0, 1, 3])
-        return tf.reshape(out, [T, c.q_dim])
-
-    def block(self, i: int, x, cos, sin, k_prefix=None, v_prefix=None, delta=None,
-              delta_row=None):
-        """One decoder block on x [T, D]; k/v_prefix [P, KVH, hd] (rope applied) are cached
-        keys and values of earlier positions. `delta` [D] is added to the MLP output at row
-        `delta_row`. Returns x."""
-        c, L = self.cfg, self.layers[i]
-        T = x.shape[0]
-        h = self.rms(x, L["attn_norm"])
-        q = self.rope(tf.reshape(tf.matmul(h, L["q"]), [T, c.n_heads, c.head_dim]), cos, sin)
-        k = self.rope(tf.reshape(tf.matmul(h, L["k"]), [T, c.n_kv_heads, c.head_dim]), cos, sin)
-        v = tf.reshape(tf.matmul(h, L["v"]), [T, c.n_kv_heads, c.head_dim])
-        P = 0 if k_prefix is None else k_prefix.shape[0]
-        kk = k if not P else tf.concat([k_prefix, k], axis=0)
-        vv = v if not P else tf.concat([v_prefix, v], axis=0)
-        x = x + tf.matmul(self.attention(q, kk, vv, T, P), L["o"])
-        h = self.rms(x, L["ffn_norm"])
-        key = tf.nn.silu(tf.matmul(h, L["gate"])) * tf.matmul(h, L["up"])
-        out = tf.matmul(key, L["down"])
-        if delta is not None:
-            onehot = np.zeros((T, 1), np.float32)
-            onehot[delta_row] = 1.0
-            out = out + tf.constant(onehot) * tf.reshape(delta, [1, c.dim])
-        return x + out
-
     def logits(self, x):
         return tf.matmul(self.rms(x, self.norm), self.head)
-
-    @staticmethod
-    def _tables(cfg, positions):
-        cos, sin = rope_tables(cfg, np.asarray(positions))
-        return tf.constant(cos[:, None, :]), tf.constant(sin[:, None, :])
-
-    # -- whole passes ------------------------------------------------------------------------
-    def forward(self, ids, edit_layer: int | None = None, edit_pos: int | None = None,
-                delta=None, rows: list[int] | None = None):
-        """Logits [T, vocab] of token ids (of `rows` only, when given); `delta` (a tensor or
-        variable, [D]) is added to the MLP output of `edit_layer` at position `edit_pos`."""
-        ids = np.asarray(ids)
-        T = len(ids)
-        cos, sin = self._tables(self.cfg, np.arange(T))
-        x = tf.constant(self.embed[ids])
-        for i in range(self.cfg.n_layers):
-            use = delta is not None and i == edit_layer
-            x = self.block(i, x, cos, sin, delta=delta if use else None, delta_row=edit_pos)
-        return self.logits(x if rows is None else tf.gather(x, list(rows)))
 
     # -- the editing kernel: many deltas and sequences in one invocation ---------------------
     def _attention_kernel(self, q, k, v, kp, vp, mask, n: int, queries: int, prefix: int):
@@ -175,7 +114,14 @@ class TfLlama:
         - delta [batch, D].
 
         Output: logits [batch, seqs, rows, vocab]. A tf.function with a fixed signature
-        (static shapes, as an NPU graph needs); the weights are read once per invocation."""
+        (static shapes, as an NPU graph needs; one per shape, kept by this object, so that it
+        is traced once); the weights are read once per invocation."""
+        key = (layer, prefix, suffix, rows, batch, seqs)
+        if key not in self._kernels:
+            self._kernels[key] = self._kernel(*key)
+        return self._kernels[key]
+
+    def _kernel(self, layer: int, prefix: int, suffix: int, rows: int, batch: int, seqs: int):
         c = self.cfg
         n_later = c.n_layers - layer - 1
         B, S, T, P, R = int(batch), int(seqs), int(suffix), int(prefix), int(rows)
