@@ -93,3 +93,16 @@ def test_edit_set_is_counterfact_format_with_true_answers_and_neighbours():
         assert len(r.paraphrases) >= 2 and len(r.neighborhood) >= 1
         for n in r.neighborhood:         # another subject's prompt
             assert not re.search(rf"\b{re.escape(r.subject)}\b", n, re.IGNORECASE), n
+
+
+def test_unlearning_counts_only_refusals_that_hold_everywhere():
+    from npu_sim.editing.metrics import unlearning
+
+    rows = [{"kind": "edit", "efficacy": 1.0, "generalization": 1.0, "locality": 1.0},
+            {"kind": "unlearn", "efficacy": 1.0, "generalization": 1.0, "locality": 1.0},
+            {"kind": "unlearn", "efficacy": 1.0, "generalization": 0.5, "locality": 1.0},
+            {"kind": "unlearn", "efficacy": 0.0, "generalization": 0.0, "locality": 0.5}]
+    assert unlearning(rows) == {"requests": 3, "refusal_on_prompt": 2 / 3,
+                                "refusal_on_paraphrases": 0.5, "neighbours_kept": 2.5 / 3,
+                                "success_rate": 1 / 3}
+    assert unlearning(rows[:1]) is None

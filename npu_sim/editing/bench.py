@@ -288,9 +288,10 @@ def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress:
 def report(model, hp, runs: dict, wall_s: float) -> dict:
     """The bench's summary of recorded `runs` (method -> list of EditResult.to_dict())."""
     from npu_sim.devices import load_npu
-    from npu_sim.editing import costs
+    from npu_sim.editing import costs, metrics
 
     real = {m: summarise(runs[m]) for m in METHODS}
+    unlearning = {m: metrics.unlearning(runs[m]) for m in METHODS}
     real.update(ratios(real["rome-bp"], real["mobiedit"]))
     zo_runs = runs["mobiedit"]
     early = {"forward_passes_saved": sum(r["ledger"]["savings"]["early_stopping"]
@@ -335,7 +336,8 @@ def report(model, hp, runs: dict, wall_s: float) -> dict:
             "real": real, "memory_ratio": real["memory_ratio"],
             "energy_ratio": real["energy_ratio"], "latency_ratio": real["latency_ratio"],
             "mobiedit_mode": real["mobiedit_mode"], "mobiedit_invocations": invocations,
-            "early_stopping": early, "prefix_cache": prefix, "kernel_model_check": check,
+            "unlearning": unlearning, "early_stopping": early, "prefix_cache": prefix,
+            "kernel_model_check": check,
             "scaled": scaled, "runs": runs, "wall_s": round(wall_s, 1)}
 
 
@@ -352,6 +354,12 @@ def format_bench(b: dict) -> str:
                      ("mean_energy_j", "{:.4g}"), ("mean_wall_s", "{:.1f}")):
         vals = [fmt.format(r[m][key]) if r[m][key] is not None else "-" for m in METHODS]
         lines.append(f"{key:22s} {vals[0]:>14s} {vals[1]:>14s}")
+    for m, u in b["unlearning"].items():
+        if u:
+            lines.append(f"unlearning {m}: {u['requests']} requests, refusal greedy on prompt "
+                         f"{u['refusal_on_prompt']:.2f} / paraphrases "
+                         f"{u['refusal_on_paraphrases']:.2f}, neighbours kept "
+                         f"{u['neighbours_kept']:.2f}, all three {u['success_rate']:.2f}")
     inv = b["mobiedit_invocations"]
     lines.append(f"MobiEdit {b['mobiedit_mode']}: {inv['mean_forward_passes']:.0f} forward "
                  f"passes in {inv['mean_invocations']:.0f} NPU invocations per edit (batch "

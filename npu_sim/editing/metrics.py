@@ -27,6 +27,10 @@ The strict greedy figures:
 * generalization: share of paraphrases for which the same holds;
 * locality: share of neighbourhood prompts that keep their greedy continuation of
   `LOCALITY_TOKENS` tokens.
+
+Unlearning (requests of kind "unlearn", whose target is a refusal) is judged by the strict
+figures: it succeeds when the refusal is the greedy continuation of the prompt and of every
+paraphrase and every neighbourhood prompt keeps its continuation (`unlearning`).
 """
 
 from __future__ import annotations
@@ -155,3 +159,19 @@ def evaluate(before: LlamaModel, after: LlamaModel, req: EditRequest,
                                   ids, continuation(after, p, show_tokens))})
         scores["continuations"] = shown
     return scores
+
+
+def unlearning(rows: list[dict]) -> dict | None:
+    """The unlearning requests among `rows` (EditResult.to_dict()), summarised: the mean
+    strict figures and the share that fully succeeded (module docstring); None when there
+    are none."""
+    rows = [r for r in rows if r.get("kind") == "unlearn"]
+    if not rows:
+        return None
+    full = [r["efficacy"] == 1 and r["generalization"] == 1 and r["locality"] == 1
+            for r in rows]
+    return {"requests": len(rows),
+            "refusal_on_prompt": float(np.mean([r["efficacy"] for r in rows])),
+            "refusal_on_paraphrases": float(np.mean([r["generalization"] for r in rows])),
+            "neighbours_kept": float(np.mean([r["locality"] for r in rows])),
+            "success_rate": float(np.mean(full))}
