@@ -104,8 +104,8 @@ def _add_train(sub):
         "kept segments s.t. KL <= gamma), the cloud SLU and adaptive ASR fine-tuned on masked "
         "audio (S, M and Random masks), the privacy/utility curve over mask ratios, and "
         "speaker privacy on FSDD. Saves the generators, results.json and privacy_utility.png "
-        "under $EDGESIM_CACHE/speech/trained (about 15-25 min on 2 CPU cores; --quick: a "
-        "small smoke run of about 2 min whose figures mean little).")
+        "under $EDGESIM_CACHE/speech/trained (about 35-40 min on 2 CPU cores; --quick: a "
+        "small smoke run of about 2.5 min whose figures mean little).")
     t.add_argument("--quick", action="store_true", help="tiny corpus and few epochs")
     t.add_argument("--corpus", choices=CORPUS_NAMES, default=CORPUS_NAMES[0],
                    help="command corpus (default fsc-style; slurp-style: entities, "
