@@ -106,7 +106,8 @@ def run(args) -> int:
     from edgesim.logs import import_tensorflow
 
     if args.action == "bench":
-        from npu_sim.editing.bench import DEFAULT_OUT, bench_to_file, format_bench
+        from npu_sim.editing.bench import DEFAULT_OUT, bench_to_file
+        from npu_sim.editing.bench_text import format_bench
 
         bench = bench_to_file(args.out or DEFAULT_OUT, args.model, args.edits,
                               progress=not args.quiet and sys.stderr.isatty(),

@@ -102,6 +102,21 @@ def test_a_finished_bench_reruns_no_edit(first_run, tmp_path, pending_runs):
     assert _without_wall(summary) == _without_wall(first_run[2])
 
 
+def test_the_text_summary_names_each_method_and_the_ratios(first_run, tmp_path, pending_runs):
+    from edgesim.cli import main
+
+    folder = _copy(first_run, tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["edit", "bench", "--model", str(STORIES), "--dataset",
+                   str(folder / "set.json"), "--out", str(folder / "bench.json")])
+    text, summary = out.getvalue(), first_run[2]
+    assert rc == 0 and pending_runs == [], err.getvalue()
+    assert text.splitlines()[2].split() == ["MobiEdit", "ROME-BP"]
+    assert f"ratios BP/MobiEdit: memory {summary['memory_ratio']:.2f}" in text
+    assert "unlearning" not in text                     # the set has no unlearning request
+
+
 def test_a_row_cut_short_by_a_kill_is_redone_alone(first_run, tmp_path, pending_runs):
     folder = _copy(first_run, tmp_path)
     lines = first_run[1].splitlines(keepends=True)

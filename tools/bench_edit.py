@@ -14,7 +14,8 @@ import argparse
 import json
 import sys
 
-from npu_sim.editing.bench import DEFAULT_EDITS, DEFAULT_OUT, bench_to_file, format_bench
+from npu_sim.editing.bench import DEFAULT_EDITS, DEFAULT_OUT, bench_to_file
+from npu_sim.editing.bench_text import format_bench
 
 
 def main(argv: list[str] | None = None) -> int:
