@@ -403,10 +403,10 @@ def test_batched_kernel_rows_on_smollm2_agree_within_the_quantisation():
     from npu_sim.editing.rome import edit_sequences
     from npu_sim.llm import load_model
     from npu_sim.llm.tf_model import TfLlama
-    from npu_sim.editing.bench import load_edit_set
+    from npu_sim.editing.bench import load_cases
 
     m, hp = load_model("smollm2"), load_hparams("smollm2-135m")
-    tfm, req = TfLlama(m), load_edit_set()[0]
+    tfm, req = TfLlama(m), load_cases()[0].request
     seqs = edit_sequences(m, req, hp.context_templates[:1])
     _, v_init = rome.key_and_value(m, hp.layer, *rome.subject_last_index(m, req.prompt,
                                                                          req.subject))

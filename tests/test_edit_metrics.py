@@ -79,13 +79,13 @@ def test_subject_span_ignores_case_only_when_it_must():
 
 
 def test_edit_set_is_counterfact_format_with_true_answers_and_neighbours():
-    from npu_sim.editing.bench import EDIT_SET, load_edit_set
+    from npu_sim.editing.bench import EDIT_SET, load_cases
 
     raw = json.loads(EDIT_SET.read_text(encoding="utf-8"))
     for e in raw:
         rr = e["requested_rewrite"]
         assert "{}" in rr["prompt"] and rr["target_new"]["str"] and rr["target_true"]["str"]
-    reqs = load_edit_set()
+    reqs = [c.request for c in load_cases()]
     assert len([r for r in reqs if r.kind == "edit"]) >= 60
     for r in reqs:
         assert r.subject in r.prompt and r.target.startswith(" ") and r.target_true

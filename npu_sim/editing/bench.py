@@ -115,11 +115,6 @@ def _field(record, name: str, kind: type, where: str):
     return value
 
 
-def load_edit_set(path: str | Path = EDIT_SET):
-    """The edit requests of a CounterFact-format file (see load_cases)."""
-    return [c.request for c in load_cases(path)]
-
-
 def _mean(xs):
     xs = [x for x in xs if x is not None]
     return sum(xs) / len(xs) if xs else None

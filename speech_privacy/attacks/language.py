@@ -60,7 +60,7 @@ class Lexicon:
         if not words_seen:
             raise AudioError("a lexicon needs at least one word")
         self.words = sorted(words_seen, key=lambda w: (-words_seen[w], w))
-        self._known = set(words_seen)
+        self._counts = words_seen
         self._total = sum(self.tokens.values()) + len(self.tokens) + 1
         self._classes: dict[str, list[tuple[str, float]]] = {}
         for kind, emit in self.emits.items():
@@ -102,7 +102,7 @@ class Lexicon:
         nearer than `word` is long; else `word` itself (unknown) with no edits."""
         if word not in self._candidates:
             reach = max(1, round(0.4 * len(word)))
-            limit = reach if word in self._known else len(word) - 1
+            limit = reach if word in self._counts else len(word) - 1
             near = [(w, e) for w in self.words
                     if (e := _char_edits(word, w, limit + 1)) <= limit]
             if near:
