@@ -48,6 +48,22 @@ def test_subject_last_token(stories):
         subject_last_index(stories, PROMPT, "boy")
 
 
+def test_no_kl_sequence_where_the_subject_is_the_first_token(stories, monkeypatch):
+    """Without BOS a one-token subject starts "{subject} is a": delta there sits on the
+    attention sink, so the KL term is left out, and ROME-BP edits without it."""
+    from npu_sim.editing import EditRequest, edit
+    from npu_sim.editing.rome import objective_sequences
+
+    req = EditRequest("Tim", "One day, Tim went to the", " park", target_true=" store")
+    seqs, kl = objective_sequences(stories, req, ("{}",), "{} is a")
+    assert kl.subject_pos == 1 and kl.ids[0] == stories.tokenizer.bos_id
+    monkeypatch.setattr(stories.tokenizer, "add_bos", False)
+    seqs, kl = objective_sequences(stories, req, ("{}",), "{} is a")
+    assert kl is None and len(seqs) == 1 and seqs[0].subject_pos == 3
+    r = edit(stories, req, "rome-bp", evaluate_metrics=False)
+    assert r.ledger["steps"] >= 1 and np.isfinite(r.ledger["final_loss"])
+
+
 def test_rank_one_update_writes_exactly_one_direction():
     from npu_sim.editing.rome import rank_one_update
 

@@ -7,9 +7,9 @@ REFERENCE.md gives MobiEdit's estimate), delta -= lr_t g
 with lr_t cosine-decayed over `max_steps`, ||delta|| clamped to clamp_norm_factor ||v_init||.
 L is ROME's objective (as rome_bp.py): the target's NLL averaged over the edit prompt behind
 each context template, + kl_factor x KL(unedited || edited) of the next token after the
-kl_prompt ("{subject} is a") + weight_decay x ||delta|| / ||v_init||^2, all from the editing
-kernel (W8A16 TFLite on the NPU emulator): every template's rows and the KL row come out of
-one invocation. The KL reference is the kernel's own output for delta 0.
+kl_prompt ("{subject} is a"; see rome.objective_sequences) + weight_decay x ||delta|| /
+||v_init||^2, all from the editing kernel (W8A16 TFLite on the NPU emulator): every
+template's rows and the KL row come out of one invocation. The KL reference is the kernel's own output for delta 0.
 Early stopping: every `check_every` steps, one more forward pass checks whether the
 target is the greedy continuation of every edit prompt (and, when `stop_nll` is set, its
 mean NLL is at most that: a margin against the quantized kernel and the float model parting
@@ -60,9 +60,9 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     layer = hp.layer
     radius = zo.clamp_norm_factor * float(np.linalg.norm(v_init))
     seqs, kl_seq = objective_sequences(model, req, hp.context_templates, hp.kl_prompt)
+    every = seqs + ([kl_seq] if kl_seq else [])
     batch = 2 * zo.directions + 1 if zo.batched else None
-    kernel = EditingKernel(model, shape_for(layer, seqs + [kl_seq], batch or 1),
-                           seqs + [kl_seq], device, tfm)
+    kernel = EditingKernel(model, shape_for(layer, every, batch or 1), every, device, tfm)
     v_norm2 = float(np.linalg.norm(v_init)) ** 2
 
     def ok(logits, q) -> bool:
@@ -84,7 +84,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     def loss(out: np.ndarray, d: np.ndarray) -> float:
         """ROME's objective for delta `d` from its logits [sequences, rows, V]: target NLL +
         kl_factor KL(unedited || edited) on the KL prompt + weight decay."""
-        kl = float(np.sum(base_p * (base_logp - log_softmax(out[-1, 0]))))
+        kl = float(np.sum(base_p * (base_logp - log_softmax(out[-1, 0])))) if kl_seq else 0.0
         return (target_nll(out) + zo.kl_factor * kl
                 + zo.weight_decay * float(np.linalg.norm(d)) / v_norm2)
 
@@ -106,7 +106,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
             center, outs = outs[0], outs[1:]
         else:
             center = forward([delta])[0] if check or last or step == 0 else None
-        if step == 0:       # the KL reference: the kernel's own unedited distribution
+        if step == 0 and kl_seq:    # the KL reference: the kernel's own unedited output
             base_logp = log_softmax(center[-1, 0])
             base_p = np.exp(base_logp)
         if check:                                # the previous update's result
@@ -134,17 +134,17 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     # through every sequence)
     rows = batch or 1
     k, r = kernel, kernel.ledger
-    prefix_passes = len(seqs) + 1
+    prefix_passes = len(every)
     latency = k.invocations * r.latency_ms * 1e-3
     energy = k.invocations * r.energy_mj * 1e-3
     kernel_macs = k.invocations * r.macs
-    prefix = [costs.prefix_pass_cost(cfg, npu, len(q.ids)) for q in seqs + [kl_seq]]
+    prefix = [costs.prefix_pass_cost(cfg, npu, len(q.ids)) for q in every]
     prefix_macs = sum(costs.layers_macs(cfg, cfg.n_layers, len(q.ids), len(q.ids))
-                      for q in seqs + [kl_seq])
+                      for q in every)
     latency += sum(c.time_s for c in prefix)
     energy += sum(c.energy_j for c in prefix)
     uncached = k.forward_passes * sum(costs.forward_macs(cfg, len(q.ids), len(q.target_ids))
-                                      for q in seqs + [kl_seq])
+                                      for q in every)
     skipped_steps = zo.max_steps - steps if stopped else 0
     if batch:       # an invocation per skipped step; the checks ride along in row 0
         early = {"invocations_saved": skipped_steps, "forward_passes_saved": skipped_steps * batch,

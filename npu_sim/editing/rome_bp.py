@@ -33,7 +33,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     bp = hp.rome_bp
     cpu = load_cpu(device)
     seqs, kl_seq = objective_sequences(model, req, hp.context_templates, hp.kl_prompt)
-    every = seqs + [kl_seq]
+    every = seqs + ([kl_seq] if kl_seq else [])
     shape = shape_for(hp.layer, every)
     fed = feed(model, shape, every)
     args = [tf.constant(fed[n]) for n in INPUTS[:-1]]
@@ -44,7 +44,8 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                          for r, t in enumerate(q.target_ids)], tf.int32)
     weights = tf.constant([1.0 / (len(seqs) * len(q.target_ids)) for q in seqs
                            for _ in q.target_ids], tf.float32)
-    base_kl = tf.nn.log_softmax(suffix(*args, tf.zeros([1, model.config.dim]))[0, -1, 0])
+    base_kl = tf.nn.log_softmax(suffix(*args, tf.zeros([1, model.config.dim]))[0, -1, 0]) \
+        if kl_seq else None
     radius = bp.clamp_norm_factor * float(np.linalg.norm(v_init))
     v_norm2 = float(np.linalg.norm(v_init)) ** 2
     delta = tf.Variable(tf.zeros([model.config.dim]))
@@ -56,7 +57,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
         with tf.GradientTape() as tape:
             logp = tf.nn.log_softmax(suffix(*args, delta[None])[0])    # [seqs, rows, vocab]
             nll = -tf.reduce_sum(tf.gather_nd(logp, picks) * weights)
-            kl = tf.reduce_sum(tf.exp(base_kl) * (base_kl - logp[-1, 0]))
+            kl = tf.reduce_sum(tf.exp(base_kl) * (base_kl - logp[-1, 0])) if kl_seq else 0.0
             wd = bp.weight_decay * tf.sqrt(tf.reduce_sum(delta * delta) + 1e-12) / v_norm2
             loss = nll + bp.kl_factor * kl + wd
         return loss, tape.gradient(loss, delta)
@@ -73,7 +74,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
         opt.apply_gradients([(grad, delta)])
         delta.assign(clamp(delta.numpy(), radius))
     lengths = [len(q.ids) for q in every]
-    head_rows = [len(q.rows) for q in seqs] + [1]
+    head_rows = [len(q.rows) for q in seqs] + ([1] if kl_seq else [])
     totals = costs.bp_totals(model.config, cpu, hp.layer, lengths, steps, head_rows)
     ledger = {"device": cpu.name, "steps": steps, "loss_history": [round(x, 5) for x in history],
               "final_loss": history[-1], "forward_passes": totals.forward_passes,
