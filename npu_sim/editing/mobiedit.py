@@ -9,7 +9,8 @@ L is ROME's objective (as rome_bp.py): the target's NLL averaged over the edit p
 each context template, + kl_factor x KL(unedited || edited) of the next token after the
 kl_prompt ("{subject} is a"; see rome.objective_sequences) + weight_decay x ||delta|| /
 ||v_init||^2, all from the editing kernel (W8A16 TFLite on the NPU emulator): every
-template's rows and the KL row come out of one invocation. The KL reference is the kernel's own output for delta 0.
+template's rows and the KL row come out of one invocation. The KL reference is the
+kernel's own output for delta 0.
 Early stopping: every `check_every` steps, one more forward pass checks whether the
 target is the greedy continuation of every edit prompt (and, when `stop_nll` is set, its
 mean NLL is at most that: a margin against the quantized kernel and the float model parting
@@ -59,8 +60,8 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     npu = load_npu(device)
     layer = hp.layer
     radius = zo.clamp_norm_factor * float(np.linalg.norm(v_init))
-    seqs, kl_seq = objective_sequences(model, req, hp.context_templates, hp.kl_prompt)
-    every = seqs + ([kl_seq] if kl_seq else [])
+    objective = objective_sequences(model, req, hp.context_templates, hp.kl_prompt)
+    seqs, kl_seq, every = objective.edits, objective.kl, objective.sequences
     batch = 2 * zo.directions + 1 if zo.batched else None
     kernel = EditingKernel(model, shape_for(layer, every, batch or 1), every, device, tfm)
     v_norm2 = float(np.linalg.norm(v_init)) ** 2
@@ -135,14 +136,13 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     rows = batch or 1
     k, r = kernel, kernel.ledger
     prefix_passes = len(every)
-    latency = k.invocations * r.latency_ms * 1e-3
-    energy = k.invocations * r.energy_mj * 1e-3
     kernel_macs = k.invocations * r.macs
     prefix = [costs.prefix_pass_cost(cfg, npu, len(q.ids)) for q in every]
     prefix_macs = sum(costs.layers_macs(cfg, cfg.n_layers, len(q.ids), len(q.ids))
                       for q in every)
-    latency += sum(c.time_s for c in prefix)
-    energy += sum(c.energy_j for c in prefix)
+    prefix_s, prefix_j = sum(c.time_s for c in prefix), sum(c.energy_j for c in prefix)
+    latency = k.invocations * r.latency_ms * 1e-3 + prefix_s
+    energy = k.invocations * r.energy_mj * 1e-3 + prefix_j
     uncached = k.forward_passes * sum(costs.forward_macs(cfg, len(q.ids), len(q.target_ids))
                                       for q in every)
     skipped_steps = zo.max_steps - steps if stopped else 0
@@ -181,8 +181,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                      "weights_in": r.details["weights_in"],
                      "delta_step": k.delta_step, "passes": k.forward_passes,
                      "invocations": k.invocations}],
-        "prefix_pass": {"macs": prefix_macs, "latency_s": sum(c.time_s for c in prefix),
-                        "energy_j": sum(c.energy_j for c in prefix)},
+        "prefix_pass": {"macs": prefix_macs, "latency_s": prefix_s, "energy_j": prefix_j},
         "savings": {
             "prefix_cache": {
                 "macs_without": uncached, "macs_with": kernel_macs + prefix_macs,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -95,17 +96,29 @@ def edit_sequences(model: LlamaModel, req: EditRequest, templates: tuple[str, ..
             for t in templates]
 
 
+class Objective(NamedTuple):
+    """What v*'s objective reads (`objective_sequences`)."""
+
+    edits: list[Sequence]           # the edit prompt behind each context template
+    kl: Sequence | None             # the KL prompt, whose next-token row is read
+
+    @property
+    def sequences(self) -> list[Sequence]:
+        """Every sequence a pass computes: the edit sequences, then the KL one (last)."""
+        return self.edits + ([self.kl] if self.kl else [])
+
+
 def objective_sequences(model: LlamaModel, req: EditRequest, templates: tuple[str, ...],
-                        kl_prompt: str) -> tuple[list[Sequence], Sequence | None]:
-    """What v*'s objective reads: the edit sequences (`edit_sequences`) and the KL prompt
-    ("{subject} is a") as one more sequence whose next-token row is read (its target unused).
-    The KL sequence is None where the subject's last token is the KL prompt's first token (a
-    one-token subject, a model without BOS): delta added at that attention-sink position
-    leaves the float model's next-token distribution unchanged, so the term carries nothing,
-    while the sink's massive activations saturate an int16 kernel's logits there."""
+                        kl_prompt: str) -> Objective:
+    """The edit sequences (`edit_sequences`) and the KL prompt ("{subject} is a") as one more
+    sequence whose next-token row is read (its target unused). The KL sequence is None where
+    the subject's last token is the KL prompt's first token (a one-token subject, a model
+    without BOS): delta added at that attention-sink position leaves the float model's
+    next-token distribution unchanged, so the term carries nothing, while the sink's massive
+    activations saturate an int16 kernel's logits there."""
     ids, pos = subject_last_index(model, kl_prompt.format(req.subject), req.subject)
     kl = Sequence(tuple(ids), pos, (0,), len(ids) - 1) if pos > 0 else None
-    return edit_sequences(model, req, templates), kl
+    return Objective(edit_sequences(model, req, templates), kl)
 
 
 def key_and_value(model: LlamaModel, layer: int, ids, pos: int) -> tuple[np.ndarray, np.ndarray]:

@@ -32,8 +32,8 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
 
     bp = hp.rome_bp
     cpu = load_cpu(device)
-    seqs, kl_seq = objective_sequences(model, req, hp.context_templates, hp.kl_prompt)
-    every = seqs + ([kl_seq] if kl_seq else [])
+    objective = objective_sequences(model, req, hp.context_templates, hp.kl_prompt)
+    seqs, kl_seq, every = objective.edits, objective.kl, objective.sequences
     shape = shape_for(hp.layer, every)
     fed = feed(model, shape, every)
     args = [tf.constant(fed[n]) for n in INPUTS[:-1]]
@@ -74,7 +74,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
         opt.apply_gradients([(grad, delta)])
         delta.assign(clamp(delta.numpy(), radius))
     lengths = [len(q.ids) for q in every]
-    head_rows = [len(q.rows) for q in seqs] + ([1] if kl_seq else [])
+    head_rows = [len(q.rows) for q in every]
     totals = costs.bp_totals(model.config, cpu, hp.layer, lengths, steps, head_rows)
     ledger = {"device": cpu.name, "steps": steps, "loss_history": [round(x, 5) for x in history],
               "final_loss": history[-1], "forward_passes": totals.forward_passes,
