@@ -15,8 +15,9 @@ with a CounterFact-format file (all of its records unless --edits N).
 
 Exit status: 0 the edit succeeded (bench, generate: it ran), 1 the edit did not take (the
 target is not the greedy continuation of the prompt afterwards; a --save file is written all
-the same), 2 the input is unusable (a malformed GGUF file, a missing model wheel, a subject
-not in the prompt; one line on stderr), 3 an internal error.
+the same, its edit record saying `success: false`), 2 the input is unusable (a malformed GGUF
+file, a missing model wheel, a subject not in the prompt; one line on stderr), 3 an internal
+error.
 Wired into edgesim/cli.py with `add_parser(subparsers)` and `run(args)`; TensorFlow and the
 model load inside the handlers only.
 """
@@ -149,11 +150,12 @@ def run(args) -> int:
 
 
 def edit_record(r) -> dict:
-    """What a saved model's metadata says about the edit that made it."""
+    """What a saved model's metadata says about the edit that made it (`success`: the
+    target is the greedy continuation afterwards; a failed edit is saved all the same)."""
     q = r.request
     return {"tool": "edgesim edit", "method": r.method, "subject": q.subject,
             "prompt": q.prompt, "target": q.target, "target_true": q.target_true,
-            "layer": r.layer, "tensor": r.tensor}
+            "layer": r.layer, "tensor": r.tensor, "success": r.success}
 
 
 def format_result(r) -> str:

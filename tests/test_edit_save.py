@@ -51,6 +51,7 @@ def test_saved_edit_reads_back_with_the_same_logits(edited, tmp_path):
     assert record["method"] == "rome-bp" and record["layer"] == r.layer == 2
     assert record["subject"] == "girl" and record["target"] == " Sue"
     assert record["target_true"] == r.request.target_true and record["prompt"] == PROMPT
+    assert record["success"] is r.success is True
     loaded = load_model(out)
     for text in (PROMPT, "One day, a boy named"):
         ids = model.tokenizer.encode(text)
