@@ -19,7 +19,8 @@ Prefix cache: one forward pass per prompt fills the residual stream leaving the 
 and the later layers' K/V of the tokens before the subject; every kernel pass then computes
 only the later layers for the subject's last token onwards and the head for the target rows,
 for every prompt at once. The kernel graph is exported once per shape and cached
-(kernel.py); only its inputs belong to this edit.
+(kernel.py); only its inputs belong to this edit. The loop (`search`) takes any kernel with
+EditingKernel's interface: tools/tune_mobiedit.py runs it on the float kernel to tune.
 Batching (`batched`, default on): each step's 2 x directions perturbed deltas, and the
 unperturbed delta (the early-stopping check of the previous step's result, and the loss
 history), run as the rows of ONE invocation of a batched kernel, so the int8 weights stream
@@ -35,6 +36,7 @@ computed and unused (counted as forward passes).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,7 +46,7 @@ from npu_sim.llm.reference import log_softmax
 from . import costs
 from .hparams import HParams
 from .kernel import EditingKernel, shape_for
-from .rome import EditRequest, clamp, objective_sequences
+from .rome import EditRequest, Objective, clamp, objective_sequences
 
 
 def nll(logits: np.ndarray, target_ids) -> float:
@@ -52,18 +54,25 @@ def nll(logits: np.ndarray, target_ids) -> float:
     return float(-np.mean(logp[np.arange(len(target_ids)), list(target_ids)]))
 
 
-def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, device: str,
-             progress=None) -> tuple[np.ndarray, dict]:
-    """delta for `req`, and the run's ledger (steps, forward passes, costs, savings)."""
-    zo = hp.mobiedit
-    cfg = model.config
-    npu = load_npu(device)
-    layer = hp.layer
+class Search(NamedTuple):
+    """What the ZO loop found: delta, the steps it took, whether it stopped early, the mean
+    perturbed loss per step, the early-stopping checks run and the final loss."""
+    delta: np.ndarray
+    steps: int
+    stopped: bool
+    history: list
+    checks: int
+    final_loss: float
+
+
+def search(kernel, objective: Objective, zo, v_init: np.ndarray, progress=None) -> Search:
+    """MobiEdit's zeroth-order loop on `kernel` (an EditingKernel, or any object with its
+    `batch`, `logits` and `logits_batch`, fed `objective.sequences`) with the hyperparameters
+    `zo` (HParams.mobiedit); batched when `zo.batched`."""
+    seqs, kl_seq = objective.edits, objective.kl
+    dim = v_init.shape[-1]
+    batch = kernel.batch if zo.batched else None
     radius = zo.clamp_norm_factor * float(np.linalg.norm(v_init))
-    objective = objective_sequences(model, req, hp.context_templates, hp.kl_prompt)
-    seqs, kl_seq, every = objective.edits, objective.kl, objective.sequences
-    batch = 2 * zo.directions + 1 if zo.batched else None
-    kernel = EditingKernel(model, shape_for(layer, every, batch or 1), every, device, tfm)
     v_norm2 = float(np.linalg.norm(v_init)) ** 2
 
     def ok(logits, q) -> bool:
@@ -90,13 +99,13 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                 + zo.weight_decay * float(np.linalg.norm(d)) / v_norm2)
 
     rng = np.random.default_rng(zo.seed)
-    delta = np.zeros(cfg.dim, np.float32)
+    delta = np.zeros(dim, np.float32)
     base_logp = base_p = None
     steps, stopped, history, checks = 0, False, [], 0
     for step in range(zo.max_steps + 1):
         last = step == zo.max_steps
         check = step > 0 and zo.early_stop and step % zo.check_every == 0
-        us = [] if last else [rng.standard_normal(cfg.dim).astype(np.float32)
+        us = [] if last else [rng.standard_normal(dim).astype(np.float32)
                               for _ in range(zo.directions)]
         rows = [r for u in us for r in (delta + zo.eps * u, delta - zo.eps * u)]
         # The batched kernel evaluates delta (row 0) with the perturbations; one pass at a
@@ -120,7 +129,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
             outs = forward(rows)
         losses = [loss(o, d) for o, d in zip(outs, rows)]
         lr = zo.lr * 0.5 * (1 + math.cos(math.pi * step / zo.max_steps))
-        g = np.zeros(cfg.dim, np.float64)
+        g = np.zeros(dim, np.float64)
         for i, u in enumerate(us):
             g += (losses[2 * i] - losses[2 * i + 1]) / (2 * zo.eps) * u
         delta = clamp((delta - lr * g).astype(np.float32), radius)
@@ -129,6 +138,22 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{history[-1]:.3f}")
+    return Search(delta, steps, stopped, history, checks, final_loss)
+
+
+def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, device: str,
+             progress=None) -> tuple[np.ndarray, dict]:
+    """delta for `req`, and the run's ledger (steps, forward passes, costs, savings)."""
+    zo = hp.mobiedit
+    cfg = model.config
+    npu = load_npu(device)
+    layer = hp.layer
+    objective = objective_sequences(model, req, hp.context_templates, hp.kl_prompt)
+    every = objective.sequences
+    batch = 2 * zo.directions + 1 if zo.batched else None
+    kernel = EditingKernel(model, shape_for(layer, every, batch or 1), every, device, tfm)
+    found = search(kernel, objective, zo, v_init, progress)
+    steps, stopped, checks = found.steps, found.stopped, found.checks
 
     # -- the ledger: what ran, what it cost on the NPU, what the optimisations saved ----------
     # (per invocation: check() of the graph that ran; a batched one runs `batch` deltas, each
@@ -158,7 +183,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                                    k.shape.seqs * k.shape.suffix)
     ledger = {
         "device": npu.name, "steps": steps, "early_stopped": stopped,
-        "loss_history": [round(x, 5) for x in history], "final_loss": final_loss,
+        "loss_history": [round(x, 5) for x in found.history], "final_loss": found.final_loss,
         "forward_passes": k.forward_passes + prefix_passes,
         "kernel_forward_passes": k.forward_passes, "prefix_forward_passes": prefix_passes,
         "batched": bool(batch), "batch": rows, "kernel_invocations": k.invocations,
@@ -190,4 +215,4 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
                 "steps_run": steps, "steps_budget": zo.max_steps, **early},
         },
     }
-    return delta, ledger
+    return found.delta, ledger
