@@ -14,8 +14,8 @@ is small, so check a chosen setting with `edgesim edit --method mobiedit` (or th
 
 Each --set is one setting: comma-separated overrides of the model's [mobiedit] table (default:
 the file's values alone). Prints one line per (record, setting) and the means per setting:
-steps, early stops, ||delta|| / ||v_init||, CounterFact's scores and EasyEdit's accuracies;
-writes them as JSON to --out.
+steps, early stops, ||delta|| / ||v_init||, CounterFact's scores, EasyEdit's accuracies and
+the strict greedy figures (efficacy 1: the edit took); writes them as JSON to --out.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from npu_sim.llm import load_model
 from npu_sim.llm.tf_model import TfLlama
 
 SCORES = ("efficacy_score", "paraphrase_score", "neighborhood_score", "rewrite_acc",
-          "rephrase_acc", "locality_acc")
+          "rephrase_acc", "locality_acc", "efficacy", "generalization", "locality")
 
 
 class FloatKernel:
