@@ -5,13 +5,15 @@ a greedy continuation from a model (an edited one saved with `--save`, say).
                  --method mobiedit|rome-bp [--device D] [--save OUT.gguf] [--json]
     edgesim edit bench [--model smollm2] [--dataset COUNTERFACT.json] [--edits N] [--json]
                        [--out FILE] [--results FILE.jsonl] [--workers N] [--address ADDR]
+                       [--finished]
     edgesim generate --model PATH_OR_NAME --prompt P [--tokens N]
 
 `edit bench` runs each (edit, method) as a Ray task, on a local Ray started in-process
 (--workers N: N workers, default one per CPU) or on the cluster at --address, and appends each
 result to --results (default: --out with the suffix .jsonl) as it finishes; a rerun skips the
-edits that file holds (npu_sim.editing.bench_runner). --dataset replaces the project's edit set
-with a CounterFact-format file (all of its records unless --edits N).
+edits that file holds (npu_sim.editing.bench_runner), and --finished summarises them, running
+none. --dataset replaces the project's edit set with a CounterFact-format file (all of its
+records unless --edits N).
 
 Exit status: 0 the edit succeeded (bench, generate: it ran), 1 the edit did not take (the
 target is not the greedy continuation of the prompt afterwards; a --save file is written all
@@ -72,6 +74,8 @@ def add_parser(subparsers) -> None:
     e.add_argument("--results", metavar="FILE", help="bench: the JSON-lines file each edit's "
                    "result is appended to and a rerun resumes from (default: --out with the "
                    "suffix .jsonl)")
+    e.add_argument("--finished", action="store_true", help="bench: run nothing; summarise the "
+                   "edits --results already holds with both methods (a long bench's progress)")
     e.add_argument("--workers", type=_positive(int), help="bench: Ray workers, one CPU and one "
                    "model copy each (default: one per CPU)")
     e.add_argument("--address", help="bench: join the Ray cluster at this address, HOST:PORT "
@@ -114,7 +118,8 @@ def run(args) -> int:
                               progress=not args.quiet and sys.stderr.isatty(),
                               batched=False if args.unbatched else None, dataset=args.dataset,
                               results=args.results, workers=args.workers,
-                              address=args.address, hparams=args.hparams)
+                              address=args.address, hparams=args.hparams,
+                              finished=args.finished)
         summary = {k: v for k, v in bench.items() if k != "runs"}
         print(json.dumps(summary, indent=2) if args.json else format_bench(bench))
         return 0

@@ -133,6 +133,25 @@ def test_a_row_cut_short_by_a_kill_is_redone_alone(first_run, tmp_path, pending_
     assert summary["edits"] == 2
 
 
+def test_finished_summarises_the_edits_done_with_both_methods_and_runs_none(
+        first_run, tmp_path, pending_runs):
+    folder = _copy(first_run, tmp_path)
+    rows = [json.loads(line) for line in first_run[1].splitlines()]
+    kept = [r for r in rows if not (r["case"] == 11 and r["method"] == "rome-bp")]
+    partial = b"".join(json.dumps(r).encode() + b"\n" for r in kept)
+    (folder / "bench.jsonl").write_bytes(partial)
+    rc, summary, err = _bench(folder, "--finished")
+    assert rc == 0 and pending_runs == [], err
+    assert (folder / "bench.jsonl").read_bytes() == partial      # nothing run or appended
+    assert summary["edits"] == 1                                   # case 11 lacks ROME-BP
+    case10 = {r["method"]: r for r in rows if r["case"] == 10}
+    for m in METHODS:
+        assert summary["real"][m]["mean_wall_s"] == pytest.approx(case10[m]["wall_s"])
+    (folder / "bench.jsonl").write_bytes(b"")
+    rc, _, err = _bench(folder, "--finished")
+    assert rc == 2 and "no edit of this set finished" in err and pending_runs == []
+
+
 def test_results_of_other_hyperparameters_are_refused(first_run, tmp_path, pending_runs):
     folder = _copy(first_run, tmp_path)
     rc, _, err = _bench(folder, "--unbatched")

@@ -5,7 +5,7 @@ skips the edits that file holds. The table ends with the mean wall time per edit
 
     python tools/bench_edit.py [--model smollm2] [--dataset COUNTERFACT.json] [--edits N]
                                [--json] [--out FILE] [--results FILE.jsonl] [--workers N]
-                               [--address ADDR] [--unbatched] [--rescore JSON]
+                               [--address ADDR] [--unbatched] [--rescore JSON] [--finished]
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, help="Ray workers (default: one per CPU)")
     p.add_argument("--address", help="join the Ray cluster at this address (default: a "
                    "local Ray in this process)")
+    p.add_argument("--finished", action="store_true", help="run nothing; summarise the edits "
+                   "--results already holds with both methods")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--unbatched", action="store_true", help="MobiEdit with one NPU invocation "
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                           progress=not args.quiet and sys.stderr.isatty(),
                           batched=False if args.unbatched else None, rescore=args.rescore,
                           dataset=args.dataset, results=args.results, workers=args.workers,
-                          address=args.address)
+                          address=args.address, finished=args.finished)
     summary = {k: v for k, v in bench.items() if k != "runs"}
     print(json.dumps(summary, indent=2) if args.json else format_bench(bench))
     return 0

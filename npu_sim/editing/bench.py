@@ -253,12 +253,14 @@ def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress:
               log=sys.stderr, batched: bool | None = None, dataset: str | Path | None = None,
               results: str | Path = DEFAULT_OUT.with_suffix(".jsonl"),
               workers: int | None = None, address: str | None = None,
-              hparams: str | Path | None = None) -> dict:
+              hparams: str | Path | None = None, finished: bool = False) -> dict:
     """The bench of the first `n_edits` records of `dataset` (default: the project's edit set,
     its first DEFAULT_EDITS; a given set, all of it), both methods, with the hyperparameters
     `hparams` (a .toml file; default the model's own). The edits run as Ray
     tasks and stream to the JSON-lines file `results`, whose finished edits a rerun skips
-    (npu_sim.editing.bench_runner); the summary is built from that file's rows."""
+    (npu_sim.editing.bench_runner); the summary is built from that file's rows. `finished`:
+    run nothing and summarise the records `results` holds with both methods (a long bench's
+    progress, while it runs elsewhere or after it was stopped)."""
     from dataclasses import replace
 
     from npu_sim.editing import load_hparams
@@ -275,7 +277,13 @@ def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress:
     hp = load_hparams(hparams or Path(model.path).stem)
     if batched is not None:
         hp = replace(hp, mobiedit=replace(hp.mobiedit, batched=batched))
-    rows = run_edits(cases, METHODS, model, hp, Path(results), workers, address, progress, log)
+    rows = run_edits(cases, METHODS, model, hp, Path(results), workers, address, progress, log,
+                     run=not finished)
+    if finished:
+        cases = [c for c in cases if all((c.key, m) in rows for m in METHODS)]
+        if not cases:
+            raise EdgesimError(f"{results} holds no edit of this set finished with both "
+                               "methods yet")
     runs = {m: [rows[c.key, m] for c in cases] for m in METHODS}
     return report(model, hp, runs, time.time() - t0)
 
@@ -341,7 +349,7 @@ def bench_to_file(out: str | Path = DEFAULT_OUT, model_name: str = "smollm2",
                   batched: bool | None = None, rescore: str | Path | None = None,
                   dataset: str | Path | None = None, results: str | Path | None = None,
                   workers: int | None = None, address: str | None = None,
-                  hparams: str | Path | None = None) -> dict:
+                  hparams: str | Path | None = None, finished: bool = False) -> dict:
     """Run the bench (run_bench; `results` defaults to `out` with the suffix .jsonl) or, with
     `rescore`, summarise the runs recorded in an earlier bench JSON again, and write its JSON
     to `out` atomically; returns the bench."""
@@ -357,6 +365,7 @@ def bench_to_file(out: str | Path = DEFAULT_OUT, model_name: str = "smollm2",
     else:
         bench = run_bench(model_name, n_edits, progress=progress, batched=batched,
                           dataset=dataset, results=results or Path(out).with_suffix(".jsonl"),
-                          workers=workers, address=address, hparams=hparams)
+                          workers=workers, address=address, hparams=hparams,
+                          finished=finished)
     atomic_write(out, json.dumps(bench, indent=1))
     return bench

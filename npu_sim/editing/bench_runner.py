@@ -113,11 +113,12 @@ class EditWorker:
 
 def run_edits(cases: list, methods: tuple[str, ...], model, hp, path: Path,
               workers: int | None = None, address: str | None = None, progress: bool = True,
-              log=sys.stderr) -> dict:
+              log=sys.stderr, run: bool = True) -> dict:
     """Every (case, method) row of `cases` (bench.Case) edited with `hp` on `model` (a
     LlamaModel): those `path` already holds for the same record, model and hyperparameters,
-    and the missing ones, run on Ray (`workers` actors, default one per CPU; `address`: join
-    that cluster) and appended to `path` as each finishes. Keyed (case key, method)."""
+    and (unless `run` is false) the missing ones, run on Ray (`workers` actors, default one
+    per CPU; `address`: join that cluster) and appended to `path` as each finishes. Keyed
+    (case key, method)."""
     key = run_key(model.path, hp)
     rows, end = read_results(path)
     if any(r["run"] != key for r in rows):
@@ -127,7 +128,7 @@ def run_edits(cases: list, methods: tuple[str, ...], model, hp, path: Path,
     done = {(r["case"], r["method"]): r for r in rows
             if digests.get(r["case"]) == r["record"]}
     pending = [(c, m) for c in cases for m in methods if (c.key, m) not in done]
-    if not pending:
+    if not pending or not run:
         return done
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as out:
