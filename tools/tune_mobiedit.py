@@ -1,8 +1,8 @@
 """Tune MobiEdit's zeroth-order hyperparameters on the editing kernel's float twin.
 
 MobiEdit's own loop (npu_sim.editing.mobiedit.search: directions, eps, the lr schedule, the
-clamp, early stopping) runs on TfLlama.kernel in float32 through TensorFlow, fed exactly as
-the W8A16 graph is (kernel.feed), then ROME's rank-one update and the edit metrics follow as
+clamp, early stopping) runs on kernel.FloatKernel, TfLlama.kernel in float32 fed exactly as
+the W8A16 graph is, then ROME's rank-one update and the edit metrics follow as
 in `edgesim edit`. A step costs a fraction of the quantized kernel's on LiteRT's reference
 int16 kernels, so a setting can be tried on the whole edit set. The float kernel has no
 quantization noise and no NPU cost: step counts follow the quantized kernel's where its noise
@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from edgesim.io import atomic_write
-from edgesim.logs import import_tensorflow
 from npu_sim.editing import EDITORS, Editor, edit, load_hparams
 from npu_sim.editing.bench import EDIT_SET, load_cases
-from npu_sim.editing.kernel import INPUTS, feed, shape_for
+from npu_sim.editing.kernel import FloatKernel
 from npu_sim.editing.mobiedit import search
 from npu_sim.editing.rome import objective_sequences
 from npu_sim.llm import load_model
@@ -41,30 +40,6 @@ from npu_sim.llm.tf_model import TfLlama
 
 SCORES = ("efficacy_score", "paraphrase_score", "neighborhood_score", "rewrite_acc",
           "rephrase_acc", "locality_acc", "efficacy", "generalization", "locality")
-
-
-class FloatKernel:
-    """TfLlama.kernel for `seqs` (rome.Sequence) at the W8A16 kernel's bucketed shape, with
-    the interface mobiedit.search uses: `batch` deltas per call, logits [batch, seqs, rows,
-    vocab] (float64)."""
-
-    def __init__(self, model, tfm: TfLlama, layer: int, seqs, batch: int):
-        tf = import_tensorflow()
-        s = shape_for(layer, seqs, batch)
-        self.batch = batch
-        self.forward_passes = 0
-        self._fn = tfm.kernel(s.layer, s.prefix, s.suffix, s.rows, s.batch, s.seqs)
-        fed = feed(model, s, seqs)
-        self._args = [tf.constant(fed[n]) for n in INPUTS[:-1]]
-        self._tf = tf
-
-    def logits_batch(self, deltas: np.ndarray) -> np.ndarray:
-        out = self._fn(*self._args, self._tf.constant(deltas, self._tf.float32))
-        self.forward_passes += self.batch
-        return out.numpy().astype(np.float64)
-
-    def logits(self, delta: np.ndarray) -> np.ndarray:
-        return self.logits_batch(np.repeat(np.asarray(delta, np.float32)[None], self.batch, 0))[0]
 
 
 class FloatMobiEdit(Editor):
@@ -79,8 +54,7 @@ class FloatMobiEdit(Editor):
                              2 * zo.directions + 1 if zo.batched else 1)
         found = search(kernel, objective, zo, v_init, progress)
         return found.delta, {"device": device, "steps": found.steps,
-                             "early_stopped": found.stopped, "final_loss": found.final_loss,
-                             "forward_passes": kernel.forward_passes}
+                             "early_stopped": found.stopped, "final_loss": found.final_loss}
 
 
 def _records(spec: str | None, n: int) -> list[int]:

@@ -208,6 +208,31 @@ def load_kernel(model, shape: KernelShape, device: str = "sd8gen3_htp", tfm=None
     return data, loaded
 
 
+class FloatKernel:
+    """The editing kernel's float twin: TfLlama.kernel (`tfm`) at the W8A16 graph's bucketed
+    shape for `seqs`, with the same inputs bound (`feed`). Called on a [batch, D] tensor it
+    gives TensorFlow logits [batch, seqs, rows, vocab] (differentiable: ROME-BP);
+    `logits`/`logits_batch` are EditingKernel's NumPy interface (mobiedit.search)."""
+
+    def __init__(self, model, tfm, layer: int, seqs, batch: int = 1):
+        import tensorflow as tf
+
+        self.shape = s = shape_for(layer, seqs, batch)
+        self.batch = batch
+        self._fn = tfm.kernel(s.layer, s.prefix, s.suffix, s.rows, s.batch, s.seqs)
+        fed = feed(model, s, seqs)
+        self._args = [tf.constant(fed[n]) for n in INPUTS[:-1]]
+
+    def __call__(self, deltas):
+        return self._fn(*self._args, deltas)
+
+    def logits_batch(self, deltas: np.ndarray) -> np.ndarray:
+        return self(np.asarray(deltas, np.float32)).numpy().astype(np.float64)
+
+    def logits(self, delta: np.ndarray) -> np.ndarray:
+        return self.logits_batch(np.repeat(np.asarray(delta, np.float32)[None], self.batch, 0))[0]
+
+
 class EditingKernel:
     """A cached kernel graph with one edit's inputs bound (`feed`): evaluates deltas."""
 

@@ -6,8 +6,8 @@ prompt) + kl_factor x KL(original || edited) of the next token after "{subject} 
 + weight_decay x ||delta|| / ||v_init||^2, ||delta|| clamped to clamp_norm_factor ||v_init||;
 it stops when the loss falls below loss_stop (as ROME does) or after `steps` steps.
 
-The float graph it differentiates is the editing kernel's (TfLlama.kernel, fed as
-kernel.feed feeds the quantized one): only the layers after the edit layer, from the
+The float graph it differentiates is the editing kernel's float twin (kernel.FloatKernel:
+TfLlama.kernel fed as the quantized one is): only the layers after the edit layer, from the
 subject's last token on, since nothing before depends on delta. That is the same function
 of delta as ROME's whole forward pass, computed once per shape bucket instead of traced per
 prompt. The ledger costs what ROME computes on the phone, whole passes (costs.bp_step), on
@@ -22,7 +22,7 @@ from firmware_sim.devices.cpu import load_cpu
 
 from . import costs
 from .hparams import HParams
-from .kernel import INPUTS, feed, shape_for
+from .kernel import FloatKernel
 from .rome import EditRequest, clamp, objective_sequences
 
 
@@ -34,17 +34,14 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     cpu = load_cpu(device)
     objective = objective_sequences(model, req, hp.context_templates, hp.kl_prompt)
     seqs, kl_seq, every = objective.edits, objective.kl, objective.sequences
-    shape = shape_for(hp.layer, every)
-    fed = feed(model, shape, every)
-    args = [tf.constant(fed[n]) for n in INPUTS[:-1]]
-    suffix = tfm.kernel(shape.layer, shape.prefix, shape.suffix, shape.rows, 1, shape.seqs)
+    suffix = FloatKernel(model, tfm, hp.layer, every)
     # each target token's (sequence, output row, token id), weighted so that the NLL is the
     # mean over the sequences of each one's mean over its target tokens
     picks = tf.constant([(i, r, t) for i, q in enumerate(seqs)
                          for r, t in enumerate(q.target_ids)], tf.int32)
     weights = tf.constant([1.0 / (len(seqs) * len(q.target_ids)) for q in seqs
                            for _ in q.target_ids], tf.float32)
-    base_kl = tf.nn.log_softmax(suffix(*args, tf.zeros([1, model.config.dim]))[0, -1, 0]) \
+    base_kl = tf.nn.log_softmax(suffix(tf.zeros([1, model.config.dim]))[0, -1, 0]) \
         if kl_seq else None
     radius = bp.clamp_norm_factor * float(np.linalg.norm(v_init))
     v_norm2 = float(np.linalg.norm(v_init)) ** 2
@@ -55,7 +52,7 @@ def optimise(model, tfm, req: EditRequest, hp: HParams, v_init: np.ndarray, devi
     @tf.function
     def loss_and_grad():
         with tf.GradientTape() as tape:
-            logp = tf.nn.log_softmax(suffix(*args, delta[None])[0])    # [seqs, rows, vocab]
+            logp = tf.nn.log_softmax(suffix(delta[None])[0])    # [seqs, rows, vocab]
             nll = -tf.reduce_sum(tf.gather_nd(logp, picks) * weights)
             kl = tf.reduce_sum(tf.exp(base_kl) * (base_kl - logp[-1, 0])) if kl_seq else 0.0
             wd = bp.weight_decay * tf.sqrt(tf.reduce_sum(delta * delta) + 1e-12) / v_norm2
