@@ -152,14 +152,18 @@ def test_finished_summarises_the_edits_done_with_both_methods_and_runs_none(
     assert rc == 2 and "no edit of this set finished" in err and pending_runs == []
 
 
-def test_results_of_other_hyperparameters_are_refused(first_run, tmp_path, pending_runs):
+def test_results_of_another_model_file_are_refused(first_run, tmp_path, pending_runs):
     folder = _copy(first_run, tmp_path)
-    rc, _, err = _bench(folder, "--unbatched")
+    rows = [json.loads(line) for line in first_run[1].splitlines()]
+    rows[0]["run"]["model_sha256"] = "0" * 64
+    (folder / "bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rc, _, err = _bench(folder)
     assert rc == 2 and "--results" in err and len(err.strip().splitlines()) == 1
     assert pending_runs == []
 
 
-def test_the_bench_edits_with_the_given_hyperparameters(first_run, tmp_path, pending_runs):
+def test_other_hyperparameters_of_one_method_rerun_only_its_edits(first_run, tmp_path,
+                                                                   pending_runs):
     from npu_sim.editing.hparams import HPARAMS_DIR
 
     folder = _copy(first_run, tmp_path)
@@ -168,9 +172,16 @@ def test_the_bench_edits_with_the_given_hyperparameters(first_run, tmp_path, pen
     rc, summary, err = _bench(folder, "--hparams", str(same))
     assert rc == 0 and pending_runs == [] and summary["hparams"] == str(same), err
     other = folder / "other.toml"
-    other.write_text(same.read_text().replace("directions = 5", "directions = 3"))
-    rc, _, err = _bench(folder, "--hparams", str(other))
-    assert rc == 2 and "--results" in err and pending_runs == []
+    other.write_text(same.read_text().replace("steps = 25", "steps = 20"))   # [rome_bp]
+    rc, summary, err = _bench(folder, "--hparams", str(other), "--workers", "1")
+    assert rc == 0 and "rows of other rome-bp hyperparameters are left aside" in err, err
+    assert pending_runs == [[(10, "rome-bp"), (11, "rome-bp")]]
+    data = (folder / "bench.jsonl").read_bytes()
+    assert data.startswith(first_run[1]) and len(data.splitlines()) == 6   # old rows kept
+    assert summary["real"]["mobiedit"] == first_run[2]["real"]["mobiedit"]
+    rc, _, err = _bench(folder, "--hparams", str(other), "--unbatched", "--finished")
+    assert rc == 2 and "left aside" in err and "run again" not in err    # [mobiedit] changed
+    assert len(pending_runs) == 1
 
 
 @pytest.mark.parametrize("text, why", [

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,7 +249,7 @@ def _real_other_mode(cfg, runs, hp, ops_per_layer, real) -> dict:
 
 
 def run_bench(model_name: str = "smollm2", n_edits: int | None = None, progress: bool = True,
-              log=sys.stderr, batched: bool | None = None, dataset: str | Path | None = None,
+              log=None, batched: bool | None = None, dataset: str | Path | None = None,
               results: str | Path = DEFAULT_OUT.with_suffix(".jsonl"),
               workers: int | None = None, address: str | None = None,
               hparams: str | Path | None = None, finished: bool = False) -> dict:

@@ -10,11 +10,13 @@ so that N workers keep N cores busy and no more.
 
 Results file: one JSON object per line, EditResult.to_dict() plus `case` (the record's key,
 bench.Case), `record` (the record's digest), `wall_s` (seconds the edit took in its worker)
-and `run` (sha256 of the model file and of the hyperparameters in effect). Each row is
-flushed and fsync'd as it arrives. A rerun skips every (case, method) with a row for the same
-record digest; a last line cut short by a kill is dropped and cut off the file before new
-rows are appended. Rows of another model or other hyperparameters are refused (one line
-naming the file): their means would mix two runs, so such a run needs a new --results file.
+and `run` (sha256 of the model file and of the hyperparameters the row's method reads: the
+shared ones and its own table). Each row is flushed and fsync'd as it arrives. A rerun skips
+every (case, method) with a row for the same record digest and run; a last line cut short by
+a kill is dropped and cut off the file before new rows are appended. A method's rows of other
+hyperparameters are left in the file, unused, and its edits run again, so that retuning one
+method does not rerun the other's edits. A file of another model is refused (one line naming
+it): such a bench needs a new --results file.
 """
 
 from __future__ import annotations
@@ -45,11 +47,18 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def run_key(model_path: str | Path, hp) -> dict:
-    """What a row depends on besides its record: the model file's bytes and the
-    hyperparameters in effect (file values and overrides such as --unbatched alike)."""
-    params = {k: v for k, v in dataclasses.asdict(hp).items() if k != "source"}
-    return {"model_sha256": file_sha256(model_path),
+# each method's own table in HParams; the other table is never read by its edits
+METHOD_TABLES = {"mobiedit": "mobiedit", "rome-bp": "rome_bp"}
+
+
+def run_key(model_sha256: str, hp, method: str) -> dict:
+    """What a `method` row depends on besides its record: the model file's bytes and the
+    hyperparameters that method reads, in effect (file values and overrides such as
+    --unbatched alike): the shared ones and its own table."""
+    others = set(METHOD_TABLES.values()) - {METHOD_TABLES[method]}
+    params = {k: v for k, v in dataclasses.asdict(hp).items()
+              if k != "source" and k not in others}
+    return {"model_sha256": model_sha256,
             "hparams_sha256": hashlib.sha256(json.dumps(params, sort_keys=True)
                                              .encode()).hexdigest()}
 
@@ -72,7 +81,8 @@ def read_results(path: Path) -> tuple[list[dict], int]:
             row = json.loads(line)
         except ValueError:
             continue
-        if isinstance(row, dict) and {"case", "method", "record", "run"} <= row.keys():
+        if isinstance(row, dict) and {"case", "method", "record", "run"} <= row.keys() \
+                and isinstance(row["run"], dict):
             rows.append(row)
     if end and not rows:
         raise EdgesimError(f"{path} is not a bench results file (no row in it); give "
@@ -113,20 +123,28 @@ class EditWorker:
 
 def run_edits(cases: list, methods: tuple[str, ...], model, hp, path: Path,
               workers: int | None = None, address: str | None = None, progress: bool = True,
-              log=sys.stderr, run: bool = True) -> dict:
+              log=None, run: bool = True) -> dict:
     """Every (case, method) row of `cases` (bench.Case) edited with `hp` on `model` (a
     LlamaModel): those `path` already holds for the same record, model and hyperparameters,
     and (unless `run` is false) the missing ones, run on Ray (`workers` actors, default one
     per CPU; `address`: join that cluster) and appended to `path` as each finishes. Keyed
-    (case key, method)."""
-    key = run_key(model.path, hp)
+    (case key, method). Notices and progress go to `log` (default: sys.stderr as it is at
+    the call)."""
+    log = log or sys.stderr
+    model_sha = file_sha256(model.path)
+    keys = {m: run_key(model_sha, hp, m) for m in methods}
     rows, end = read_results(path)
-    if any(r["run"] != key for r in rows):
-        raise EdgesimError(f"{path} holds results of another model file or other "
-                           "hyperparameters; give a new --results file to start afresh")
+    if any(r["run"].get("model_sha256") != model_sha for r in rows):
+        raise EdgesimError(f"{path} holds results of another model file; give a new "
+                           "--results file to start afresh")
     digests = {c.key: c.digest for c in cases}
     done = {(r["case"], r["method"]): r for r in rows
-            if digests.get(r["case"]) == r["record"]}
+            if digests.get(r["case"]) == r["record"] and keys.get(r["method"]) == r["run"]}
+    stale = sorted({r["method"] for r in rows if r["method"] in keys
+                    and r["run"] != keys[r["method"]]})
+    if stale:
+        print(f"{path}: rows of other {', '.join(stale)} hyperparameters are left aside"
+              + ("; those edits run again" if run else ""), file=log)
     pending = [(c, m) for c in cases for m in methods if (c.key, m) not in done]
     if not pending or not run:
         return done
@@ -135,7 +153,7 @@ def run_edits(cases: list, methods: tuple[str, ...], model, hp, path: Path,
         out.truncate(end)
 
         def record(row: dict) -> None:
-            row["run"] = key
+            row["run"] = keys[row["method"]]
             out.write(json.dumps(row).encode() + b"\n")
             out.flush()
             os.fsync(out.fileno())
