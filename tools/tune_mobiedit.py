@@ -57,7 +57,7 @@ class FloatMobiEdit(Editor):
                              "early_stopped": found.stopped, "final_loss": found.final_loss}
 
 
-def _records(spec: str | None, n: int) -> list[int]:
+def records(spec: str | None, n: int) -> list[int]:
     """Indices from "0,1,4-9" (default: every record)."""
     if not spec:
         return list(range(n))
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {s: _setting(hp0, s) for s in (args.settings or [""])}
     baseline: dict = {}
     rows = []
-    for i in _records(args.records, len(cases)):
+    for i in records(args.records, len(cases)):
         for spec, hp in settings.items():
             t = time.perf_counter()
             r = edit(model, cases[i].request, FloatMobiEdit.name, hparams=hp,
