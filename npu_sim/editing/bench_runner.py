@@ -55,9 +55,8 @@ def run_key(model_sha256: str, hp, method: str) -> dict:
     """What a `method` row depends on besides its record: the model file's bytes and the
     hyperparameters that method reads, in effect (file values and overrides such as
     --unbatched alike): the shared ones and its own table."""
-    others = set(METHOD_TABLES.values()) - {METHOD_TABLES[method]}
-    params = {k: v for k, v in dataclasses.asdict(hp).items()
-              if k != "source" and k not in others}
+    skip = {"source"} | {t for m, t in METHOD_TABLES.items() if m != method}
+    params = {k: v for k, v in dataclasses.asdict(hp).items() if k not in skip}
     return {"model_sha256": model_sha256,
             "hparams_sha256": hashlib.sha256(json.dumps(params, sort_keys=True)
                                              .encode()).hexdigest()}
