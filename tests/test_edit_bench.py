@@ -125,6 +125,7 @@ def test_a_row_cut_short_by_a_kill_is_redone_alone(first_run, tmp_path, pending_
     rc, summary, err = _bench(folder, "--workers", "1")
     assert rc == 0, err
     assert pending_runs == [[(last["case"], last["method"])]]
+    assert "3 of 4 edits already done; running the other 1" in err
     data = (folder / "bench.jsonl").read_bytes()
     assert data.startswith(b"".join(lines[:-1]))        # the cut line is gone, the rest kept
     redone = json.loads(data.splitlines()[-1])

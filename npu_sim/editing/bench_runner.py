@@ -147,6 +147,9 @@ def run_edits(cases: list, methods: tuple[str, ...], model, hp, path: Path,
     pending = [(c, m) for c in cases for m in methods if (c.key, m) not in done]
     if not pending or not run:
         return done
+    if done:
+        print(f"{path}: {len(done)} of {len(done) + len(pending)} edits already done; "
+              f"running the other {len(pending)}", file=log)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as out:
         out.truncate(end)
